@@ -1,0 +1,172 @@
+//! Client state. `ClientState` is owned by the connection's reader and changed only by the
+//! commands that client runs. `ClientHandle` is the part other connections may see or act on
+//! (CLIENT LIST, CLIENT KILL, INFO), kept in the server's client table.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use indexmap::IndexSet;
+use parking_lot::Mutex;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::outbox::Outbox;
+use crate::protocol::{Request, RespVersion};
+
+/// `CLIENT REPLY` mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ReplyMode {
+    #[default]
+    On,
+    Off,
+    /// Skip the reply of the command after the current one (`CLIENT REPLY SKIP`).
+    SkipNext,
+    /// Skip the reply of the current command.
+    Skip,
+}
+
+/// A MULTI in progress.
+#[derive(Debug, Default)]
+pub struct Transaction {
+    pub queued: Vec<Request>,
+    /// A command was rejected while queueing: EXEC will answer EXECABORT.
+    pub dirty: bool,
+}
+
+/// Everything a connection's commands read and change.
+#[derive(Debug)]
+pub struct ClientState {
+    pub id: u64,
+    pub resp: RespVersion,
+    pub db: u64,
+    pub name: Option<Bytes>,
+    pub lib_name: Option<Bytes>,
+    pub lib_ver: Option<Bytes>,
+    /// Subscriptions in the order they were made (UNSUBSCRIBE without arguments follows it).
+    pub channels: IndexSet<Bytes>,
+    pub patterns: IndexSet<Bytes>,
+    pub shard_channels: IndexSet<Bytes>,
+    pub multi: Option<Transaction>,
+    pub reply_mode: ReplyMode,
+    pub authenticated: bool,
+    pub user: String,
+    /// Set by QUIT: stop reading, write what is queued, close.
+    pub close_after_reply: bool,
+    /// The last command run (`cmd` in CLIENT LIST).
+    pub last_cmd: &'static str,
+}
+
+impl ClientState {
+    pub fn new(id: u64) -> Self {
+        ClientState {
+            id,
+            resp: RespVersion::Resp2,
+            db: 0,
+            name: None,
+            lib_name: None,
+            lib_ver: None,
+            channels: IndexSet::new(),
+            patterns: IndexSet::new(),
+            shard_channels: IndexSet::new(),
+            multi: None,
+            reply_mode: ReplyMode::On,
+            authenticated: true,
+            user: "default".to_string(),
+            close_after_reply: false,
+            last_cmd: "NULL",
+        }
+    }
+
+    /// Channels plus patterns: the count SUBSCRIBE/PSUBSCRIBE confirmations carry.
+    pub fn subscription_count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    /// Whether the client is in the pubsub class (any subscription at all).
+    pub fn is_pubsub(&self) -> bool {
+        !(self.channels.is_empty() && self.patterns.is_empty() && self.shard_channels.is_empty())
+    }
+
+    /// RESP2 clients with subscriptions may run only a few commands (Redis's "subscribe context").
+    pub fn in_resp2_subscribe_context(&self) -> bool {
+        self.resp == RespVersion::Resp2 && self.is_pubsub()
+    }
+}
+
+/// What others may read of a client (refreshed by its reader after each command).
+#[derive(Debug, Clone, Default)]
+pub struct ClientMeta {
+    pub name: Option<Bytes>,
+    pub lib_name: Option<Bytes>,
+    pub lib_ver: Option<Bytes>,
+    pub db: u64,
+    pub resp: u8,
+    pub sub: usize,
+    pub psub: usize,
+    pub ssub: usize,
+    /// Commands queued in MULTI, or -1.
+    pub multi: i64,
+    pub last_cmd: &'static str,
+    pub user: String,
+    pub reply_off: bool,
+    pub qbuf: usize,
+}
+
+/// The shared face of a connected client.
+#[derive(Debug)]
+pub struct ClientHandle {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i64,
+    pub created: Instant,
+    /// Milliseconds since `created` at the last command (for `idle`).
+    last_interaction_ms: AtomicU64,
+    pub outbox: Outbox,
+    pub meta: Mutex<ClientMeta>,
+    /// Cancelled when the connection must end now.
+    pub kill: CancellationToken,
+}
+
+impl ClientHandle {
+    pub fn new(id: u64, addr: String, laddr: String, fd: i64, outbox: Outbox) -> Arc<Self> {
+        Arc::new(ClientHandle {
+            id,
+            addr,
+            laddr,
+            fd,
+            created: Instant::now(),
+            last_interaction_ms: AtomicU64::new(0),
+            outbox,
+            meta: Mutex::new(ClientMeta {
+                multi: -1,
+                last_cmd: "NULL",
+                user: "default".to_string(),
+                ..ClientMeta::default()
+            }),
+            kill: CancellationToken::new(),
+        })
+    }
+
+    pub fn touch(&self) {
+        self.last_interaction_ms
+            .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Seconds since the last command.
+    pub fn idle_secs(&self) -> u64 {
+        let now = self.created.elapsed().as_millis() as u64;
+        now.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000
+    }
+
+    pub fn age_secs(&self) -> u64 {
+        self.created.elapsed().as_secs()
+    }
+
+    /// Closes the connection now (CLIENT KILL of another client).
+    pub fn kill(&self) {
+        self.outbox.kill();
+        self.kill.cancel();
+    }
+}

@@ -1,0 +1,369 @@
+//! INFO, in Redis's format and section names. Numbers come from `Stats`, the registry and
+//! /proc; this module only renders them.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use super::{CmdResult, Ctx};
+use crate::registry::Namespace;
+use crate::state::ServerState;
+use crate::stats::Stats;
+
+/// Sections of a plain `INFO` (and of `default`), in Redis's order.
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+pub fn info(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let mut wanted: Vec<String> = Vec::new();
+    for a in &args[1..] {
+        let s = String::from_utf8_lossy(a).to_ascii_lowercase();
+        match s.as_str() {
+            "default" | "all" | "everything" => {
+                wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()))
+            }
+            _ => wanted.push(s),
+        }
+    }
+    if wanted.is_empty() {
+        wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+    }
+    let text = render(ctx.server, &wanted);
+    ctx.reply.verbatim(text.as_bytes());
+    Ok(())
+}
+
+/// Renders the named sections (unknown names contribute nothing, as in Redis).
+pub fn render(s: &ServerState, wanted: &[String]) -> String {
+    let mut out = String::new();
+    for name in DEFAULT_SECTIONS {
+        if !wanted.iter().any(|w| w == name) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        section(s, name, &mut out);
+    }
+    out
+}
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b < 1024.0 {
+        format!("{bytes}B")
+    } else if b < 1024.0 * 1024.0 {
+        format!("{:.2}K", b / 1024.0)
+    } else if b < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}M", b / (1024.0 * 1024.0))
+    } else {
+        format!("{:.2}G", b / (1024.0 * 1024.0 * 1024.0))
+    }
+}
+
+/// Resident set size in bytes, from /proc/self/statm.
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// Peak resident set size in bytes, from /proc/self/status (VmHWM).
+fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// User and system CPU seconds of this process, from /proc/self/stat.
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    // After the command name: state is field 0, utime field 11, stime field 12.
+    (ticks(11), ticks(12))
+}
+
+fn os_line() -> String {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{} {} {}",
+        if cfg!(target_os = "linux") {
+            "Linux"
+        } else {
+            std::env::consts::OS
+        },
+        release.trim(),
+        std::env::consts::ARCH
+    )
+}
+
+fn section(s: &ServerState, name: &str, o: &mut String) {
+    let st = &s.stats;
+    let g = |c: &std::sync::atomic::AtomicU64| Stats::get(c);
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    let uptime = s.started.elapsed().as_secs();
+    let _ = match name {
+        "server" => writeln_all(
+            o,
+            "Server",
+            &[
+                ("redis_version", crate::REDIS_VERSION.to_string()),
+                ("redis_git_sha1", "00000000".into()),
+                ("redis_git_dirty", "0".into()),
+                ("redis_build_id", "0".into()),
+                ("redis_mode", "standalone".into()),
+                ("os", os_line()),
+                ("arch_bits", "64".into()),
+                ("monotonic_clock", "POSIX clock_gettime".into()),
+                ("multiplexing_api", "epoll".into()),
+                ("atomicvar_api", "c11-builtin".into()),
+                ("gcc_version", "0.0.0".into()),
+                ("process_id", std::process::id().to_string()),
+                ("process_supervised", "no".into()),
+                ("run_id", s.run_id.clone()),
+                ("tcp_port", s.tcp_port.load(Ordering::Relaxed).to_string()),
+                ("server_time_usec", now_us.to_string()),
+                ("uptime_in_seconds", uptime.to_string()),
+                ("uptime_in_days", (uptime / 86400).to_string()),
+                ("hz", "10".into()),
+                ("configured_hz", "10".into()),
+                (
+                    "lru_clock",
+                    ((now_us / 1_000_000) as u64 & ((1 << 24) - 1)).to_string(),
+                ),
+                (
+                    "executable",
+                    std::env::current_exe()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                ),
+                ("config_file", String::new()),
+                ("io_threads_active", "0".into()),
+                ("pubsubd_version", env!("CARGO_PKG_VERSION").into()),
+                (
+                    "pubsubd_worker_threads",
+                    s.config.worker_threads().to_string(),
+                ),
+            ],
+        ),
+        "clients" => {
+            let pubsub_clients = s
+                .clients
+                .iter()
+                .filter(|c| {
+                    let m = c.meta.lock();
+                    m.sub + m.psub + m.ssub > 0
+                })
+                .count();
+            writeln_all(
+                o,
+                "Clients",
+                &[
+                    ("connected_clients", s.clients.len().to_string()),
+                    ("cluster_connections", "0".into()),
+                    ("maxclients", s.runtime.maxclients().to_string()),
+                    ("client_recent_max_input_buffer", "0".into()),
+                    ("client_recent_max_output_buffer", "0".into()),
+                    ("blocked_clients", "0".into()),
+                    ("tracking_clients", "0".into()),
+                    ("pubsub_clients", pubsub_clients.to_string()),
+                    ("clients_in_timeout_table", "0".into()),
+                    ("total_blocking_keys", "0".into()),
+                    ("total_blocking_keys_on_nokey", "0".into()),
+                ],
+            )
+        }
+        "memory" => {
+            let rss = rss_bytes();
+            let peak = peak_rss_bytes().max(rss);
+            let omem: usize = s.clients.iter().map(|c| c.outbox.pending()).sum();
+            writeln_all(
+                o,
+                "Memory",
+                &[
+                    ("used_memory", rss.to_string()),
+                    ("used_memory_human", human(rss)),
+                    ("used_memory_rss", rss.to_string()),
+                    ("used_memory_rss_human", human(rss)),
+                    ("used_memory_peak", peak.to_string()),
+                    ("used_memory_peak_human", human(peak)),
+                    ("maxmemory", "0".into()),
+                    ("maxmemory_human", "0B".into()),
+                    ("maxmemory_policy", "noeviction".into()),
+                    ("mem_clients_normal", omem.to_string()),
+                    ("mem_allocator", "libc".into()),
+                ],
+            )
+        }
+        "persistence" => writeln_all(
+            o,
+            "Persistence",
+            &[
+                ("loading", "0".into()),
+                ("async_loading", "0".into()),
+                ("current_cow_peak", "0".into()),
+                ("current_cow_size", "0".into()),
+                ("current_fork_perc", "0.00".into()),
+                ("current_save_keys_processed", "0".into()),
+                ("current_save_keys_total", "0".into()),
+                ("rdb_changes_since_last_save", "0".into()),
+                ("rdb_bgsave_in_progress", "0".into()),
+                ("rdb_last_save_time", s.started_unix.to_string()),
+                ("rdb_last_bgsave_status", "ok".into()),
+                ("rdb_last_bgsave_time_sec", "-1".into()),
+                ("rdb_current_bgsave_time_sec", "-1".into()),
+                ("aof_enabled", "0".into()),
+                ("aof_rewrite_in_progress", "0".into()),
+                ("aof_rewrite_scheduled", "0".into()),
+                ("aof_last_rewrite_time_sec", "-1".into()),
+                ("aof_current_rewrite_time_sec", "-1".into()),
+                ("aof_last_bgrewrite_status", "ok".into()),
+                ("aof_last_write_status", "ok".into()),
+                ("module_fork_in_progress", "0".into()),
+                ("module_fork_last_cow_size", "0".into()),
+            ],
+        ),
+        "stats" => writeln_all(
+            o,
+            "Stats",
+            &[
+                (
+                    "total_connections_received",
+                    g(&st.total_connections_received).to_string(),
+                ),
+                (
+                    "total_commands_processed",
+                    g(&st.total_commands_processed).to_string(),
+                ),
+                ("instantaneous_ops_per_sec", "0".into()),
+                (
+                    "total_net_input_bytes",
+                    g(&st.total_net_input_bytes).to_string(),
+                ),
+                (
+                    "total_net_output_bytes",
+                    g(&st.total_net_output_bytes).to_string(),
+                ),
+                (
+                    "rejected_connections",
+                    g(&st.rejected_connections).to_string(),
+                ),
+                ("expired_keys", "0".into()),
+                ("evicted_keys", "0".into()),
+                ("evicted_clients", "0".into()),
+                ("keyspace_hits", "0".into()),
+                ("keyspace_misses", "0".into()),
+                (
+                    "pubsub_channels",
+                    s.registry.channel_count(Namespace::Global).to_string(),
+                ),
+                ("pubsub_patterns", s.registry.numpat().to_string()),
+                (
+                    "pubsub_shardchannels",
+                    s.registry.channel_count(Namespace::Shard).to_string(),
+                ),
+                (
+                    "total_error_replies",
+                    g(&st.total_error_replies).to_string(),
+                ),
+                (
+                    "unexpected_error_replies",
+                    g(&st.unexpected_error_replies).to_string(),
+                ),
+                (
+                    "client_query_buffer_limit_disconnections",
+                    g(&st.client_query_buffer_limit_disconnections).to_string(),
+                ),
+                (
+                    "client_output_buffer_limit_disconnections",
+                    g(&st.client_output_buffer_limit_disconnections).to_string(),
+                ),
+                (
+                    "pubsub_messages_published",
+                    g(&st.pubsub_messages_published).to_string(),
+                ),
+                (
+                    "pubsub_messages_delivered",
+                    g(&st.pubsub_messages_delivered).to_string(),
+                ),
+            ],
+        ),
+        "replication" => writeln_all(
+            o,
+            "Replication",
+            &[
+                ("role", "master".into()),
+                ("connected_slaves", "0".into()),
+                ("master_failover_state", "no-failover".into()),
+                ("master_replid", s.run_id.clone()),
+                ("master_replid2", "0".repeat(40)),
+                ("master_repl_offset", "0".into()),
+                ("second_repl_offset", "-1".into()),
+                ("repl_backlog_active", "0".into()),
+                ("repl_backlog_size", "1048576".into()),
+                ("repl_backlog_first_byte_offset", "0".into()),
+                ("repl_backlog_histlen", "0".into()),
+            ],
+        ),
+        "cpu" => {
+            let (user, sys) = cpu_seconds();
+            writeln_all(
+                o,
+                "CPU",
+                &[
+                    ("used_cpu_sys", format!("{sys:.6}")),
+                    ("used_cpu_user", format!("{user:.6}")),
+                    ("used_cpu_sys_children", "0.000000".into()),
+                    ("used_cpu_user_children", "0.000000".into()),
+                ],
+            )
+        }
+        "modules" => writeln_all(o, "Modules", &[]),
+        "errorstats" => {
+            let list = st.error_codes();
+            let lines: Vec<(String, String)> = list
+                .into_iter()
+                .map(|(code, n)| (format!("errorstat_{code}"), format!("count={n}")))
+                .collect();
+            let refs: Vec<(&str, String)> =
+                lines.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            writeln_all(o, "Errorstats", &refs)
+        }
+        "cluster" => writeln_all(o, "Cluster", &[("cluster_enabled", "0".into())]),
+        "keyspace" => writeln_all(o, "Keyspace", &[]),
+        _ => Ok(()),
+    };
+}
+
+fn writeln_all(o: &mut String, title: &str, fields: &[(&str, String)]) -> std::fmt::Result {
+    write!(o, "# {title}\r\n")?;
+    for (k, v) in fields {
+        write!(o, "{k}:{v}\r\n")?;
+    }
+    Ok(())
+}

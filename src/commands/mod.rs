@@ -1,0 +1,163 @@
+//! The command table and dispatch.
+//!
+//! Every command is one row of `TABLE` (name, Redis arity, flags, ACL categories, docs, handler)
+//! and one `fn`. Arity errors, unknown (sub)command errors, the RESP2 subscribe-context check,
+//! MULTI queueing and COMMAND COUNT/INFO/DOCS are all derived from the table.
+//!
+//! Checks run in Redis's `processCommand` order: existence → arity → RESP2 subscribe context →
+//! MULTI queueing → call. A rejected command marks a MULTI in progress as dirty (EXECABORT), and a
+//! rejected EXEC aborts the transaction with Redis's `EXECABORT … because of:` text.
+//!
+//! Handlers are synchronous: they change `ClientState` and the registry and append replies to
+//! `Ctx::reply`. Pub/sub handlers first flush that buffer into the outbox, then queue their
+//! confirmations through the registry, so replies and confirmations keep the order of commands.
+
+mod client;
+mod connection;
+mod info;
+mod multi;
+mod pubsub;
+mod server;
+pub mod table;
+
+use std::borrow::Cow;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use crate::client::{ClientHandle, ClientState, ReplyMode};
+use crate::outbox::Outbox;
+use crate::protocol::{ReplyBuf, Request};
+use crate::state::ServerState;
+pub use table::{lookup, CommandSpec, Lookup};
+
+/// An error reply; the connection stays open. Texts are byte-for-byte Redis 7's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("ERR wrong number of arguments for '{0}' command")]
+    WrongArity(&'static str),
+    #[error("ERR syntax error")]
+    Syntax,
+    #[error("ERR value is not an integer or out of range")]
+    NotInteger,
+    #[error("ERR Can't execute '{0}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")]
+    SubscribeContext(&'static str),
+    #[error("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try {cmd} HELP.")]
+    SubcommandSyntax { sub: String, cmd: String },
+    #[error("ERR Client names cannot contain spaces, newlines or special characters.")]
+    BadClientName,
+    /// Any other text, already complete with its code (`ERR …`, `NOPROTO …`).
+    #[error("{0}")]
+    Other(Cow<'static, str>),
+}
+
+impl CommandError {
+    pub fn other(s: impl Into<Cow<'static, str>>) -> Self {
+        CommandError::Other(s.into())
+    }
+}
+
+pub type CmdResult = Result<(), CommandError>;
+pub type Handler = fn(&mut Ctx, &[Bytes]) -> CmdResult;
+
+/// What a command handler works with.
+pub struct Ctx<'a> {
+    pub server: &'a ServerState,
+    pub client: &'a mut ClientState,
+    pub handle: &'a ClientHandle,
+    pub reply: &'a mut ReplyBuf,
+    /// Inside EXEC (Redis's CLIENT_DENY_BLOCKING during a transaction).
+    pub in_exec: bool,
+}
+
+impl Ctx<'_> {
+    pub fn outbox(&self) -> &Outbox {
+        &self.handle.outbox
+    }
+
+    /// Moves the replies buffered so far into the outbox, ahead of anything queued directly.
+    pub fn flush(&mut self) {
+        if !self.reply.is_empty() {
+            let b = self.reply.take();
+            self.handle.outbox.push(b);
+        }
+    }
+
+    pub fn error(&mut self, e: &CommandError) {
+        let text = e.to_string();
+        self.server.stats.count_error(&text);
+        self.reply.error(&text);
+    }
+
+    /// Whether the current command's replies are dropped (CLIENT REPLY OFF/SKIP).
+    pub fn replies_suppressed(&self) -> bool {
+        matches!(self.client.reply_mode, ReplyMode::Off | ReplyMode::Skip)
+    }
+}
+
+/// Runs one request: checks, then queues (in MULTI) or calls it.
+pub fn dispatch(ctx: &mut Ctx, req: Request) {
+    let spec = match lookup(&req) {
+        Lookup::Found(spec) => spec,
+        Lookup::Unknown(err) => return reject(ctx, None, err),
+    };
+    if !spec.arity_ok(req.len()) {
+        return reject(ctx, Some(spec), CommandError::WrongArity(spec.name));
+    }
+    if ctx.client.in_resp2_subscribe_context() && !spec.subscribe_context {
+        return reject(ctx, Some(spec), CommandError::SubscribeContext(spec.name));
+    }
+    if let Some(tx) = ctx.client.multi.as_mut() {
+        if !spec.runs_in_multi {
+            tx.queued.push(req);
+            ctx.reply.simple("QUEUED");
+            return;
+        }
+    }
+    call(ctx, spec, &req);
+}
+
+/// Calls a command that passed its checks.
+pub fn call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes]) {
+    ctx.server
+        .stats
+        .total_commands_processed
+        .fetch_add(1, Ordering::Relaxed);
+    ctx.client.last_cmd = spec.name;
+    if let Err(e) = (spec.handler)(ctx, args) {
+        ctx.error(&e);
+    }
+}
+
+fn reject(ctx: &mut Ctx, spec: Option<&'static CommandSpec>, err: CommandError) {
+    if let Some(tx) = ctx.client.multi.as_mut() {
+        tx.dirty = true;
+    }
+    if spec.is_some_and(|s| s.name == "exec") {
+        ctx.client.multi = None;
+        let text = err.to_string();
+        let text = text.strip_prefix("ERR ").unwrap_or(&text);
+        let abort = format!("EXECABORT Transaction discarded because of: {text}");
+        return ctx.error(&CommandError::other(abort));
+    }
+    ctx.error(&err);
+}
+
+/// Parses an integer argument with Redis's `string2ll` rules.
+pub fn parse_i64(arg: &[u8]) -> Result<i64, CommandError> {
+    crate::protocol::decode::string2ll(arg).ok_or(CommandError::NotInteger)
+}
+
+/// Lossy text of an argument, for error messages. Like Redis's `%s`, stops at a NUL byte.
+pub fn arg_text(arg: &[u8], max: usize) -> String {
+    let end = memchr::memchr(0, arg).unwrap_or(arg.len()).min(max);
+    String::from_utf8_lossy(&arg[..end]).into_owned()
+}
+
+/// A HELP reply: one status line per text line, as Redis's `addReplyHelp`.
+pub fn help_reply(ctx: &mut Ctx, lines: &[&str]) {
+    ctx.reply.array(lines.len());
+    for l in lines {
+        ctx.reply.simple(l);
+    }
+}

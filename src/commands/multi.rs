@@ -1,0 +1,57 @@
+//! MULTI, EXEC, DISCARD. Queued commands were checked when queued (a rejected one makes EXEC
+//! answer EXECABORT); EXEC calls them in order inside one array reply, as Redis does, including
+//! SUBSCRIBE and PSUBSCRIBE (allowed in a transaction for backward compatibility).
+
+use bytes::Bytes;
+
+use super::{call, lookup, CmdResult, CommandError, Ctx, Lookup};
+use crate::client::Transaction;
+
+fn set_meta(ctx: &mut Ctx) {
+    ctx.handle.meta.lock().multi = ctx
+        .client
+        .multi
+        .as_ref()
+        .map_or(-1, |t| t.queued.len() as i64);
+}
+
+pub fn multi(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    if ctx.client.multi.is_some() {
+        return Err(CommandError::other("ERR MULTI calls can not be nested"));
+    }
+    ctx.client.multi = Some(Transaction::default());
+    set_meta(ctx);
+    ctx.reply.ok();
+    Ok(())
+}
+
+pub fn discard(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    if ctx.client.multi.take().is_none() {
+        return Err(CommandError::other("ERR DISCARD without MULTI"));
+    }
+    set_meta(ctx);
+    ctx.reply.ok();
+    Ok(())
+}
+
+pub fn exec(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    let Some(tx) = ctx.client.multi.take() else {
+        return Err(CommandError::other("ERR EXEC without MULTI"));
+    };
+    set_meta(ctx);
+    if tx.dirty {
+        return Err(CommandError::other(
+            "EXECABORT Transaction discarded because of previous errors.",
+        ));
+    }
+    ctx.reply.array(tx.queued.len());
+    ctx.in_exec = true;
+    for req in &tx.queued {
+        match lookup(req) {
+            Lookup::Found(spec) => call(ctx, spec, req),
+            Lookup::Unknown(e) => ctx.error(&e),
+        }
+    }
+    ctx.in_exec = false;
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! COMMAND and its subcommands, all derived from the command table.
+
+use bytes::Bytes;
+
+use super::table::{Arg, CommandSpec, Keys, TABLE};
+use super::{lookup, CmdResult, CommandError, Ctx, Lookup};
+
+fn write_info(ctx: &mut Ctx, c: &CommandSpec) {
+    let r = &mut *ctx.reply;
+    r.array(10);
+    r.bulk_str(c.name);
+    r.int(c.arity);
+    r.set(c.flags.len());
+    for f in c.flags {
+        r.simple(f);
+    }
+    let (first, last, step) = match c.keys {
+        Keys::None => (0, 0, 0),
+        Keys::ShardChannels { last } => (1, last, 1),
+    };
+    r.int(first);
+    r.int(last);
+    r.int(step);
+    r.set(c.acl.len());
+    for a in c.acl {
+        r.simple(a);
+    }
+    r.set(c.tips.len());
+    for t in c.tips {
+        r.bulk_str(t);
+    }
+    match c.keys {
+        Keys::None => r.set(0),
+        Keys::ShardChannels { last } => {
+            r.set(1);
+            r.map(3);
+            r.bulk_str("flags");
+            r.set(1);
+            r.simple("not_key");
+            r.bulk_str("begin_search");
+            r.map(2);
+            r.bulk_str("type");
+            r.bulk_str("index");
+            r.bulk_str("spec");
+            r.map(1);
+            r.bulk_str("index");
+            r.int(1);
+            r.bulk_str("find_keys");
+            r.map(2);
+            r.bulk_str("type");
+            r.bulk_str("range");
+            r.bulk_str("spec");
+            r.map(3);
+            r.bulk_str("lastkey");
+            r.int(last);
+            r.bulk_str("keystep");
+            r.int(1);
+            r.bulk_str("limit");
+            r.int(0);
+        }
+    }
+    if c.subcommands.is_empty() {
+        ctx.reply.set(0);
+    } else {
+        ctx.reply.array(c.subcommands.len());
+        for s in c.subcommands {
+            write_info(ctx, s);
+        }
+    }
+}
+
+fn write_arg(ctx: &mut Ctx, a: &Arg) {
+    let n = 2 + a.token.is_some() as usize + (a.optional || a.multiple) as usize;
+    let r = &mut *ctx.reply;
+    r.map(n);
+    r.bulk_str("name");
+    r.bulk_str(a.name);
+    r.bulk_str("type");
+    r.bulk_str(a.kind);
+    if let Some(t) = a.token {
+        r.bulk_str("token");
+        r.bulk_str(t);
+    }
+    if a.optional || a.multiple {
+        r.bulk_str("flags");
+        r.set(a.optional as usize + a.multiple as usize);
+        if a.optional {
+            r.simple("optional");
+        }
+        if a.multiple {
+            r.simple("multiple");
+        }
+    }
+}
+
+fn write_docs(ctx: &mut Ctx, c: &CommandSpec) {
+    let n = 4 + !c.args.is_empty() as usize + !c.subcommands.is_empty() as usize;
+    let r = &mut *ctx.reply;
+    r.map(n);
+    for (k, v) in [
+        ("summary", c.summary),
+        ("since", c.since),
+        ("group", c.group),
+        ("complexity", c.complexity),
+    ] {
+        r.bulk_str(k);
+        r.bulk_str(v);
+    }
+    if !c.args.is_empty() {
+        ctx.reply.bulk_str("arguments");
+        ctx.reply.array(c.args.len());
+        for a in c.args {
+            write_arg(ctx, a);
+        }
+    }
+    if !c.subcommands.is_empty() {
+        ctx.reply.bulk_str("subcommands");
+        ctx.reply.map(c.subcommands.len());
+        for s in c.subcommands {
+            ctx.reply.bulk_str(s.name);
+            write_docs(ctx, s);
+        }
+    }
+}
+
+/// Top-level command a name refers to (`client|id` style names included).
+fn named(name: &[u8]) -> Option<&'static CommandSpec> {
+    let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
+    let (top, sub) = match lower.split_once('|') {
+        Some((t, s)) => (t.to_string(), Some(s.to_string())),
+        None => (lower, None),
+    };
+    let c = super::table::find(&top)?;
+    match sub {
+        None => Some(c),
+        Some(s) => c.subcommands.iter().find(|x| x.short_name() == s),
+    }
+}
+
+pub fn command(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    ctx.reply.array(TABLE.len());
+    for c in TABLE {
+        write_info(ctx, c);
+    }
+    Ok(())
+}
+
+pub fn command_count(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    ctx.reply.int(TABLE.len() as i64);
+    Ok(())
+}
+
+pub fn command_info(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    if args.len() == 2 {
+        return command(ctx, args);
+    }
+    ctx.reply.array(args.len() - 2);
+    for a in &args[2..] {
+        match named(a) {
+            Some(c) => write_info(ctx, c),
+            None => ctx.reply.null_array(),
+        }
+    }
+    Ok(())
+}
+
+pub fn command_docs(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let list: Vec<&CommandSpec> = if args.len() == 2 {
+        TABLE.iter().collect()
+    } else {
+        args[2..].iter().filter_map(|a| named(a)).collect()
+    };
+    ctx.reply.map(list.len());
+    for c in list {
+        ctx.reply.bulk_str(c.name);
+        write_docs(ctx, c);
+    }
+    Ok(())
+}
+
+fn all_names() -> Vec<&'static CommandSpec> {
+    let mut out = Vec::new();
+    for c in TABLE {
+        out.push(c);
+        out.extend(c.subcommands.iter());
+    }
+    out
+}
+
+/// COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern].
+pub fn command_list(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let mut list = all_names();
+    match args.len() {
+        2 => {}
+        5 if args[2].eq_ignore_ascii_case(b"filterby") => {
+            let (kind, value) = (&args[3], &args[4]);
+            if kind.eq_ignore_ascii_case(b"module") {
+                list.clear();
+            } else if kind.eq_ignore_ascii_case(b"aclcat") {
+                let cat = format!("@{}", String::from_utf8_lossy(value).to_ascii_lowercase());
+                list.retain(|c| c.acl.contains(&cat.as_str()));
+            } else if kind.eq_ignore_ascii_case(b"pattern") {
+                list.retain(|c| crate::registry::glob::stringmatch(value, c.name.as_bytes(), true));
+            } else {
+                return Err(CommandError::Syntax);
+            }
+        }
+        _ => return Err(CommandError::Syntax),
+    }
+    ctx.reply.array(list.len());
+    for c in list {
+        ctx.reply.bulk_str(c.name);
+    }
+    Ok(())
+}
+
+pub fn command_getkeys(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let inner = &args[2..];
+    let spec = match lookup(inner) {
+        Lookup::Found(s) => s,
+        Lookup::Unknown(_) => return Err(CommandError::other("ERR Invalid command specified")),
+    };
+    if !spec.arity_ok(inner.len()) {
+        return Err(CommandError::other(
+            "ERR Invalid number of arguments specified for command",
+        ));
+    }
+    let keys: &[Bytes] = match spec.keys {
+        Keys::None => {
+            return Err(CommandError::other("ERR The command has no key arguments"));
+        }
+        Keys::ShardChannels { last: -1 } => &inner[1..],
+        Keys::ShardChannels { .. } => &inner[1..2],
+    };
+    ctx.reply.array(keys.len());
+    for k in keys {
+        ctx.reply.bulk(k);
+    }
+    Ok(())
+}
+
+const COMMAND_HELP: &[&str] = &[
+    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "(no subcommand)",
+    "    Return details about all Redis commands.",
+    "COUNT",
+    "    Return the total number of commands in this Redis server.",
+    "LIST",
+    "    Return a list of all commands in this Redis server.",
+    "INFO [<command-name> ...]",
+    "    Return details about multiple Redis commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "DOCS [<command-name> ...]",
+    "    Return documentation details about multiple Redis commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "GETKEYS <full-command>",
+    "    Return the keys from a full Redis command.",
+    "HELP",
+    "    Prints this help.",
+];
+
+pub fn command_help(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    super::help_reply(ctx, COMMAND_HELP);
+    Ok(())
+}

@@ -1,0 +1,416 @@
+//! The command table: one row per command (and per subcommand of a container command), carrying
+//! what Redis 7.2's COMMAND INFO/DOCS report for it and how dispatch treats it.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use bytes::Bytes;
+
+use super::{client, connection, info, multi, pubsub, server, CommandError, Handler};
+
+/// Key positions, for the few commands whose channel is a key for cluster routing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keys {
+    None,
+    /// Shard channels at 1..=last (last -1 = to the end), as SSUBSCRIBE/SUNSUBSCRIBE/SPUBLISH.
+    ShardChannels {
+        last: i64,
+    },
+}
+
+/// One documented argument (COMMAND DOCS).
+#[derive(Debug)]
+pub struct Arg {
+    pub name: &'static str,
+    pub kind: &'static str,
+    pub token: Option<&'static str>,
+    pub optional: bool,
+    pub multiple: bool,
+}
+
+const fn arg(name: &'static str, kind: &'static str) -> Arg {
+    Arg {
+        name,
+        kind,
+        token: None,
+        optional: false,
+        multiple: false,
+    }
+}
+
+const fn opt(name: &'static str, kind: &'static str) -> Arg {
+    Arg {
+        name,
+        kind,
+        token: None,
+        optional: true,
+        multiple: false,
+    }
+}
+
+const fn many(name: &'static str, kind: &'static str, optional: bool) -> Arg {
+    Arg {
+        name,
+        kind,
+        token: None,
+        optional,
+        multiple: true,
+    }
+}
+
+#[derive(Debug)]
+pub struct CommandSpec {
+    /// Full lowercase name: `publish`, `client|id`.
+    pub name: &'static str,
+    /// Redis arity: N exactly, or -N for at least N (the name counts).
+    pub arity: i64,
+    pub flags: &'static [&'static str],
+    pub acl: &'static [&'static str],
+    pub tips: &'static [&'static str],
+    pub keys: Keys,
+    /// Allowed to a RESP2 client with subscriptions.
+    pub subscribe_context: bool,
+    /// Runs immediately inside MULTI instead of being queued (MULTI, EXEC, DISCARD, QUIT, RESET).
+    pub runs_in_multi: bool,
+    pub summary: &'static str,
+    pub since: &'static str,
+    pub group: &'static str,
+    pub complexity: &'static str,
+    pub args: &'static [Arg],
+    pub subcommands: &'static [CommandSpec],
+    pub handler: Handler,
+}
+
+impl CommandSpec {
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        if self.arity >= 0 {
+            argc == self.arity
+        } else {
+            argc >= -self.arity
+        }
+    }
+
+    /// The part after `|` for a subcommand, else the name.
+    pub fn short_name(&self) -> &'static str {
+        self.name.rsplit('|').next().unwrap_or(self.name)
+    }
+}
+
+/// Shorthand for a row; the fields that vary least get defaults.
+macro_rules! cmd {
+    ($name:expr, $arity:expr, $handler:expr, flags: [$($f:expr),*], acl: [$($a:expr),*],
+     $summary:expr, $since:expr, $group:expr, $complexity:expr
+     $(, args: $args:expr)? $(, tips: $tips:expr)? $(, keys: $keys:expr)?
+     $(, subs: $subs:expr)? $(, ctx: $ctx:expr)? $(, multi: $multi:expr)?) => {
+        CommandSpec {
+            name: $name,
+            arity: $arity,
+            flags: &[$($f),*],
+            acl: &[$($a),*],
+            tips: { let _t: &'static [&'static str] = &[]; $(let _t = $tips;)? _t },
+            keys: { let _k = Keys::None; $(let _k = $keys;)? _k },
+            subscribe_context: { let _c = false; $(let _c = $ctx;)? _c },
+            runs_in_multi: { let _m = false; $(let _m = $multi;)? _m },
+            summary: $summary,
+            since: $since,
+            group: $group,
+            complexity: $complexity,
+            args: { let _a: &'static [Arg] = &[]; $(let _a = $args;)? _a },
+            subcommands: { let _s: &'static [CommandSpec] = &[]; $(let _s = $subs;)? _s },
+            handler: $handler,
+        }
+    };
+}
+
+fn container(_: &mut super::Ctx, _: &[Bytes]) -> super::CmdResult {
+    Err(CommandError::other("ERR unknown subcommand"))
+}
+
+pub static PUBSUB_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd!("pubsub|channels", -2, pubsub::pubsub_channels, flags: ["pubsub", "loading", "stale"], acl: ["@pubsub", "@slow"],
+        "Returns the active channels.", "2.8.0", "pubsub",
+        "O(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)",
+        args: &[opt("pattern", "pattern")]),
+    cmd!("pubsub|numsub", -2, pubsub::pubsub_numsub, flags: ["pubsub", "loading", "stale"], acl: ["@pubsub", "@slow"],
+        "Returns a count of subscribers to channels.", "2.8.0", "pubsub",
+        "O(N) for the NUMSUB subcommand, where N is the number of requested channels",
+        args: &[many("channel", "string", true)]),
+    cmd!("pubsub|numpat", 2, pubsub::pubsub_numpat, flags: ["pubsub", "loading", "stale"], acl: ["@pubsub", "@slow"],
+        "Returns a count of unique pattern subscriptions.", "2.8.0", "pubsub", "O(1)"),
+    cmd!("pubsub|shardchannels", -2, pubsub::pubsub_shardchannels, flags: ["pubsub", "loading", "stale"], acl: ["@pubsub", "@slow"],
+        "Returns the active shard channels.", "7.0.0", "pubsub",
+        "O(N) where N is the number of active shard channels, and assuming constant time pattern matching (relatively short shard channels).",
+        args: &[opt("pattern", "pattern")]),
+    cmd!("pubsub|shardnumsub", -2, pubsub::pubsub_shardnumsub, flags: ["pubsub", "loading", "stale"], acl: ["@pubsub", "@slow"],
+        "Returns the count of subscribers of shard channels.", "7.0.0", "pubsub",
+        "O(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard channels",
+        args: &[many("shardchannel", "string", true)]),
+    cmd!("pubsub|help", 2, pubsub::pubsub_help, flags: ["loading", "stale"], acl: ["@slow"],
+        "Returns helpful text about the different subcommands.", "6.2.0", "pubsub", "O(1)"),
+];
+
+pub static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd!("client|id", 2, client::id, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+        "Returns the unique client ID of the connection.", "5.0.0", "connection", "O(1)"),
+    cmd!("client|setname", 3, client::setname, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+        "Sets the connection name.", "2.6.9", "connection", "O(1)",
+        args: &[arg("connection-name", "string")]),
+    cmd!("client|getname", 2, client::getname, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+        "Returns the name of the connection.", "2.6.9", "connection", "O(1)"),
+    cmd!("client|setinfo", 4, client::setinfo, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+        "Sets information specific to the client or connection.", "7.2.0", "connection", "O(1)",
+        args: &[arg("attr", "oneof")],
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"]),
+    cmd!("client|info", 2, client::info, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+        "Returns information about the connection.", "6.2.0", "connection", "O(1)",
+        tips: &["nondeterministic_output"]),
+    cmd!("client|list", -2, client::list, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
+        "Lists open connections.", "2.4.0", "connection", "O(N) where N is the number of client connections",
+        args: &[opt("client-type", "oneof"), many("client-id", "integer", true)],
+        tips: &["nondeterministic_output"]),
+    cmd!("client|kill", -3, client::kill, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
+        "Terminates open connections.", "2.4.0", "connection", "O(N) where N is the number of client connections",
+        args: &[arg("filter", "oneof")]),
+    cmd!("client|reply", 3, client::reply, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+        "Instructs the server whether to reply to commands.", "3.2.0", "connection", "O(1)",
+        args: &[arg("action", "oneof")]),
+    cmd!("client|no-evict", 3, client::no_evict, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
+        "Sets the client eviction mode of the connection.", "7.0.0", "connection", "O(1)",
+        args: &[arg("enabled", "oneof")]),
+    cmd!("client|no-touch", 3, client::no_touch, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+        "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", "7.2.0", "connection", "O(1)",
+        args: &[arg("enabled", "oneof")]),
+    cmd!("client|getredir", 2, client::getredir, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+        "Returns the client ID to which the connection's tracking notifications are redirected.", "6.0.0", "connection", "O(1)"),
+    cmd!("client|help", 2, client::help, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
+        "Returns helpful text about the different subcommands.", "5.0.0", "connection", "O(1)"),
+];
+
+pub static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd!("command|count", 2, server::command_count, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
+        "Returns a count of commands.", "2.8.13", "server", "O(1)"),
+    cmd!("command|docs", -2, server::command_docs, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
+        "Returns documentary information about one, multiple or all commands.", "7.0.0", "server",
+        "O(N) where N is the number of commands to look up",
+        args: &[many("command-name", "string", true)],
+        tips: &["nondeterministic_output_order"]),
+    cmd!("command|info", -2, server::command_info, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
+        "Returns information about one, multiple or all commands.", "2.8.13", "server",
+        "O(N) where N is the number of commands to look up",
+        args: &[many("command-name", "string", true)],
+        tips: &["nondeterministic_output_order"]),
+    cmd!("command|list", -2, server::command_list, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
+        "Returns a list of command names.", "7.0.0", "server", "O(N) where N is the total number of Redis commands",
+        tips: &["nondeterministic_output_order"]),
+    cmd!("command|getkeys", -3, server::command_getkeys, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
+        "Extracts the key names from an arbitrary command.", "2.8.13", "server", "O(N) where N is the number of arguments to the command",
+        args: &[arg("command", "string"), many("arg", "string", true)]),
+    cmd!("command|help", 2, server::command_help, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
+        "Returns helpful text about the different subcommands.", "5.0.0", "server", "O(1)"),
+];
+
+pub static TABLE: &[CommandSpec] = &[
+    cmd!("subscribe", -2, pubsub::subscribe, flags: ["pubsub", "noscript", "loading", "stale"], acl: ["@pubsub", "@slow"],
+        "Listens for messages published to channels.", "2.0.0", "pubsub",
+        "O(N) where N is the number of channels to subscribe to.",
+        args: &[many("channel", "string", false)], ctx: true),
+    cmd!("unsubscribe", -1, pubsub::unsubscribe, flags: ["pubsub", "noscript", "loading", "stale"], acl: ["@pubsub", "@slow"],
+        "Stops listening to messages posted to channels.", "2.0.0", "pubsub",
+        "O(N) where N is the number of channels to unsubscribe.",
+        args: &[many("channel", "string", true)], ctx: true),
+    cmd!("psubscribe", -2, pubsub::psubscribe, flags: ["pubsub", "noscript", "loading", "stale"], acl: ["@pubsub", "@slow"],
+        "Listens for messages published to channels that match one or more patterns.", "2.0.0", "pubsub",
+        "O(N) where N is the number of patterns to subscribe to.",
+        args: &[many("pattern", "pattern", false)], ctx: true),
+    cmd!("punsubscribe", -1, pubsub::punsubscribe, flags: ["pubsub", "noscript", "loading", "stale"], acl: ["@pubsub", "@slow"],
+        "Stops listening to messages published to channels that match one or more patterns.", "2.0.0", "pubsub",
+        "O(N) where N is the number of patterns to unsubscribe.",
+        args: &[many("pattern", "pattern", true)], ctx: true),
+    cmd!("publish", 3, pubsub::publish, flags: ["pubsub", "loading", "stale", "fast"], acl: ["@pubsub", "@fast"],
+        "Posts a message to a channel.", "2.0.0", "pubsub",
+        "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).",
+        args: &[arg("channel", "string"), arg("message", "string")]),
+    cmd!("ssubscribe", -2, pubsub::ssubscribe, flags: ["pubsub", "noscript", "loading", "stale"], acl: ["@pubsub", "@slow"],
+        "Listens for messages published to shard channels.", "7.0.0", "pubsub",
+        "O(N) where N is the number of shard channels to subscribe to.",
+        args: &[many("shardchannel", "key", false)], keys: Keys::ShardChannels { last: -1 }, ctx: true),
+    cmd!("sunsubscribe", -1, pubsub::sunsubscribe, flags: ["pubsub", "noscript", "loading", "stale"], acl: ["@pubsub", "@slow"],
+        "Stops listening to messages posted to shard channels.", "7.0.0", "pubsub",
+        "O(N) where N is the number of shard channels to unsubscribe.",
+        args: &[many("shardchannel", "key", true)], keys: Keys::ShardChannels { last: -1 }, ctx: true),
+    cmd!("spublish", 3, pubsub::spublish, flags: ["pubsub", "loading", "stale", "fast"], acl: ["@pubsub", "@fast"],
+        "Post a message to a shard channel", "7.0.0", "pubsub",
+        "O(N) where N is the number of clients subscribed to the receiving shard channel.",
+        args: &[arg("shardchannel", "key"), arg("message", "string")], keys: Keys::ShardChannels { last: 0 }),
+    cmd!("pubsub", -2, container, flags: [], acl: ["@slow"],
+        "A container for Pub/Sub commands.", "2.8.0", "pubsub", "Depends on subcommand.",
+        subs: PUBSUB_SUBCOMMANDS),
+    cmd!("ping", -1, connection::ping, flags: ["fast"], acl: ["@fast", "@connection"],
+        "Returns the server's liveliness response.", "1.0.0", "connection", "O(1)",
+        args: &[opt("message", "string")],
+        tips: &["request_policy:all_shards", "response_policy:all_succeeded"], ctx: true),
+    cmd!("echo", 2, connection::echo, flags: ["loading", "stale", "fast"], acl: ["@fast", "@connection"],
+        "Returns the given string.", "1.0.0", "connection", "O(1)",
+        args: &[arg("message", "string")]),
+    cmd!("quit", -1, connection::quit, flags: ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], acl: ["@fast", "@connection"],
+        "Closes the connection.", "1.0.0", "connection", "O(1)", ctx: true, multi: true),
+    cmd!("reset", 1, connection::reset, flags: ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], acl: ["@fast", "@connection"],
+        "Resets the connection.", "6.2.0", "connection", "O(1)", ctx: true, multi: true),
+    cmd!("hello", -1, connection::hello, flags: ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], acl: ["@fast", "@connection"],
+        "Handshakes with the Redis server.", "6.0.0", "connection", "O(1)",
+        args: &[opt("arguments", "block")]),
+    cmd!("auth", -2, connection::auth, flags: ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], acl: ["@fast", "@connection"],
+        "Authenticates the connection.", "1.0.0", "connection",
+        "O(N) where N is the number of passwords defined for the user",
+        args: &[opt("username", "string"), arg("password", "string")]),
+    cmd!("select", 2, connection::select, flags: ["loading", "stale", "fast"], acl: ["@fast", "@connection"],
+        "Changes the selected database.", "1.0.0", "connection", "O(1)",
+        args: &[arg("index", "integer")]),
+    cmd!("client", -2, container, flags: [], acl: ["@slow"],
+        "A container for client connection commands.", "2.4.0", "connection", "Depends on subcommand.",
+        subs: CLIENT_SUBCOMMANDS),
+    cmd!("info", -1, info::info, flags: ["loading", "stale"], acl: ["@slow", "@dangerous"],
+        "Returns information and statistics about the server.", "1.0.0", "server", "O(1)",
+        args: &[many("section", "string", true)],
+        tips: &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"]),
+    cmd!("command", -1, server::command, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
+        "Returns detailed information about all commands.", "2.8.13", "server",
+        "O(N) where N is the total number of Redis commands",
+        tips: &["nondeterministic_output_order"], subs: COMMAND_SUBCOMMANDS),
+    cmd!("multi", 1, multi::multi, flags: ["noscript", "loading", "stale", "fast", "allow_busy"], acl: ["@fast", "@transaction"],
+        "Starts a transaction.", "1.2.0", "transactions", "O(1)", multi: true),
+    cmd!("exec", 1, multi::exec, flags: ["noscript", "loading", "stale", "skip_slowlog"], acl: ["@slow", "@transaction"],
+        "Executes all commands in a transaction.", "1.2.0", "transactions", "Depends on commands in the transaction",
+        multi: true),
+    cmd!("discard", 1, multi::discard, flags: ["noscript", "loading", "stale", "fast", "allow_busy"], acl: ["@fast", "@transaction"],
+        "Discards a transaction.", "2.0.0", "transactions", "O(N), when N is the number of queued commands",
+        multi: true),
+];
+
+/// Result of looking up a request's command.
+pub enum Lookup {
+    Found(&'static CommandSpec),
+    Unknown(CommandError),
+}
+
+static BY_NAME: LazyLock<HashMap<&'static str, &'static CommandSpec>> =
+    LazyLock::new(|| TABLE.iter().map(|c| (c.name, c)).collect());
+
+/// Finds a top-level command by (lowercase) name.
+pub fn find(name: &str) -> Option<&'static CommandSpec> {
+    BY_NAME.get(name).copied()
+}
+
+/// Finds the command a request names, with Redis's errors for unknown commands and subcommands.
+pub fn lookup(req: &[Bytes]) -> Lookup {
+    let mut lower = [0u8; 32];
+    let name = &req[0];
+    let spec = if name.len() <= lower.len() {
+        let l = &mut lower[..name.len()];
+        l.copy_from_slice(name);
+        l.make_ascii_lowercase();
+        std::str::from_utf8(l).ok().and_then(find)
+    } else {
+        None
+    };
+    let Some(spec) = spec else {
+        return Lookup::Unknown(unknown_command(req));
+    };
+    if spec.subcommands.is_empty() || req.len() == 1 {
+        return Lookup::Found(spec);
+    }
+    let sub = &req[1];
+    match spec
+        .subcommands
+        .iter()
+        .find(|s| s.short_name().as_bytes().eq_ignore_ascii_case(sub))
+    {
+        Some(s) => Lookup::Found(s),
+        None => Lookup::Unknown(CommandError::other(format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            super::arg_text(sub, 128),
+            super::arg_text(name, usize::MAX).to_ascii_uppercase()
+        ))),
+    }
+}
+
+fn unknown_command(req: &[Bytes]) -> CommandError {
+    let mut args = String::new();
+    for a in &req[1..] {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        args.push('\'');
+        args.push_str(&super::arg_text(a, room));
+        args.push_str("' ");
+    }
+    CommandError::other(format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        super::arg_text(&req[0], 128),
+        args
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(args: &[&str]) -> Vec<Bytes> {
+        args.iter().map(|a| Bytes::from(a.to_string())).collect()
+    }
+
+    #[test]
+    fn unknown_command_text() {
+        let Lookup::Unknown(e) = lookup(&req(&["FOO", "a", "b"])) else {
+            panic!()
+        };
+        assert_eq!(
+            e.to_string(),
+            "ERR unknown command 'FOO', with args beginning with: 'a' 'b' "
+        );
+    }
+
+    #[test]
+    fn unknown_subcommand_text() {
+        let Lookup::Unknown(e) = lookup(&req(&["client", "foo"])) else {
+            panic!()
+        };
+        assert_eq!(
+            e.to_string(),
+            "ERR unknown subcommand 'foo'. Try CLIENT HELP."
+        );
+    }
+
+    #[test]
+    fn subcommands_are_case_insensitive() {
+        let Lookup::Found(s) = lookup(&req(&["Client", "ID"])) else {
+            panic!()
+        };
+        assert_eq!(s.name, "client|id");
+    }
+
+    #[test]
+    fn every_subscribe_context_command_is_pubsub_ping_quit_or_reset() {
+        let allowed: Vec<_> = TABLE
+            .iter()
+            .filter(|c| c.subscribe_context)
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(
+            allowed,
+            [
+                "subscribe",
+                "unsubscribe",
+                "psubscribe",
+                "punsubscribe",
+                "ssubscribe",
+                "sunsubscribe",
+                "ping",
+                "quit",
+                "reset"
+            ]
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! Command line in redis-server's manner: `pubsubd [/path/to/redis.conf | -] [--directive value …]`.
+//!
+//! Every `--name args…` becomes a config line applied after the file, so any directive the file
+//! accepts is also a flag (`--port 7000`, `--bind 127.0.0.1 ::1`,
+//! `--client-output-buffer-limit "pubsub 64mb 16mb 60"`).
+
+use std::io::Read;
+use std::path::Path;
+
+use super::{file, Config, ConfigError};
+
+/// What `main` should do.
+pub enum Action {
+    Run(Config),
+    Help(String),
+    Version(String),
+}
+
+/// The version line, in redis-server's format.
+pub fn version_line() -> String {
+    format!(
+        "pubsubd v={} (Redis-compatible {}) bits=64",
+        env!("CARGO_PKG_VERSION"),
+        crate::REDIS_VERSION
+    )
+}
+
+fn help() -> String {
+    clap::Command::new("pubsubd")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("A Redis-compatible pub/sub broker")
+        .override_usage(
+            "pubsubd [/path/to/redis.conf] [--directive value ...]\n       pubsubd - (read config from stdin)\n       pubsubd -v | --version\n       pubsubd -h | --help",
+        )
+        .after_help(
+            "Examples:\n  pubsubd                       (127.0.0.1:6379)\n  pubsubd --port 7777\n  pubsubd /etc/redis/redis.conf --loglevel verbose\n  pubsubd --bind 0.0.0.0 --client-output-buffer-limit \"pubsub 64mb 16mb 60\"",
+        )
+        .render_help()
+        .to_string()
+}
+
+/// Quotes a value so that `sdssplitargs` reads it back as one argument.
+fn quote(arg: &str) -> String {
+    let mut s = String::from("\"");
+    for c in arg.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            '\n' => s.push_str("\\n"),
+            '\r' => s.push_str("\\r"),
+            _ => s.push(c),
+        }
+    }
+    s.push('"');
+    s
+}
+
+/// Parses the arguments (without the program name) into a config.
+pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Action, ConfigError> {
+    let args: Vec<String> = args.into_iter().collect();
+    match args.first().map(String::as_str) {
+        Some("-h" | "--help") => return Ok(Action::Help(help())),
+        Some("-v" | "--version") => return Ok(Action::Version(version_line())),
+        _ => {}
+    }
+    let mut cfg = Config::default();
+    let mut rest = &args[..];
+    if let Some(first) = args.first() {
+        if first == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|err| ConfigError::Open {
+                    path: "-".into(),
+                    err,
+                })?;
+            file::apply_text(&mut cfg, &text)?;
+            rest = &args[1..];
+        } else if !first.starts_with('-') {
+            file::load_file(&mut cfg, Path::new(first))?;
+            rest = &args[1..];
+        }
+    }
+    let mut lines = String::new();
+    for a in rest {
+        if let Some(name) = a.strip_prefix("--") {
+            if !lines.is_empty() {
+                lines.push('\n');
+            }
+            lines.push_str(name);
+        } else {
+            // A value holding spaces (`--save "900 1"`) is several arguments, as in redis-server.
+            lines.push(' ');
+            if a.split_whitespace().count() > 1 {
+                lines.push_str(a);
+            } else {
+                lines.push_str(&quote(a));
+            }
+        }
+    }
+    file::apply_text(&mut cfg, &lines)?;
+    Ok(Action::Run(cfg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Config {
+        match parse(args.iter().map(|s| s.to_string())) {
+            Ok(Action::Run(c)) => c,
+            _ => panic!("expected a config"),
+        }
+    }
+
+    #[test]
+    fn flags_are_directives() {
+        let c = run(&[
+            "--port",
+            "7000",
+            "--bind",
+            "127.0.0.1",
+            "::1",
+            "--client-output-buffer-limit",
+            "pubsub 1mb 0 0",
+        ]);
+        assert_eq!(c.port, 7000);
+        assert_eq!(c.bind, vec!["127.0.0.1", "::1"]);
+        assert_eq!(c.pubsub_output_limit, (1 << 20, 0, 0));
+    }
+
+    #[test]
+    fn unknown_flag_is_an_error() {
+        assert!(parse(["--prot".to_string(), "1".to_string()]).is_err());
+    }
+}

@@ -1,0 +1,296 @@
+//! The redis.conf reader: Redis's syntax (one directive per line, `sdssplitargs` quoting,
+//! `#` comments, `include`, repeated directives, memory units) applied to a `Config`. Errors
+//! carry the line number and the offending line, and print like Redis's fatal config report.
+
+use std::path::Path;
+
+use super::{parse_memory, Config, LogLevel};
+use crate::protocol::decode::split_args;
+
+/// A configuration that cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("\n*** FATAL CONFIG FILE ERROR (pubsubd {version}) ***\nReading the configuration file, at line {line}\n>>> '{text}'\n{reason}")]
+    Directive {
+        version: &'static str,
+        line: usize,
+        text: String,
+        reason: String,
+    },
+    #[error("Fatal error, can't open config file '{path}': {err}")]
+    Open { path: String, err: std::io::Error },
+}
+
+/// Directives of a Redis keyspace server that pub/sub has no use for: accepted with a warning, so
+/// an existing redis.conf starts unchanged.
+const IGNORED: &[&str] = &[
+    "save",
+    "appendonly",
+    "appendfilename",
+    "appendfsync",
+    "appenddirname",
+    "auto-aof-rewrite-percentage",
+    "auto-aof-rewrite-min-size",
+    "aof-load-truncated",
+    "aof-use-rdb-preamble",
+    "aof-timestamp-enabled",
+    "aof-rewrite-incremental-fsync",
+    "no-appendfsync-on-rewrite",
+    "dbfilename",
+    "dir",
+    "rdbcompression",
+    "rdbchecksum",
+    "rdb-del-sync-files",
+    "rdb-save-incremental-fsync",
+    "stop-writes-on-bgsave-error",
+    "sanitize-dump-payload",
+    "maxmemory",
+    "maxmemory-policy",
+    "maxmemory-samples",
+    "maxmemory-eviction-tenacity",
+    "lazyfree-lazy-eviction",
+    "lazyfree-lazy-expire",
+    "lazyfree-lazy-server-del",
+    "lazyfree-lazy-user-del",
+    "lazyfree-lazy-user-flush",
+    "replica-lazy-flush",
+    "replica-serve-stale-data",
+    "replica-read-only",
+    "replica-priority",
+    "repl-diskless-sync",
+    "repl-diskless-sync-delay",
+    "repl-diskless-sync-max-replicas",
+    "repl-diskless-load",
+    "repl-disable-tcp-nodelay",
+    "active-expire-effort",
+    "activerehashing",
+    "activedefrag",
+    "hash-max-listpack-entries",
+    "hash-max-listpack-value",
+    "hash-max-ziplist-entries",
+    "hash-max-ziplist-value",
+    "list-max-listpack-size",
+    "list-max-ziplist-size",
+    "list-compress-depth",
+    "set-max-intset-entries",
+    "set-max-listpack-entries",
+    "set-max-listpack-value",
+    "zset-max-listpack-entries",
+    "zset-max-listpack-value",
+    "zset-max-ziplist-entries",
+    "zset-max-ziplist-value",
+    "hll-sparse-max-bytes",
+    "stream-node-max-bytes",
+    "stream-node-max-entries",
+    "jemalloc-bg-thread",
+    "lua-time-limit",
+    "busy-reply-threshold",
+    "slowlog-log-slower-than",
+    "slowlog-max-len",
+    "latency-monitor-threshold",
+    "notify-keyspace-events",
+    "dynamic-hz",
+    "hz",
+    "supervised",
+    "always-show-logo",
+    "set-proc-title",
+    "proc-title-template",
+    "locale-collate",
+    "oom-score-adj",
+    "oom-score-adj-values",
+    "disable-thp",
+    "crash-log-enabled",
+    "crash-memcheck-enabled",
+    "syslog-enabled",
+    "syslog-ident",
+    "syslog-facility",
+    "enable-protected-configs",
+    "enable-debug-command",
+    "enable-module-command",
+    "tcp-backlog",
+    "unixsocket",
+    "unixsocketperm",
+    "io-threads-do-reads",
+    "protected-mode",
+    "lfu-log-factor",
+    "lfu-decay-time",
+    "tracking-table-max-keys",
+    "cluster-enabled",
+];
+
+const BAD_DIRECTIVE: &str = "Bad directive or wrong number of arguments";
+
+/// Loads a config file into `cfg`.
+pub fn load_file(cfg: &mut Config, path: &Path) -> Result<(), ConfigError> {
+    let text = std::fs::read(path).map_err(|err| ConfigError::Open {
+        path: path.display().to_string(),
+        err,
+    })?;
+    apply_text(cfg, &String::from_utf8_lossy(&text))
+}
+
+/// Applies config text (a file's content, or command-line directives turned into lines).
+pub fn apply_text(cfg: &mut Config, text: &str) -> Result<(), ConfigError> {
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fail = |reason: &str| ConfigError::Directive {
+            version: env!("CARGO_PKG_VERSION"),
+            line: i + 1,
+            text: line.to_string(),
+            reason: reason.to_string(),
+        };
+        let Some(args) = split_args(line.as_bytes()) else {
+            return Err(fail("Unbalanced quotes in configuration line"));
+        };
+        if args.is_empty() {
+            continue;
+        }
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let name = args[0].to_ascii_lowercase();
+        apply_directive(cfg, &name, &args[1..]).map_err(|r| fail(&r))?;
+    }
+    Ok(())
+}
+
+fn one(args: &[String]) -> Result<&str, String> {
+    match args {
+        [a] => Ok(a),
+        _ => Err(BAD_DIRECTIVE.to_string()),
+    }
+}
+
+fn number(args: &[String], min: u64, max: u64) -> Result<u64, String> {
+    let s = one(args)?;
+    match parse_memory(s) {
+        Some(n) if n >= min && n <= max => Ok(n),
+        _ => Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        )),
+    }
+}
+
+fn yes_no(args: &[String]) -> Result<bool, String> {
+    match one(args)?.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".to_string()),
+    }
+}
+
+/// Applies one directive (`name` lowercased); `Err` holds Redis's reason text.
+pub fn apply_directive(cfg: &mut Config, name: &str, args: &[String]) -> Result<(), String> {
+    match name {
+        "bind" => {
+            if args.is_empty() {
+                return Err(BAD_DIRECTIVE.to_string());
+            }
+            cfg.bind = args.to_vec();
+        }
+        "port" => cfg.port = number(args, 0, 65535)? as u16,
+        "maxclients" => cfg.maxclients = number(args, 1, u32::MAX as u64)?,
+        "timeout" => cfg.timeout = number(args, 0, i32::MAX as u64)?,
+        "tcp-keepalive" => cfg.tcp_keepalive = number(args, 0, i32::MAX as u64)?,
+        "databases" => cfg.databases = number(args, 1, i32::MAX as u64)?,
+        "io-threads" => cfg.io_threads = number(args, 1, 128)? as usize,
+        "shutdown-timeout" => cfg.shutdown_timeout = number(args, 0, i32::MAX as u64)?,
+        "proto-max-bulk-len" => {
+            cfg.proto_max_bulk_len = number(args, 1024 * 1024, i64::MAX as u64)? as usize
+        }
+        "client-query-buffer-limit" => {
+            cfg.client_query_buffer_limit = number(args, 1024 * 1024, i64::MAX as u64)? as usize
+        }
+        "loglevel" => cfg.loglevel = LogLevel::parse(one(args)?).ok_or(
+            "argument(s) must be one of the following: debug, verbose, notice, warning, nothing",
+        )?,
+        "logfile" => cfg.logfile = one(args)?.to_string(),
+        "pidfile" => cfg.pidfile = one(args)?.to_string(),
+        "daemonize" => {
+            if yes_no(args)? {
+                return Err(
+                    "daemonize yes is not supported: run pubsubd under a supervisor".to_string(),
+                );
+            }
+        }
+        "client-output-buffer-limit" => {
+            if args.is_empty() || args.len() % 4 != 0 {
+                return Err("Wrong number of arguments in buffer limit configuration.".to_string());
+            }
+            for class in args.chunks(4) {
+                let limits = (
+                    parse_memory(&class[1]),
+                    parse_memory(&class[2]),
+                    class[3].parse::<u64>().ok(),
+                );
+                let (Some(h), Some(s), Some(t)) = limits else {
+                    return Err("Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string());
+                };
+                match class[0].to_ascii_lowercase().as_str() {
+                    "pubsub" => cfg.pubsub_output_limit = (h, s, t),
+                    "normal" | "replica" | "slave" => {}
+                    _ => {
+                        return Err(
+                            "Invalid client class specified in buffer limit configuration."
+                                .to_string(),
+                        )
+                    }
+                }
+            }
+        }
+        "include" => {
+            let path = one(args)?;
+            let mut inner = std::mem::take(cfg);
+            load_file(&mut inner, Path::new(path)).map_err(|e| e.to_string())?;
+            *cfg = inner;
+        }
+        _ if IGNORED.contains(&name) => {
+            cfg.ignored.push(format!("{} {}", name, args.join(" ")));
+        }
+        _ => return Err(BAD_DIRECTIVE.to_string()),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_directives_quotes_and_units() {
+        let mut c = Config::default();
+        apply_text(
+            &mut c,
+            "# comment\nport 7000\nbind 127.0.0.1 ::1\nclient-output-buffer-limit normal 0 0 0 pubsub 64mb 16mb 30\nlogfile \"\"\nsave 900 1\n",
+        )
+        .unwrap();
+        assert_eq!(c.port, 7000);
+        assert_eq!(c.bind, vec!["127.0.0.1", "::1"]);
+        assert_eq!(c.pubsub_output_limit, (64 << 20, 16 << 20, 30));
+        assert_eq!(c.logfile, "");
+        assert_eq!(c.ignored, vec!["save 900 1"]);
+    }
+
+    #[test]
+    fn bad_directive_names_the_line() {
+        let mut c = Config::default();
+        let e = apply_text(&mut c, "port 1\nprot 7000\n").unwrap_err();
+        let s = e.to_string();
+        assert!(s.contains("at line 2"), "{s}");
+        assert!(s.contains(">>> 'prot 7000'"), "{s}");
+        assert!(
+            s.contains("Bad directive or wrong number of arguments"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn out_of_range_port_is_rejected() {
+        let mut c = Config::default();
+        assert!(apply_text(&mut c, "port 70000").is_err());
+    }
+}

@@ -1,0 +1,405 @@
+//! Per-connection outgoing queue, counted in bytes, with Redis's slow-consumer policy.
+//!
+//! Every frame for a client — replies to its own commands and messages pushed by publishers —
+//! goes through its `Outbox`, so their relative order is the order Redis produces. `push` never
+//! blocks or awaits: a publisher never waits for a subscriber. When a client in the pubsub class
+//! goes over `client-output-buffer-limit pubsub <hard> <soft> <soft-seconds>`, its queue is
+//! dropped and the connection is closed (`DisconnectReason::SlowConsumer`), as Redis does.
+//! Clients not subscribed to anything are never disconnected for output: their reader stops
+//! reading commands while the queue is above `READ_PAUSE_BYTES` instead (backpressure).
+//!
+//! Locks: one short `parking_lot::Mutex` around the queue, never held across an await or while
+//! calling anything else. Publishers may hold a registry lock while calling `push`.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::protocol::RespVersion;
+use crate::stats::Stats;
+
+/// The reader of a client stops taking new commands while this many bytes wait to be written.
+pub const READ_PAUSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// `client-output-buffer-limit pubsub` values, changeable at run time by CONFIG SET.
+#[derive(Debug)]
+pub struct OutputLimits {
+    pub hard: AtomicU64,
+    pub soft: AtomicU64,
+    pub soft_seconds: AtomicU64,
+}
+
+impl OutputLimits {
+    /// Redis's default: `pubsub 32mb 8mb 60`.
+    pub const DEFAULT: (u64, u64, u64) = (32 * 1024 * 1024, 8 * 1024 * 1024, 60);
+
+    pub fn new(hard: u64, soft: u64, soft_seconds: u64) -> Self {
+        OutputLimits {
+            hard: AtomicU64::new(hard),
+            soft: AtomicU64::new(soft),
+            soft_seconds: AtomicU64::new(soft_seconds),
+        }
+    }
+
+    pub fn set(&self, hard: u64, soft: u64, soft_seconds: u64) {
+        self.hard.store(hard, Ordering::Relaxed);
+        self.soft.store(soft, Ordering::Relaxed);
+        self.soft_seconds.store(soft_seconds, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> (u64, u64, u64) {
+        (
+            self.hard.load(Ordering::Relaxed),
+            self.soft.load(Ordering::Relaxed),
+            self.soft_seconds.load(Ordering::Relaxed),
+        )
+    }
+}
+
+impl Default for OutputLimits {
+    fn default() -> Self {
+        let (h, s, t) = Self::DEFAULT;
+        Self::new(h, s, t)
+    }
+}
+
+const OPEN: u8 = 0;
+/// Write what is queued, then close (QUIT, protocol error, CLIENT KILL of oneself).
+const CLOSING: u8 = 1;
+/// Close now, dropping what is queued (slow consumer, CLIENT KILL, peer gone).
+const KILLED: u8 = 2;
+
+struct Queue {
+    frames: VecDeque<Bytes>,
+    /// When the pending bytes first went over the soft limit, if they still are.
+    soft_since: Option<Instant>,
+}
+
+struct Shared {
+    id: u64,
+    resp: AtomicU8,
+    pubsub: AtomicBool,
+    pending: AtomicUsize,
+    state: AtomicU8,
+    slow_consumer: AtomicBool,
+    queue: Mutex<Queue>,
+    wake: Notify,
+    drained: Notify,
+    limits: Arc<OutputLimits>,
+    stats: Arc<Stats>,
+}
+
+/// A handle to one client's outgoing queue; clones share it.
+#[derive(Clone)]
+pub struct Outbox(Arc<Shared>);
+
+/// What the writer gets from `Outbox::next_batch`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Batch {
+    /// Frames were moved into the caller's buffer.
+    Frames,
+    /// Nothing is left and the connection should close after what was written.
+    Closing,
+    /// The connection must close now.
+    Killed,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("id", &self.0.id)
+            .field("pending", &self.pending())
+            .finish()
+    }
+}
+
+impl Outbox {
+    pub fn new(id: u64, limits: Arc<OutputLimits>, stats: Arc<Stats>) -> Self {
+        Outbox(Arc::new(Shared {
+            id,
+            resp: AtomicU8::new(RespVersion::Resp2 as u8),
+            pubsub: AtomicBool::new(false),
+            pending: AtomicUsize::new(0),
+            state: AtomicU8::new(OPEN),
+            slow_consumer: AtomicBool::new(false),
+            queue: Mutex::new(Queue {
+                frames: VecDeque::new(),
+                soft_since: None,
+            }),
+            wake: Notify::new(),
+            drained: Notify::new(),
+            limits,
+            stats,
+        }))
+    }
+
+    /// The id of the client this outbox belongs to.
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    /// The protocol its client speaks now (publishers encode for it).
+    pub fn resp(&self) -> RespVersion {
+        RespVersion::from_u8(self.0.resp.load(Ordering::Relaxed))
+    }
+
+    pub fn set_resp(&self, v: RespVersion) {
+        self.0.resp.store(v as u8, Ordering::Relaxed);
+    }
+
+    /// Puts the client in (or out of) the pubsub class, whose output is limited.
+    pub fn set_pubsub(&self, on: bool) {
+        self.0.pubsub.store(on, Ordering::Relaxed);
+    }
+
+    /// Bytes queued and not yet written (`omem` in CLIENT LIST).
+    pub fn pending(&self) -> usize {
+        self.0.pending.load(Ordering::Relaxed)
+    }
+
+    /// Frames queued (`oll` in CLIENT LIST).
+    pub fn queued_frames(&self) -> usize {
+        self.0.queue.lock().frames.len()
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.0.state.load(Ordering::Acquire) == OPEN
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.0.state.load(Ordering::Acquire) == KILLED
+    }
+
+    /// Whether it was closed for going over the output buffer limit.
+    pub fn was_slow_consumer(&self) -> bool {
+        self.0.slow_consumer.load(Ordering::Relaxed)
+    }
+
+    /// Queues a frame. Never blocks. Returns false if the client is closed or was just closed
+    /// for going over its output limit.
+    pub fn push(&self, frame: Bytes) -> bool {
+        let s = &*self.0;
+        if s.state.load(Ordering::Acquire) != OPEN {
+            return false;
+        }
+        let len = frame.len();
+        let mut q = s.queue.lock();
+        let was_empty = q.frames.is_empty();
+        q.frames.push_back(frame);
+        let pending = s.pending.fetch_add(len, Ordering::Relaxed) + len;
+        if s.pubsub.load(Ordering::Relaxed) && self.over_limit(&mut q, pending as u64) {
+            q.frames.clear();
+            drop(q);
+            self.kill_slow_consumer(pending);
+            return false;
+        }
+        drop(q);
+        if was_empty {
+            s.wake.notify_one();
+        }
+        true
+    }
+
+    /// Redis's `checkClientOutputBufferLimits`: over the hard limit, or over the soft limit for
+    /// longer than the soft seconds (measured from the first push that went over it).
+    fn over_limit(&self, q: &mut Queue, pending: u64) -> bool {
+        let (hard, soft, soft_secs) = self.0.limits.get();
+        if hard > 0 && pending >= hard {
+            return true;
+        }
+        if soft > 0 && pending >= soft {
+            let now = Instant::now();
+            match q.soft_since {
+                None => q.soft_since = Some(now),
+                Some(t) => {
+                    if now.duration_since(t).as_secs() > soft_secs {
+                        return true;
+                    }
+                }
+            }
+        } else {
+            q.soft_since = None;
+        }
+        false
+    }
+
+    fn kill_slow_consumer(&self, pending: usize) {
+        let s = &*self.0;
+        if s.state.swap(KILLED, Ordering::AcqRel) == KILLED {
+            return;
+        }
+        s.slow_consumer.store(true, Ordering::Relaxed);
+        s.stats
+            .client_output_buffer_limit_disconnections
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            client_id = s.id,
+            pending_bytes = pending,
+            "client scheduled to be closed ASAP for overcoming of output buffer limits"
+        );
+        s.wake.notify_one();
+        s.drained.notify_waiters();
+    }
+
+    /// Closes the connection once everything queued so far is written.
+    pub fn close_after_flush(&self) {
+        let _ = self
+            .0
+            .state
+            .compare_exchange(OPEN, CLOSING, Ordering::AcqRel, Ordering::Acquire);
+        self.0.wake.notify_one();
+        self.0.drained.notify_waiters();
+    }
+
+    /// Closes the connection now, dropping what is queued.
+    pub fn kill(&self) {
+        if self.0.state.swap(KILLED, Ordering::AcqRel) != KILLED {
+            self.0.queue.lock().frames.clear();
+        }
+        self.0.wake.notify_one();
+        self.0.drained.notify_waiters();
+    }
+
+    /// Moves every queued frame into `out` (the writer's batch); waits if there are none.
+    pub async fn next_batch(&self, out: &mut VecDeque<Bytes>) -> Batch {
+        let s = &*self.0;
+        loop {
+            let notified = s.wake.notified();
+            {
+                let state = s.state.load(Ordering::Acquire);
+                if state == KILLED {
+                    return Batch::Killed;
+                }
+                let mut q = s.queue.lock();
+                if !q.frames.is_empty() {
+                    std::mem::swap(&mut q.frames, out);
+                    return Batch::Frames;
+                }
+                if state == CLOSING {
+                    return Batch::Closing;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Takes whatever is queued without waiting (used to flush at shutdown).
+    pub fn try_batch(&self, out: &mut VecDeque<Bytes>) -> bool {
+        let mut q = self.0.queue.lock();
+        if q.frames.is_empty() || self.is_killed() {
+            return false;
+        }
+        std::mem::swap(&mut q.frames, out);
+        true
+    }
+
+    /// Records that `n` bytes were written; wakes a reader paused by backpressure.
+    pub fn written(&self, n: usize) {
+        let before = self.0.pending.fetch_sub(n, Ordering::Relaxed);
+        if before >= READ_PAUSE_BYTES && before - n < READ_PAUSE_BYTES {
+            self.0.drained.notify_waiters();
+        }
+    }
+
+    /// Waits until the queue is below the read-pause watermark (or the client is closing).
+    pub async fn wait_below_watermark(&self) {
+        loop {
+            let notified = self.0.drained.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.pending() < READ_PAUSE_BYTES || !self.is_open() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outbox(h: u64, s: u64, secs: u64) -> Outbox {
+        Outbox::new(
+            1,
+            Arc::new(OutputLimits::new(h, s, secs)),
+            Arc::new(Stats::default()),
+        )
+    }
+
+    #[tokio::test]
+    async fn frames_come_out_in_order() {
+        let o = outbox(0, 0, 0);
+        o.push(Bytes::from_static(b"a"));
+        o.push(Bytes::from_static(b"b"));
+        let mut out = VecDeque::new();
+        assert_eq!(o.next_batch(&mut out).await, Batch::Frames);
+        assert_eq!(
+            out,
+            vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")]
+        );
+        assert_eq!(o.pending(), 2);
+        o.written(2);
+        assert_eq!(o.pending(), 0);
+    }
+
+    #[tokio::test]
+    async fn hard_limit_kills_pubsub_clients_only() {
+        let o = outbox(10, 0, 0);
+        assert!(
+            o.push(Bytes::from(vec![0u8; 20])),
+            "normal clients are not limited"
+        );
+        let o = outbox(10, 0, 0);
+        o.set_pubsub(true);
+        assert!(o.push(Bytes::from(vec![0u8; 5])));
+        assert!(!o.push(Bytes::from(vec![0u8; 5])));
+        assert!(o.was_slow_consumer());
+        let mut out = VecDeque::new();
+        assert_eq!(o.next_batch(&mut out).await, Batch::Killed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn soft_limit_needs_to_last() {
+        let o = outbox(0, 10, 2);
+        o.set_pubsub(true);
+        assert!(o.push(Bytes::from(vec![0u8; 12])));
+        tokio::time::advance(std::time::Duration::from_secs(2)).await;
+        assert!(
+            o.push(Bytes::from(vec![0u8; 1])),
+            "2s is not longer than 2s"
+        );
+        tokio::time::advance(std::time::Duration::from_secs(1)).await;
+        assert!(!o.push(Bytes::from(vec![0u8; 1])));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn soft_timer_resets_below_the_limit() {
+        let o = outbox(0, 10, 2);
+        o.set_pubsub(true);
+        assert!(o.push(Bytes::from(vec![0u8; 12])));
+        let mut out = VecDeque::new();
+        o.next_batch(&mut out).await;
+        o.written(12);
+        assert!(o.push(Bytes::from(vec![0u8; 1])));
+        tokio::time::advance(std::time::Duration::from_secs(5)).await;
+        assert!(o.push(Bytes::from(vec![0u8; 12])));
+    }
+
+    #[tokio::test]
+    async fn closing_flushes_first() {
+        let o = outbox(0, 0, 0);
+        o.push(Bytes::from_static(b"x"));
+        o.close_after_flush();
+        assert!(!o.push(Bytes::from_static(b"y")));
+        let mut out = VecDeque::new();
+        assert_eq!(o.next_batch(&mut out).await, Batch::Frames);
+        out.clear();
+        assert_eq!(o.next_batch(&mut out).await, Batch::Closing);
+    }
+}

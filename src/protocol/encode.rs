@@ -1,0 +1,281 @@
+//! Reply encoding for RESP2 and RESP3.
+//!
+//! `ReplyBuf` appends the replies to one client's commands; `push` builds the exact-size frame of
+//! a pub/sub message or confirmation, built once and shared by every receiver (`Bytes` clones).
+//! RESP3-only types degrade the way Redis degrades them for RESP2 clients: maps become flat
+//! arrays, null becomes `$-1`/`*-1`, booleans become integers, doubles become bulk strings.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::RespVersion;
+
+/// Appends `n` in decimal.
+fn put_int(buf: &mut BytesMut, n: i64) {
+    let mut b = itoa::Buffer::new();
+    buf.put_slice(b.format(n).as_bytes());
+}
+
+fn put_len_line(buf: &mut BytesMut, prefix: u8, n: usize) {
+    buf.put_u8(prefix);
+    let mut b = itoa::Buffer::new();
+    buf.put_slice(b.format(n).as_bytes());
+    buf.put_slice(b"\r\n");
+}
+
+fn put_bulk(buf: &mut BytesMut, s: &[u8]) {
+    put_len_line(buf, b'$', s.len());
+    buf.put_slice(s);
+    buf.put_slice(b"\r\n");
+}
+
+/// One element of a push frame.
+pub enum PushItem<'a> {
+    Bulk(&'a [u8]),
+    /// A null bulk (`$-1` / `_`): the channel of an `unsubscribe` reply sent with nothing to leave.
+    Null,
+    Int(i64),
+}
+
+fn item_len(item: &PushItem) -> usize {
+    match item {
+        PushItem::Bulk(b) => b.len() + 24,
+        PushItem::Null => 5,
+        PushItem::Int(_) => 24,
+    }
+}
+
+/// Builds a push frame (`*N` in RESP2, `>N` in RESP3) in one exact-size allocation.
+pub fn push(v: RespVersion, items: &[PushItem]) -> Bytes {
+    let cap = 16 + items.iter().map(item_len).sum::<usize>();
+    let mut buf = BytesMut::with_capacity(cap);
+    put_len_line(
+        &mut buf,
+        match v {
+            RespVersion::Resp2 => b'*',
+            RespVersion::Resp3 => b'>',
+        },
+        items.len(),
+    );
+    for item in items {
+        match item {
+            PushItem::Bulk(b) => put_bulk(&mut buf, b),
+            PushItem::Null => buf.put_slice(match v {
+                RespVersion::Resp2 => b"$-1\r\n",
+                RespVersion::Resp3 => b"_\r\n",
+            }),
+            PushItem::Int(n) => {
+                buf.put_u8(b':');
+                put_int(&mut buf, *n);
+                buf.put_slice(b"\r\n");
+            }
+        }
+    }
+    buf.freeze()
+}
+
+/// A `message`/`smessage` frame: `[kind, channel, payload]`.
+pub fn message(v: RespVersion, kind: &[u8], channel: &[u8], payload: &[u8]) -> Bytes {
+    push(
+        v,
+        &[
+            PushItem::Bulk(kind),
+            PushItem::Bulk(channel),
+            PushItem::Bulk(payload),
+        ],
+    )
+}
+
+/// A `pmessage` frame: `[pmessage, pattern, channel, payload]`.
+pub fn pmessage(v: RespVersion, pattern: &[u8], channel: &[u8], payload: &[u8]) -> Bytes {
+    push(
+        v,
+        &[
+            PushItem::Bulk(b"pmessage"),
+            PushItem::Bulk(pattern),
+            PushItem::Bulk(channel),
+            PushItem::Bulk(payload),
+        ],
+    )
+}
+
+/// A (un)subscribe confirmation: `[kind, channel or null, count]`.
+pub fn confirmation(v: RespVersion, kind: &[u8], channel: Option<&[u8]>, count: usize) -> Bytes {
+    let ch = match channel {
+        Some(c) => PushItem::Bulk(c),
+        None => PushItem::Null,
+    };
+    push(v, &[PushItem::Bulk(kind), ch, PushItem::Int(count as i64)])
+}
+
+/// The replies to one client's commands, in the client's protocol.
+#[derive(Debug)]
+pub struct ReplyBuf {
+    pub buf: BytesMut,
+    pub resp: RespVersion,
+    /// How many times the buffer was taken (flushed); tells a caller whether a command flushed.
+    pub taken: u64,
+}
+
+impl ReplyBuf {
+    pub fn new(resp: RespVersion) -> Self {
+        ReplyBuf {
+            buf: BytesMut::with_capacity(4096),
+            resp,
+            taken: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    pub fn is_resp3(&self) -> bool {
+        self.resp == RespVersion::Resp3
+    }
+
+    /// Raw bytes, already encoded.
+    pub fn raw(&mut self, b: &[u8]) {
+        self.buf.put_slice(b);
+    }
+
+    pub fn ok(&mut self) {
+        self.raw(b"+OK\r\n");
+    }
+
+    pub fn simple(&mut self, s: &str) {
+        self.buf.put_u8(b'+');
+        self.buf.put_slice(s.as_bytes());
+        self.buf.put_slice(b"\r\n");
+    }
+
+    /// An error line; `msg` is the full text after `-` (e.g. `ERR syntax error`). Like Redis's
+    /// `addReplyErrorLength`, newlines inside are replaced by spaces to keep the protocol valid.
+    pub fn error(&mut self, msg: &str) {
+        self.buf.put_u8(b'-');
+        for &b in msg.as_bytes() {
+            self.buf
+                .put_u8(if b == b'\r' || b == b'\n' { b' ' } else { b });
+        }
+        self.buf.put_slice(b"\r\n");
+    }
+
+    pub fn int(&mut self, n: i64) {
+        self.buf.put_u8(b':');
+        put_int(&mut self.buf, n);
+        self.buf.put_slice(b"\r\n");
+    }
+
+    pub fn bulk(&mut self, s: &[u8]) {
+        put_bulk(&mut self.buf, s);
+    }
+
+    pub fn bulk_str(&mut self, s: &str) {
+        put_bulk(&mut self.buf, s.as_bytes());
+    }
+
+    /// A null bulk string: `$-1` (RESP2) or `_` (RESP3).
+    pub fn null(&mut self) {
+        match self.resp {
+            RespVersion::Resp2 => self.raw(b"$-1\r\n"),
+            RespVersion::Resp3 => self.raw(b"_\r\n"),
+        }
+    }
+
+    /// A null array: `*-1` (RESP2) or `_` (RESP3).
+    pub fn null_array(&mut self) {
+        match self.resp {
+            RespVersion::Resp2 => self.raw(b"*-1\r\n"),
+            RespVersion::Resp3 => self.raw(b"_\r\n"),
+        }
+    }
+
+    pub fn array(&mut self, n: usize) {
+        put_len_line(&mut self.buf, b'*', n);
+    }
+
+    /// A map of `n` pairs: `%n` in RESP3, a flat array of `2n` in RESP2.
+    pub fn map(&mut self, n: usize) {
+        match self.resp {
+            RespVersion::Resp2 => put_len_line(&mut self.buf, b'*', 2 * n),
+            RespVersion::Resp3 => put_len_line(&mut self.buf, b'%', n),
+        }
+    }
+
+    /// A set: `~n` in RESP3, an array in RESP2.
+    pub fn set(&mut self, n: usize) {
+        match self.resp {
+            RespVersion::Resp2 => put_len_line(&mut self.buf, b'*', n),
+            RespVersion::Resp3 => put_len_line(&mut self.buf, b'~', n),
+        }
+    }
+
+    /// A verbatim string (`=len\r\ntxt:…`) in RESP3, a bulk string in RESP2 (INFO, CLIENT LIST).
+    pub fn verbatim(&mut self, s: &[u8]) {
+        match self.resp {
+            RespVersion::Resp2 => put_bulk(&mut self.buf, s),
+            RespVersion::Resp3 => {
+                put_len_line(&mut self.buf, b'=', s.len() + 4);
+                self.buf.put_slice(b"txt:");
+                self.buf.put_slice(s);
+                self.buf.put_slice(b"\r\n");
+            }
+        }
+    }
+
+    /// Takes the encoded bytes out, leaving the buffer empty (and its spare capacity in place).
+    pub fn take(&mut self) -> Bytes {
+        self.taken += 1;
+        self.buf.split().freeze()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_frames_in_both_protocols() {
+        assert_eq!(
+            &message(RespVersion::Resp2, b"message", b"ch", b"hi")[..],
+            b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n"
+        );
+        assert_eq!(
+            &pmessage(RespVersion::Resp3, b"c*", b"ch", b"")[..],
+            b">4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nch\r\n$0\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn null_channel_confirmation() {
+        assert_eq!(
+            &confirmation(RespVersion::Resp2, b"unsubscribe", None, 0)[..],
+            b"*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n"
+        );
+        assert_eq!(
+            &confirmation(RespVersion::Resp3, b"unsubscribe", None, 0)[..],
+            b">3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n"
+        );
+    }
+
+    #[test]
+    fn map_degrades_to_flat_array_in_resp2() {
+        let mut r = ReplyBuf::new(RespVersion::Resp2);
+        r.map(2);
+        assert_eq!(&r.take()[..], b"*4\r\n");
+        let mut r = ReplyBuf::new(RespVersion::Resp3);
+        r.map(2);
+        r.verbatim(b"x");
+        assert_eq!(&r.take()[..], b"%2\r\n=5\r\ntxt:x\r\n");
+    }
+
+    #[test]
+    fn error_text_has_no_newlines() {
+        let mut r = ReplyBuf::new(RespVersion::Resp2);
+        r.error("ERR a\r\nb");
+        assert_eq!(&r.take()[..], b"-ERR a  b\r\n");
+    }
+}

@@ -1,0 +1,403 @@
+//! The channel registry: who is subscribed to what, and the fan-out of PUBLISH.
+//!
+//! Two namespaces of exact channels (`Namespace::Global` for SUBSCRIBE/PUBLISH and
+//! `Namespace::Shard` for SSUBSCRIBE/SPUBLISH, which never see each other's messages) and one
+//! index of patterns (PSUBSCRIBE, global namespace only, as in Redis).
+//!
+//! ## Ordering
+//! Each namespace's channel map is split into `SHARDS` mutex-protected maps chosen by the
+//! channel's hash. A shard's mutex is also the channel's *order stripe*: PUBLISH holds it for the
+//! whole fan-out (exact subscribers, then pattern subscribers), and SUBSCRIBE/UNSUBSCRIBE change
+//! the map and queue their confirmation while holding it. So every subscriber of a channel sees
+//! one order of its messages, no message overtakes a subscribe confirmation, and none follows an
+//! unsubscribe confirmation. The stripe is taken even when the channel has no exact subscriber,
+//! because pattern subscribers need the same order. (A separate stripe array beside a `DashMap`
+//! would take two locks per publish for the same guarantee; one sharded map takes one.)
+//!
+//! PSUBSCRIBE/PUNSUBSCRIBE change the pattern index and queue their confirmation under its write
+//! lock; publishers hold it for reading while they fan out to pattern subscribers.
+//!
+//! ## Lock order
+//! channel shard (order stripe) → pattern index. Nothing here awaits, and the only call out of
+//! the registry while a lock is held is `Outbox::push`, which never blocks.
+//!
+//! Entries are removed with their last subscriber, so churning through unique channel names
+//! leaves nothing behind. Names are copied into fresh allocations when stored, never kept as
+//! slices of a connection's read buffer.
+
+pub mod glob;
+pub mod patterns;
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+
+use crate::outbox::Outbox;
+use crate::protocol::{encode, RespVersion};
+use crate::stats::Stats;
+use patterns::PatternIndex;
+
+/// Number of order stripes (channel map shards) per namespace.
+const SHARDS: usize = 64;
+
+/// Which set of exact channels: SUBSCRIBE/PUBLISH or SSUBSCRIBE/SPUBLISH.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Namespace {
+    Global,
+    Shard,
+}
+
+impl Namespace {
+    /// The first element of a message frame for this namespace.
+    pub fn message_kind(self) -> &'static [u8] {
+        match self {
+            Namespace::Global => b"message",
+            Namespace::Shard => b"smessage",
+        }
+    }
+}
+
+/// Subscribers of one channel or pattern, in subscription order (the order Redis delivers in).
+type Subscribers = Vec<Outbox>;
+
+struct ChannelMap {
+    shards: Box<[Mutex<HashMap<Bytes, Subscribers>>]>,
+    hasher: RandomState,
+    /// Channels with at least one subscriber (`pubsub_channels` in INFO).
+    count: AtomicUsize,
+}
+
+impl ChannelMap {
+    fn new() -> Self {
+        ChannelMap {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: RandomState::new(),
+            count: AtomicUsize::new(0),
+        }
+    }
+
+    fn shard(&self, channel: &[u8]) -> &Mutex<HashMap<Bytes, Subscribers>> {
+        let h = self.hasher.hash_one(channel) as usize;
+        &self.shards[h % SHARDS]
+    }
+}
+
+/// Frames for one PUBLISH, built on first use per protocol version and shared by every receiver.
+struct PushFrames<'a> {
+    kind: &'static [u8],
+    channel: &'a [u8],
+    payload: &'a [u8],
+    msg: [Option<Bytes>; 2],
+}
+
+impl<'a> PushFrames<'a> {
+    fn new(kind: &'static [u8], channel: &'a [u8], payload: &'a [u8]) -> Self {
+        PushFrames {
+            kind,
+            channel,
+            payload,
+            msg: [None, None],
+        }
+    }
+
+    fn message(&mut self, v: RespVersion) -> Bytes {
+        let (kind, channel, payload) = (self.kind, self.channel, self.payload);
+        self.msg[v as usize]
+            .get_or_insert_with(|| encode::message(v, kind, channel, payload))
+            .clone()
+    }
+}
+
+/// All subscriptions of the server.
+pub struct Registry {
+    global: ChannelMap,
+    shard: ChannelMap,
+    patterns: RwLock<PatternIndex<Subscribers>>,
+    stats: Arc<Stats>,
+}
+
+impl Registry {
+    pub fn new(stats: Arc<Stats>) -> Self {
+        Registry {
+            global: ChannelMap::new(),
+            shard: ChannelMap::new(),
+            patterns: RwLock::new(PatternIndex::new()),
+            stats,
+        }
+    }
+
+    fn map(&self, ns: Namespace) -> &ChannelMap {
+        match ns {
+            Namespace::Global => &self.global,
+            Namespace::Shard => &self.shard,
+        }
+    }
+
+    /// Delivers `payload` to every subscriber of `channel` (and, in the global namespace, to every
+    /// subscriber of a matching pattern) and returns Redis's receiver count: every matching
+    /// subscription, so a client subscribed to the channel and to a matching pattern counts twice.
+    pub fn publish(&self, ns: Namespace, channel: &[u8], payload: &[u8]) -> usize {
+        let map = self.map(ns);
+        let mut frames = PushFrames::new(ns.message_kind(), channel, payload);
+        let mut receivers = 0;
+        let shard = map.shard(channel).lock();
+        if let Some(subs) = shard.get(channel) {
+            for s in subs {
+                s.push(frames.message(s.resp()));
+            }
+            receivers += subs.len();
+        }
+        if ns == Namespace::Global {
+            let patterns = self.patterns.read();
+            if !patterns.is_empty() {
+                patterns.for_each_match(channel, |pattern, subs| {
+                    let mut pm: [Option<Bytes>; 2] = [None, None];
+                    for s in subs {
+                        let v = s.resp();
+                        let f = pm[v as usize]
+                            .get_or_insert_with(|| encode::pmessage(v, pattern, channel, payload))
+                            .clone();
+                        s.push(f);
+                    }
+                    receivers += subs.len();
+                });
+            }
+        }
+        drop(shard);
+        self.stats
+            .pubsub_messages_delivered
+            .fetch_add(receivers as u64, Ordering::Relaxed);
+        receivers
+    }
+
+    /// Adds `who` to `channel` if `add`, then queues `confirm` to it, atomically with respect to
+    /// publishers of that channel.
+    pub fn subscribe(
+        &self,
+        ns: Namespace,
+        channel: &[u8],
+        who: &Outbox,
+        add: bool,
+        confirm: Option<Bytes>,
+    ) {
+        let map = self.map(ns);
+        let mut shard = map.shard(channel).lock();
+        if add {
+            match shard.get_mut(channel) {
+                Some(subs) => subs.push(who.clone()),
+                None => {
+                    shard.insert(Bytes::copy_from_slice(channel), vec![who.clone()]);
+                    map.count.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        if let Some(c) = confirm {
+            who.push(c);
+        }
+    }
+
+    /// Removes `who` from `channel` and queues `confirm` (if any) to it, atomically with respect
+    /// to publishers of that channel. The entry goes with its last subscriber.
+    pub fn unsubscribe(&self, ns: Namespace, channel: &[u8], who: &Outbox, confirm: Option<Bytes>) {
+        let map = self.map(ns);
+        let mut shard = map.shard(channel).lock();
+        remove_subscriber(&mut shard, channel, who.id(), &map.count);
+        if let Some(c) = confirm {
+            who.push(c);
+        }
+    }
+
+    /// Adds `who` to `pattern` if `add`, then queues `confirm` to it.
+    pub fn psubscribe(&self, pattern: &[u8], who: &Outbox, add: bool, confirm: Option<Bytes>) {
+        let mut idx = self.patterns.write();
+        if add {
+            idx.get_or_insert_with(Bytes::copy_from_slice(pattern), Vec::new)
+                .push(who.clone());
+        }
+        if let Some(c) = confirm {
+            who.push(c);
+        }
+    }
+
+    /// Removes `who` from `pattern` and queues `confirm` (if any) to it.
+    pub fn punsubscribe(&self, pattern: &[u8], who: &Outbox, confirm: Option<Bytes>) {
+        let mut idx = self.patterns.write();
+        let empty = match idx.get_mut(pattern) {
+            Some(subs) => {
+                if let Some(i) = subs.iter().position(|s| s.id() == who.id()) {
+                    subs.remove(i);
+                }
+                subs.is_empty()
+            }
+            None => false,
+        };
+        if empty {
+            idx.remove(pattern);
+        }
+        if let Some(c) = confirm {
+            who.push(c);
+        }
+    }
+
+    /// Drops every subscription of a client that is going away (no confirmations).
+    pub fn remove_client<'a>(
+        &self,
+        id: u64,
+        channels: impl IntoIterator<Item = &'a Bytes>,
+        shard_channels: impl IntoIterator<Item = &'a Bytes>,
+        patterns: impl IntoIterator<Item = &'a Bytes>,
+    ) {
+        for (ns, list) in [
+            (Namespace::Global, channels.into_iter().collect::<Vec<_>>()),
+            (Namespace::Shard, shard_channels.into_iter().collect()),
+        ] {
+            let map = self.map(ns);
+            for ch in list {
+                let mut shard = map.shard(ch).lock();
+                remove_subscriber(&mut shard, ch, id, &map.count);
+            }
+        }
+        let mut pats = patterns.into_iter().peekable();
+        if pats.peek().is_some() {
+            let mut idx = self.patterns.write();
+            for p in pats {
+                let empty = match idx.get_mut(p) {
+                    Some(subs) => {
+                        subs.retain(|s| s.id() != id);
+                        subs.is_empty()
+                    }
+                    None => false,
+                };
+                if empty {
+                    idx.remove(p);
+                }
+            }
+        }
+    }
+
+    /// Number of subscribers of `channel`, patterns not counted (PUBSUB NUMSUB).
+    pub fn numsub(&self, ns: Namespace, channel: &[u8]) -> usize {
+        self.map(ns)
+            .shard(channel)
+            .lock()
+            .get(channel)
+            .map_or(0, Vec::len)
+    }
+
+    /// Distinct patterns with at least one subscriber (PUBSUB NUMPAT).
+    pub fn numpat(&self) -> usize {
+        self.patterns.read().len()
+    }
+
+    /// Channels with at least one subscriber.
+    pub fn channel_count(&self, ns: Namespace) -> usize {
+        self.map(ns).count.load(Ordering::Relaxed)
+    }
+
+    /// Active channels, optionally filtered by a glob (PUBSUB CHANNELS / SHARDCHANNELS).
+    pub fn channels(&self, ns: Namespace, pattern: Option<&[u8]>) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        for shard in self.map(ns).shards.iter() {
+            let shard = shard.lock();
+            for ch in shard.keys() {
+                if pattern.is_none_or(|p| glob::stringmatch(p, ch, false)) {
+                    out.push(ch.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+fn remove_subscriber(
+    shard: &mut HashMap<Bytes, Subscribers>,
+    channel: &[u8],
+    id: u64,
+    count: &AtomicUsize,
+) {
+    let Some(subs) = shard.get_mut(channel) else {
+        return;
+    };
+    if let Some(i) = subs.iter().position(|s| s.id() == id) {
+        subs.remove(i);
+    }
+    if subs.is_empty() {
+        shard.remove(channel);
+        count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::OutputLimits;
+    use std::collections::VecDeque;
+
+    fn client(id: u64) -> Outbox {
+        Outbox::new(
+            id,
+            Arc::new(OutputLimits::default()),
+            Arc::new(Stats::default()),
+        )
+    }
+
+    fn drain(o: &Outbox) -> Vec<Bytes> {
+        let mut out = VecDeque::new();
+        o.try_batch(&mut out);
+        out.into_iter().collect()
+    }
+
+    #[test]
+    fn channel_and_pattern_count_twice() {
+        let r = Registry::new(Arc::new(Stats::default()));
+        let a = client(1);
+        r.subscribe(Namespace::Global, b"news", &a, true, None);
+        r.psubscribe(b"n*", &a, true, None);
+        assert_eq!(r.publish(Namespace::Global, b"news", b"hi"), 2);
+        let got = drain(&a);
+        assert_eq!(
+            &got[0][..],
+            b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
+        );
+        assert_eq!(
+            &got[1][..],
+            b"*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
+        );
+    }
+
+    #[test]
+    fn shard_namespace_is_separate() {
+        let r = Registry::new(Arc::new(Stats::default()));
+        let a = client(1);
+        r.subscribe(Namespace::Shard, b"x", &a, true, None);
+        assert_eq!(r.publish(Namespace::Global, b"x", b"m"), 0);
+        assert_eq!(r.publish(Namespace::Shard, b"x", b"m"), 1);
+        assert_eq!(r.channel_count(Namespace::Global), 0);
+        assert_eq!(r.channel_count(Namespace::Shard), 1);
+    }
+
+    #[test]
+    fn last_unsubscribe_removes_the_entry() {
+        let r = Registry::new(Arc::new(Stats::default()));
+        let (a, b) = (client(1), client(2));
+        for o in [&a, &b] {
+            r.subscribe(Namespace::Global, b"c", o, true, None);
+            r.psubscribe(b"p*", o, true, None);
+        }
+        assert_eq!(r.numsub(Namespace::Global, b"c"), 2);
+        assert_eq!(r.numpat(), 1);
+        r.unsubscribe(Namespace::Global, b"c", &a, None);
+        r.punsubscribe(b"p*", &a, None);
+        let c = Bytes::from_static(b"c");
+        let p = Bytes::from_static(b"p*");
+        r.remove_client(2, [&c], [], [&p]);
+        assert_eq!(r.channel_count(Namespace::Global), 0);
+        assert!(r.channels(Namespace::Global, None).is_empty());
+        assert_eq!(r.numpat(), 0);
+    }
+}

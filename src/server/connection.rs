@@ -1,0 +1,352 @@
+//! One client connection: a reader (this task) that decodes requests and runs commands, and a
+//! writer task that drains the client's outbox to the socket in batches.
+//!
+//! The reader ends on EOF, an I/O error, QUIT, a protocol error, CLIENT KILL, the idle timeout
+//! or shutdown; whatever the reason, the client's subscriptions are removed from the registry as
+//! soon as it ends, then the writer is waited for (it writes what is queued when the connection
+//! closes by QUIT, a protocol error or shutdown, and drops it otherwise).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::client::{ClientHandle, ClientState, ReplyMode};
+use crate::commands::{dispatch, Ctx};
+use crate::outbox::{Batch, Outbox, READ_PAUSE_BYTES};
+use crate::protocol::{Decoder, ProtocolError, ReplyBuf};
+use crate::state::ServerState;
+
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 16 * 1024;
+/// Frames smaller than this are copied into one buffer and written together.
+const COALESCE_MAX_FRAME: usize = 16 * 1024;
+/// Size at which the coalescing buffer is written out.
+const WRITE_BUFFER: usize = 64 * 1024;
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisconnectReason {
+    ClientQuit,
+    Eof,
+    Io,
+    Protocol,
+    Killed,
+    Timeout,
+    Shutdown,
+}
+
+/// Serves one accepted connection until it ends.
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    state: Arc<ServerState>,
+    tracker: TaskTracker,
+) {
+    let id = state.next_client_id();
+    let span = tracing::debug_span!("client", client_id = id, peer = %peer);
+    async move {
+        let _ = stream.set_nodelay(true);
+        set_keepalive(&stream, state.config.tcp_keepalive);
+        let fd = stream.as_raw_fd() as i64;
+        let laddr = stream
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let outbox = Outbox::new(id, state.limits.clone(), state.stats.clone());
+        let handle = ClientHandle::new(id, peer.to_string(), laddr, fd, outbox);
+        state.clients.insert(id, handle.clone());
+        tracing::debug!("accepted");
+
+        let (rd, wr) = stream.into_split();
+        let writer = tracker.spawn(write_loop(wr, handle.clone(), state.clone()));
+        let mut client = ClientState::new(id);
+        client.authenticated = crate::auth::default_user_authenticated(&state);
+        let reason = read_loop(rd, &handle, &state, &mut client).await;
+
+        match reason {
+            DisconnectReason::ClientQuit
+            | DisconnectReason::Protocol
+            | DisconnectReason::Shutdown => {}
+            _ => handle.outbox.kill(),
+        }
+        state.registry.remove_client(
+            id,
+            client.channels.iter(),
+            client.shard_channels.iter(),
+            client.patterns.iter(),
+        );
+        state.clients.remove(&id);
+        let _ = writer.await;
+        tracing::debug!(?reason, "closed");
+    }
+    .instrument(span)
+    .await
+}
+
+fn set_keepalive(stream: &TcpStream, secs: u64) {
+    if secs == 0 {
+        return;
+    }
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(secs))
+        .with_interval(Duration::from_secs((secs / 3).max(1)));
+    let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&ka);
+}
+
+/// Resolves after `timeout` seconds without input, unless the client is exempt (pub/sub
+/// clients never time out, as in Redis) or the timeout is 0.
+async fn idle(timeout: u64, exempt: bool) {
+    if timeout == 0 || exempt {
+        std::future::pending::<()>().await
+    } else {
+        tokio::time::sleep(Duration::from_secs(timeout)).await
+    }
+}
+
+async fn read_loop(
+    mut rd: OwnedReadHalf,
+    handle: &Arc<ClientHandle>,
+    state: &Arc<ServerState>,
+    client: &mut ClientState,
+) -> DisconnectReason {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut decoder = Decoder::new(
+        state.config.proto_max_bulk_len,
+        state.config.client_query_buffer_limit,
+    );
+    let mut reply = ReplyBuf::new(client.resp);
+    loop {
+        if handle.outbox.pending() >= READ_PAUSE_BYTES {
+            // Backpressure: take no new commands until the client reads what it was sent.
+            tokio::select! {
+                _ = handle.outbox.wait_below_watermark() => {}
+                _ = handle.kill.cancelled() => return DisconnectReason::Killed,
+                _ = state.shutdown.cancelled() => return DisconnectReason::Shutdown,
+            }
+        }
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
+        }
+        let read = tokio::select! {
+            r = rd.read_buf(&mut buf) => r,
+            _ = handle.kill.cancelled() => return DisconnectReason::Killed,
+            _ = state.shutdown.cancelled() => return DisconnectReason::Shutdown,
+            _ = idle(state.runtime.timeout(), client.is_pubsub()) => {
+                tracing::debug!("closing idle client");
+                return DisconnectReason::Timeout;
+            }
+        };
+        match read {
+            Ok(0) => return DisconnectReason::Eof,
+            Ok(n) => {
+                state
+                    .stats
+                    .total_net_input_bytes
+                    .fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(_) => return DisconnectReason::Io,
+        }
+        handle.touch();
+        let end = process(&mut buf, &mut decoder, handle, state, client, &mut reply);
+        if !reply.is_empty() {
+            handle.outbox.push(reply.take());
+        }
+        {
+            let mut meta = handle.meta.lock();
+            meta.last_cmd = client.last_cmd;
+            meta.qbuf = buf.len() + decoder.pending_bytes();
+        }
+        if let Some(reason) = end {
+            handle.outbox.close_after_flush();
+            return reason;
+        }
+    }
+}
+
+/// Runs every complete request in `buf`. Returns a reason when the connection must close after
+/// what was replied (QUIT, a protocol error).
+fn process(
+    buf: &mut BytesMut,
+    decoder: &mut Decoder,
+    handle: &Arc<ClientHandle>,
+    state: &Arc<ServerState>,
+    client: &mut ClientState,
+    reply: &mut ReplyBuf,
+) -> Option<DisconnectReason> {
+    loop {
+        match decoder.decode(buf, !client.authenticated) {
+            Ok(Some(req)) => {
+                run_one(req, handle, state, client, reply);
+                if client.close_after_reply {
+                    return Some(DisconnectReason::ClientQuit);
+                }
+                if !handle.outbox.is_open() {
+                    return Some(DisconnectReason::Killed);
+                }
+            }
+            Ok(None) => return None,
+            Err(e) => {
+                protocol_error(&e, handle, state, reply);
+                return Some(DisconnectReason::Protocol);
+            }
+        }
+    }
+}
+
+fn run_one(
+    req: Vec<Bytes>,
+    handle: &Arc<ClientHandle>,
+    state: &Arc<ServerState>,
+    client: &mut ClientState,
+    reply: &mut ReplyBuf,
+) {
+    let mark = reply.len();
+    let taken = reply.taken;
+    let mut ctx = Ctx {
+        server: state,
+        client,
+        handle,
+        reply,
+        in_exec: false,
+    };
+    dispatch(&mut ctx, req);
+    if matches!(client.reply_mode, ReplyMode::Off | ReplyMode::Skip) {
+        // CLIENT REPLY OFF/SKIP: this command's replies are dropped.
+        if reply.taken != taken {
+            reply.buf.clear();
+        } else {
+            reply.buf.truncate(mark);
+        }
+    }
+    client.reply_mode = match client.reply_mode {
+        ReplyMode::Skip => ReplyMode::On,
+        ReplyMode::SkipNext => ReplyMode::Skip,
+        m => m,
+    };
+}
+
+fn protocol_error(
+    e: &ProtocolError,
+    handle: &Arc<ClientHandle>,
+    state: &Arc<ServerState>,
+    reply: &mut ReplyBuf,
+) {
+    if e.has_reply() {
+        let text = format!("ERR {e}");
+        state.stats.count_error(&text);
+        reply.error(&text);
+        tracing::debug!(client_id = handle.id, "Protocol error ({e}) from client");
+    } else {
+        state
+            .stats
+            .client_query_buffer_limit_disconnections
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            client_id = handle.id,
+            addr = %handle.addr,
+            "Closing client that reached max query buffer length"
+        );
+    }
+}
+
+async fn write_loop(mut wr: OwnedWriteHalf, handle: Arc<ClientHandle>, state: Arc<ServerState>) {
+    let mut batch = VecDeque::new();
+    let mut buf = BytesMut::with_capacity(WRITE_BUFFER);
+    let outbox = &handle.outbox;
+    loop {
+        let next = tokio::select! {
+            biased;
+            b = outbox.next_batch(&mut batch) => b,
+            _ = handle.kill.cancelled() => break,
+            _ = state.shutdown.cancelled() => {
+                // Write what is already queued, then close.
+                while outbox.try_batch(&mut batch) {
+                    match write_batch(&mut wr, &mut batch, &mut buf).await {
+                        Ok(n) => written(outbox, &state, n),
+                        Err(_) => break,
+                    }
+                }
+                let _ = wr.shutdown().await;
+                break;
+            }
+        };
+        match next {
+            Batch::Frames => {
+                let r = tokio::select! {
+                    r = write_batch(&mut wr, &mut batch, &mut buf) => r,
+                    _ = handle.kill.cancelled() => break,
+                };
+                match r {
+                    Ok(n) => written(outbox, &state, n),
+                    Err(_) => break,
+                }
+            }
+            Batch::Closing => {
+                let _ = wr.shutdown().await;
+                break;
+            }
+            Batch::Killed => {
+                if outbox.was_slow_consumer() {
+                    tracing::warn!(
+                        client_id = handle.id,
+                        addr = %handle.addr,
+                        omem = outbox.pending(),
+                        "Client closed for overcoming of output buffer limits"
+                    );
+                }
+                break;
+            }
+        }
+    }
+    // The reader must stop too, whatever ended the writer.
+    handle.kill.cancel();
+}
+
+fn written(outbox: &Outbox, state: &ServerState, n: usize) {
+    outbox.written(n);
+    state
+        .stats
+        .total_net_output_bytes
+        .fetch_add(n as u64, Ordering::Relaxed);
+}
+
+/// Writes every frame of the batch: small frames are coalesced into one buffer, so a batch of
+/// many messages costs a few syscalls, not one each.
+async fn write_batch(
+    wr: &mut OwnedWriteHalf,
+    batch: &mut VecDeque<Bytes>,
+    buf: &mut BytesMut,
+) -> std::io::Result<usize> {
+    let mut total = 0;
+    while let Some(frame) = batch.pop_front() {
+        total += frame.len();
+        if frame.len() >= COALESCE_MAX_FRAME {
+            if !buf.is_empty() {
+                wr.write_all(buf).await?;
+                buf.clear();
+            }
+            wr.write_all(&frame).await?;
+        } else {
+            buf.extend_from_slice(&frame);
+            if buf.len() >= WRITE_BUFFER {
+                wr.write_all(buf).await?;
+                buf.clear();
+            }
+        }
+    }
+    if !buf.is_empty() {
+        wr.write_all(buf).await?;
+        buf.clear();
+    }
+    Ok(total)
+}
