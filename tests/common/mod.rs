@@ -1,0 +1,244 @@
+//! Shared test helpers: an in-process server on an ephemeral port, and a raw RESP connection
+//! that asserts exact bytes. Every read is bounded by a timeout so a bug fails fast.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use pubsubd::config::Config;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A server running in the test's runtime; stopped when dropped.
+pub struct TestServer {
+    addr: SocketAddr,
+    token: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::with_config(Config::default()).await
+    }
+
+    pub async fn with_config(mut config: Config) -> Self {
+        config.bind = vec!["127.0.0.1".into()];
+        config.port = 0;
+        config.shutdown_timeout = 2;
+        let listeners = pubsubd::server::bind(&config).await.expect("bind");
+        let addr = listeners[0].local_addr().unwrap();
+        let token = CancellationToken::new();
+        let task = tokio::spawn(pubsubd::server::run(config, listeners, token.clone()));
+        TestServer {
+            addr,
+            token,
+            task: Some(task),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://{}/", self.addr)
+    }
+
+    pub fn url3(&self) -> String {
+        format!("redis://{}/?protocol=resp3", self.addr)
+    }
+
+    pub async fn stop(mut self) {
+        self.token.cancel();
+        if let Some(t) = self.task.take() {
+            let _ = tokio::time::timeout(TIMEOUT, t).await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}
+
+/// Shows bytes with `\r\n` visible, for assertion messages.
+pub fn show(b: &[u8]) -> String {
+    b.escape_ascii().to_string()
+}
+
+/// Encodes a command as a RESP multibulk.
+pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// A raw connection speaking RESP by hand.
+pub struct Raw {
+    pub stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl Raw {
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let stream = tokio::time::timeout(TIMEOUT, TcpStream::connect(addr))
+            .await
+            .expect("connect timed out")
+            .expect("connect");
+        stream.set_nodelay(true).unwrap();
+        Raw {
+            stream,
+            buf: BytesMut::new(),
+        }
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write");
+    }
+
+    /// Sends a command given as string arguments.
+    pub async fn cmd(&mut self, args: &[&str]) {
+        let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+        self.send(&encode(&a)).await;
+    }
+
+    pub async fn cmd_bytes(&mut self, args: &[&[u8]]) {
+        self.send(&encode(args)).await;
+    }
+
+    async fn fill(&mut self) -> usize {
+        let n = tokio::time::timeout(TIMEOUT, self.stream.read_buf(&mut self.buf))
+            .await
+            .unwrap_or_else(|_| panic!("timed out; have {}", show(&self.buf)))
+            .expect("read");
+        n
+    }
+
+    /// Reads exactly `expected.len()` bytes and asserts they are `expected`.
+    pub async fn expect(&mut self, expected: &[u8]) {
+        while self.buf.len() < expected.len() {
+            if self.fill().await == 0 {
+                panic!(
+                    "connection closed; expected {}, got {}",
+                    show(expected),
+                    show(&self.buf)
+                );
+            }
+        }
+        let got = self.buf.split_to(expected.len());
+        assert_eq!(show(&got), show(expected));
+    }
+
+    /// Sends a command and asserts the exact reply.
+    pub async fn roundtrip(&mut self, args: &[&str], expected: &[u8]) {
+        self.cmd(args).await;
+        self.expect(expected).await;
+    }
+
+    /// Reads one complete RESP frame (any type, RESP2 or RESP3) and returns its bytes.
+    pub async fn frame(&mut self) -> Vec<u8> {
+        loop {
+            if let Some(n) = frame_len(&self.buf) {
+                return self.buf.split_to(n).to_vec();
+            }
+            if self.fill().await == 0 {
+                panic!("connection closed mid-frame: {}", show(&self.buf));
+            }
+        }
+    }
+
+    /// Asserts the server closes the connection (after any bytes already expected).
+    pub async fn expect_closed(&mut self) {
+        loop {
+            match tokio::time::timeout(TIMEOUT, self.stream.read_buf(&mut self.buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    assert!(
+                        self.buf.is_empty(),
+                        "unread bytes before close: {}",
+                        show(&self.buf)
+                    );
+                    return;
+                }
+                Ok(Ok(_)) => continue,
+                Err(_) => panic!("connection still open; got {}", show(&self.buf)),
+            }
+        }
+    }
+
+    /// Asserts nothing arrives for `ms` milliseconds.
+    pub async fn expect_silence(&mut self, ms: u64) {
+        if !self.buf.is_empty() {
+            panic!("unexpected bytes: {}", show(&self.buf));
+        }
+        if let Ok(r) = tokio::time::timeout(
+            Duration::from_millis(ms),
+            self.stream.read_buf(&mut self.buf),
+        )
+        .await
+        {
+            let n = r.expect("read");
+            panic!("unexpected {} bytes: {}", n, show(&self.buf));
+        }
+    }
+}
+
+/// Length of the first complete RESP frame in `b`, if there is one.
+pub fn frame_len(b: &[u8]) -> Option<usize> {
+    let line_end = |from: usize| -> Option<usize> {
+        b[from..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map(|p| from + p)
+    };
+    fn parse(b: &[u8], at: usize, le: &dyn Fn(usize) -> Option<usize>) -> Option<usize> {
+        if at >= b.len() {
+            return None;
+        }
+        let end = le(at)?;
+        let head = std::str::from_utf8(&b[at + 1..end]).ok()?;
+        let next = end + 2;
+        match b[at] {
+            b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Some(next),
+            b'$' | b'=' | b'!' => {
+                let n: i64 = head.parse().ok()?;
+                if n < 0 {
+                    return Some(next);
+                }
+                let total = next + n as usize + 2;
+                (b.len() >= total).then_some(total)
+            }
+            b'*' | b'>' | b'~' | b'%' | b'|' => {
+                let n: i64 = head.parse().ok()?;
+                if n < 0 {
+                    return Some(next);
+                }
+                let count = if matches!(b[at], b'%' | b'|') {
+                    n * 2
+                } else {
+                    n
+                };
+                let mut pos = next;
+                for _ in 0..count {
+                    pos = parse(b, pos, le)?;
+                }
+                Some(pos)
+            }
+            _ => None,
+        }
+    }
+    parse(b, 0, &line_end)
+}
+
+/// Drops the first `n` bytes of a buffer (helper for tests that keep their own buffers).
+pub fn advance(buf: &mut BytesMut, n: usize) {
+    buf.advance(n);
+}
