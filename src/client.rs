@@ -125,8 +125,6 @@ pub struct ClientHandle {
     last_interaction_ms: AtomicU64,
     pub outbox: Outbox,
     pub meta: Mutex<ClientMeta>,
-    /// Cancelled when the connection must end now.
-    pub kill: CancellationToken,
 }
 
 impl ClientHandle {
@@ -145,7 +143,6 @@ impl ClientHandle {
                 user: "default".to_string(),
                 ..ClientMeta::default()
             }),
-            kill: CancellationToken::new(),
         })
     }
 
@@ -167,6 +164,10 @@ impl ClientHandle {
     /// Closes the connection now (CLIENT KILL of another client).
     pub fn kill(&self) {
         self.outbox.kill();
-        self.kill.cancel();
+    }
+
+    /// Cancelled when the connection must end now.
+    pub fn kill_token(&self) -> &CancellationToken {
+        self.outbox.kill_token()
     }
 }

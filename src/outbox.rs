@@ -19,6 +19,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::protocol::RespVersion;
 use crate::stats::Stats;
@@ -90,6 +91,9 @@ struct Shared {
     queue: Mutex<Queue>,
     wake: Notify,
     drained: Notify,
+    /// Cancelled when the connection must close now; the writer races its socket writes
+    /// against it, so a kill takes effect even while a write to a stalled peer is pending.
+    killed: CancellationToken,
     limits: Arc<OutputLimits>,
     stats: Arc<Stats>,
 }
@@ -133,6 +137,7 @@ impl Outbox {
             }),
             wake: Notify::new(),
             drained: Notify::new(),
+            killed: CancellationToken::new(),
             limits,
             stats,
         }))
@@ -242,8 +247,14 @@ impl Outbox {
             pending_bytes = pending,
             "client scheduled to be closed ASAP for overcoming of output buffer limits"
         );
+        s.killed.cancel();
         s.wake.notify_one();
         s.drained.notify_waiters();
+    }
+
+    /// Cancelled when the connection must close now (killed, slow consumer, peer gone).
+    pub fn kill_token(&self) -> &CancellationToken {
+        &self.0.killed
     }
 
     /// Closes the connection once everything queued so far is written.
@@ -261,6 +272,7 @@ impl Outbox {
         if self.0.state.swap(KILLED, Ordering::AcqRel) != KILLED {
             self.0.queue.lock().frames.clear();
         }
+        self.0.killed.cancel();
         self.0.wake.notify_one();
         self.0.drained.notify_waiters();
     }

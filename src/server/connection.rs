@@ -130,7 +130,7 @@ async fn read_loop(
             // Backpressure: take no new commands until the client reads what it was sent.
             tokio::select! {
                 _ = handle.outbox.wait_below_watermark() => {}
-                _ = handle.kill.cancelled() => return DisconnectReason::Killed,
+                _ = handle.kill_token().cancelled() => return DisconnectReason::Killed,
                 _ = state.shutdown.cancelled() => return DisconnectReason::Shutdown,
             }
         }
@@ -139,7 +139,7 @@ async fn read_loop(
         }
         let read = tokio::select! {
             r = rd.read_buf(&mut buf) => r,
-            _ = handle.kill.cancelled() => return DisconnectReason::Killed,
+            _ = handle.kill_token().cancelled() => return DisconnectReason::Killed,
             _ = state.shutdown.cancelled() => return DisconnectReason::Shutdown,
             _ = idle(state.runtime.timeout(), client.is_pubsub()) => {
                 tracing::debug!("closing idle client");
@@ -267,7 +267,7 @@ async fn write_loop(mut wr: OwnedWriteHalf, handle: Arc<ClientHandle>, state: Ar
         let next = tokio::select! {
             biased;
             b = outbox.next_batch(&mut batch) => b,
-            _ = handle.kill.cancelled() => break,
+            _ = handle.kill_token().cancelled() => break,
             _ = state.shutdown.cancelled() => {
                 // Write what is already queued, then close.
                 while outbox.try_batch(&mut batch) {
@@ -284,7 +284,7 @@ async fn write_loop(mut wr: OwnedWriteHalf, handle: Arc<ClientHandle>, state: Ar
             Batch::Frames => {
                 let r = tokio::select! {
                     r = write_batch(&mut wr, &mut batch, &mut buf) => r,
-                    _ = handle.kill.cancelled() => break,
+                    _ = handle.kill_token().cancelled() => break,
                 };
                 match r {
                     Ok(n) => written(outbox, &state, n),
@@ -309,7 +309,7 @@ async fn write_loop(mut wr: OwnedWriteHalf, handle: Arc<ClientHandle>, state: Ar
         }
     }
     // The reader must stop too, whatever ended the writer.
-    handle.kill.cancel();
+    handle.outbox.kill();
 }
 
 fn written(outbox: &Outbox, state: &ServerState, n: usize) {

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit, property and integration tests, the differential test against
+# Debian's redis-server, and the interop suite of real client libraries (run against
+# redis-server as a control, then against pubsubd). Installs what it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing ${need_apt[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# The Debian package starts a system redis-server on 6379; the tests use their own ports.
+
+echo "== cargo test (unit, property, integration, differential)"
+cargo build --quiet --bin pubsubd
+cargo test --all-targets 2>&1
+
+echo "== interop suite against redis-server (control)"
+tests/interop/run.sh --server redis
+
+echo "== interop suite against pubsubd"
+tests/interop/run.sh --server pubsubd --bin target/debug/pubsubd
