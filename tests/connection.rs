@@ -328,8 +328,10 @@ async fn command_introspection() {
 
 #[tokio::test]
 async fn maxclients_rejects_with_redis_error() {
-    let mut cfg = pubsubd::config::Config::default();
-    cfg.maxclients = 2;
+    let cfg = pubsubd::config::Config {
+        maxclients: 2,
+        ..pubsubd::config::Config::default()
+    };
     let s = TestServer::with_config(cfg).await;
     let mut a = Raw::connect(s.addr()).await;
     let mut b = Raw::connect(s.addr()).await;

@@ -9,8 +9,10 @@ use pubsubd::config::Config;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_never_reads_is_disconnected_and_others_lose_nothing() {
-    let mut cfg = Config::default();
-    cfg.pubsub_output_limit = (1024 * 1024, 0, 0);
+    let cfg = Config {
+        pubsub_output_limit: (1024 * 1024, 0, 0),
+        ..Config::default()
+    };
     let s = TestServer::with_config(cfg).await;
 
     let mut slow = Raw::connect(s.addr()).await;
@@ -92,10 +94,12 @@ async fn a_subscriber_that_never_reads_is_disconnected_and_others_lose_nothing()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_is_not_subscribed_is_throttled_not_disconnected() {
-    let mut cfg = Config::default();
-    cfg.pubsub_output_limit = (64 * 1024, 0, 0);
+    let cfg = Config {
+        pubsub_output_limit: (64 * 1024, 0, 0),
+        ..Config::default()
+    };
     let s = TestServer::with_config(cfg).await;
-    let mut c = Raw::connect(s.addr()).await;
+    let c = Raw::connect(s.addr()).await;
     // Far more reply bytes than the pub/sub limit, sent before reading anything.
     let big = vec![b'y'; 64 * 1024];
     let mut batch = Vec::new();
