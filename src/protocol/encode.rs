@@ -119,7 +119,7 @@ pub struct ReplyBuf {
 impl ReplyBuf {
     pub fn new(resp: RespVersion) -> Self {
         ReplyBuf {
-            buf: BytesMut::with_capacity(4096),
+            buf: BytesMut::new(),
             resp,
             taken: 0,
         }
@@ -223,6 +223,13 @@ impl ReplyBuf {
                 self.buf.put_slice(s);
                 self.buf.put_slice(b"\r\n");
             }
+        }
+    }
+
+    /// Frees the buffer's memory (an idle connection keeps none).
+    pub fn release(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = BytesMut::new();
         }
     }
 

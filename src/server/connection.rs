@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio_util::task::TaskTracker;
@@ -119,7 +119,9 @@ async fn read_loop(
     state: &Arc<ServerState>,
     client: &mut ClientState,
 ) -> DisconnectReason {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    // Idle connections hold no read buffer: it is allocated when the socket is readable and
+    // released once everything in it was processed.
+    let mut buf = BytesMut::new();
     let mut decoder = Decoder::new(
         state.config.proto_max_bulk_len,
         state.config.client_query_buffer_limit,
@@ -134,11 +136,12 @@ async fn read_loop(
                 _ = state.shutdown.cancelled() => return DisconnectReason::Shutdown,
             }
         }
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-            buf.reserve(READ_CHUNK);
+        if buf.is_empty() && !decoder.in_progress() {
+            buf = BytesMut::new();
+            reply.release();
         }
         let read = tokio::select! {
-            r = rd.read_buf(&mut buf) => r,
+            r = read_some(&mut rd, &mut buf) => r,
             _ = handle.kill_token().cancelled() => return DisconnectReason::Killed,
             _ = state.shutdown.cancelled() => return DisconnectReason::Shutdown,
             _ = idle(state.runtime.timeout(), client.is_pubsub()) => {
@@ -169,6 +172,21 @@ async fn read_loop(
         if let Some(reason) = end {
             handle.outbox.close_after_flush();
             return reason;
+        }
+    }
+}
+
+/// Waits until the socket is readable, then reads what is there into `buf`.
+async fn read_some(rd: &mut OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<usize> {
+    loop {
+        rd.readable().await?;
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
+        }
+        match rd.try_read_buf(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
         }
     }
 }
@@ -261,7 +279,8 @@ fn protocol_error(
 
 async fn write_loop(mut wr: OwnedWriteHalf, handle: Arc<ClientHandle>, state: Arc<ServerState>) {
     let mut batch = VecDeque::new();
-    let mut buf = BytesMut::with_capacity(WRITE_BUFFER);
+    // Allocated for a batch of small frames, released when the queue runs empty.
+    let mut buf = BytesMut::new();
     let outbox = &handle.outbox;
     loop {
         let next = tokio::select! {
@@ -289,6 +308,10 @@ async fn write_loop(mut wr: OwnedWriteHalf, handle: Arc<ClientHandle>, state: Ar
                 match r {
                     Ok(n) => written(outbox, &state, n),
                     Err(_) => break,
+                }
+                if outbox.pending() == 0 {
+                    buf = BytesMut::new();
+                    batch = VecDeque::new();
                 }
             }
             Batch::Closing => {
@@ -327,6 +350,12 @@ async fn write_batch(
     batch: &mut VecDeque<Bytes>,
     buf: &mut BytesMut,
 ) -> std::io::Result<usize> {
+    let small: usize = batch
+        .iter()
+        .map(|f| f.len())
+        .filter(|&n| n < COALESCE_MAX_FRAME)
+        .sum();
+    buf.reserve(small.min(WRITE_BUFFER));
     let mut total = 0;
     while let Some(frame) = batch.pop_front() {
         total += frame.len();
