@@ -20,6 +20,62 @@ pub struct Stats {
     pub pubsub_messages_delivered: AtomicU64,
     /// Error replies by their code (`ERR`, `NOPROTO` …), for INFO errorstats.
     errors_by_code: parking_lot::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Per-command counters for INFO commandstats, indexed by `CommandSpec::index`.
+    pub commands: CommandCounters,
+}
+
+/// `cmdstat_<name>:calls=…,usec=…,rejected_calls=…,failed_calls=…` for every command.
+#[derive(Debug, Default)]
+pub struct CommandCounters {
+    counters: parking_lot::RwLock<Vec<CommandCounter>>,
+}
+
+#[derive(Debug, Default)]
+pub struct CommandCounter {
+    pub calls: AtomicU64,
+    pub usec: AtomicU64,
+    pub rejected_calls: AtomicU64,
+    pub failed_calls: AtomicU64,
+}
+
+impl CommandCounters {
+    /// Runs `f` on the counter of command `index`, creating counters as needed.
+    pub fn with(&self, index: usize, f: impl FnOnce(&CommandCounter)) {
+        {
+            let c = self.counters.read();
+            if let Some(counter) = c.get(index) {
+                return f(counter);
+            }
+        }
+        let mut c = self.counters.write();
+        while c.len() <= index {
+            c.push(CommandCounter::default());
+        }
+        f(&c[index]);
+    }
+
+    /// (index, calls, usec, rejected, failed) of every command used so far.
+    pub fn snapshot(&self) -> Vec<(usize, u64, u64, u64, u64)> {
+        self.counters
+            .read()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                (
+                    i,
+                    c.calls.load(Ordering::Relaxed),
+                    c.usec.load(Ordering::Relaxed),
+                    c.rejected_calls.load(Ordering::Relaxed),
+                    c.failed_calls.load(Ordering::Relaxed),
+                )
+            })
+            .filter(|&(_, calls, _, rej, fail)| calls + rej + fail > 0)
+            .collect()
+    }
+
+    fn reset(&self) {
+        self.counters.write().clear();
+    }
 }
 
 impl Stats {
@@ -69,5 +125,6 @@ impl Stats {
             c.store(0, Ordering::Relaxed);
         }
         self.errors_by_code.lock().clear();
+        self.commands.reset();
     }
 }

@@ -277,6 +277,7 @@ async fn info_reports_pubsub_counters() {
         "\r\npubsub_clients:1\r\n",
         "\r\npubsub_channels:2\r\n",
         "\r\npubsub_patterns:1\r\n",
+        "\r\npubsubshard_channels:1\r\n",
         "\r\npubsub_shardchannels:1\r\n",
         "\r\npubsub_messages_published:1\r\n",
         "\r\npubsub_messages_delivered:2\r\n",
@@ -300,7 +301,7 @@ async fn command_introspection() {
     assert!(n.starts_with(b":"));
     c.roundtrip(
         &["COMMAND", "INFO", "publish", "nosuch"],
-        b"*2\r\n*10\r\n$7\r\npublish\r\n:3\r\n*4\r\n+pubsub\r\n+loading\r\n+stale\r\n+fast\r\n:0\r\n:0\r\n:0\r\n*2\r\n+@pubsub\r\n+@fast\r\n*0\r\n*0\r\n*0\r\n*-1\r\n",
+        b"*2\r\n*10\r\n$7\r\npublish\r\n:3\r\n*4\r\n+pubsub\r\n+loading\r\n+stale\r\n+fast\r\n:0\r\n:0\r\n:0\r\n*2\r\n+@pubsub\r\n+@fast\r\n*0\r\n*0\r\n*0\r\n$-1\r\n",
     )
     .await;
     c.cmd(&["HELLO", "3"]).await;
@@ -320,7 +321,7 @@ async fn command_introspection() {
     )
     .await;
     c.roundtrip(
-        &["COMMAND", "GETKEYS", "ping"],
+        &["COMMAND", "GETKEYS", "ping", "x"],
         b"-ERR The command has no key arguments\r\n",
     )
     .await;

@@ -61,6 +61,14 @@ pub fn reset(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     c.authenticated = crate::auth::default_user_authenticated(ctx.server);
     set_resp(ctx, RespVersion::Resp2);
     super::pubsub::after_change(ctx);
+    {
+        let mut meta = ctx.handle.meta.lock();
+        meta.name = None;
+        meta.db = 0;
+        meta.multi = -1;
+        meta.reply_off = false;
+        meta.user = "default".to_string();
+    }
     ctx.reply.simple("RESET");
     Ok(())
 }
@@ -70,6 +78,7 @@ pub fn set_resp(ctx: &mut Ctx, v: RespVersion) {
     ctx.client.resp = v;
     ctx.reply.resp = v;
     ctx.outbox().set_resp(v);
+    ctx.handle.meta.lock().resp = v.number() as u8;
 }
 
 pub fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {

@@ -26,13 +26,32 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "keyspace",
 ];
 
+/// Redis's order of every section, for rendering.
+const ORDER: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "latencystats",
+    "cluster",
+    "keyspace",
+];
+
 pub fn info(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut wanted: Vec<String> = Vec::new();
     for a in &args[1..] {
         let s = String::from_utf8_lossy(a).to_ascii_lowercase();
         match s.as_str() {
-            "default" | "all" | "everything" => {
-                wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()))
+            "default" => wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
+            "all" | "everything" => {
+                wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+                wanted.extend(EXTRA_SECTIONS.iter().map(|s| s.to_string()));
             }
             _ => wanted.push(s),
         }
@@ -45,10 +64,13 @@ pub fn info(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// Sections only `all`/`everything` (or their own name) include.
+const EXTRA_SECTIONS: &[&str] = &["commandstats", "latencystats"];
+
 /// Renders the named sections (unknown names contribute nothing, as in Redis).
 pub fn render(s: &ServerState, wanted: &[String]) -> String {
     let mut out = String::new();
-    for name in DEFAULT_SECTIONS {
+    for name in ORDER {
         if !wanted.iter().any(|w| w == name) {
             continue;
         }
@@ -284,7 +306,7 @@ fn section(s: &ServerState, name: &str, o: &mut String) {
                 ),
                 ("pubsub_patterns", s.registry.numpat().to_string()),
                 (
-                    "pubsub_shardchannels",
+                    "pubsubshard_channels",
                     s.registry.channel_count(Namespace::Shard).to_string(),
                 ),
                 (
@@ -302,6 +324,11 @@ fn section(s: &ServerState, name: &str, o: &mut String) {
                 (
                     "client_output_buffer_limit_disconnections",
                     g(&st.client_output_buffer_limit_disconnections).to_string(),
+                ),
+                // pubsubd's own fields.
+                (
+                    "pubsub_shardchannels",
+                    s.registry.channel_count(Namespace::Shard).to_string(),
                 ),
                 (
                     "pubsub_messages_published",
@@ -354,6 +381,27 @@ fn section(s: &ServerState, name: &str, o: &mut String) {
                 lines.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
             writeln_all(o, "Errorstats", &refs)
         }
+        "commandstats" => {
+            let all = &*crate::commands::table::ALL;
+            let lines: Vec<(String, String)> = st
+                .commands
+                .snapshot()
+                .into_iter()
+                .filter_map(|(i, calls, usec, rejected, failed)| {
+                    let per_call = if calls > 0 { usec as f64 / calls as f64 } else { 0.0 };
+                    Some((
+                        format!("cmdstat_{}", all.get(i)?.name),
+                        format!("calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},failed_calls={failed}"),
+                    ))
+                })
+                .collect();
+            let refs: Vec<(&str, String)> =
+                lines.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            writeln_all(o, "Commandstats", &refs)
+        }
+        // Per-command latency percentiles are not tracked: the section is empty, as in Redis
+        // with `latency-tracking no`.
+        "latencystats" => writeln_all(o, "Latencystats", &[]),
         "cluster" => writeln_all(o, "Cluster", &[("cluster_enabled", "0".into())]),
         "keyspace" => writeln_all(o, "Keyspace", &[]),
         _ => Ok(()),

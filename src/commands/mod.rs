@@ -25,7 +25,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use crate::client::{ClientHandle, ClientState, ReplyMode};
+use crate::client::{ClientHandle, ClientState};
 use crate::outbox::Outbox;
 use crate::protocol::{ReplyBuf, Request};
 use crate::state::ServerState;
@@ -88,19 +88,19 @@ impl Ctx<'_> {
         self.server.stats.count_error(&text);
         self.reply.error(&text);
     }
-
-    /// Whether the current command's replies are dropped (CLIENT REPLY OFF/SKIP).
-    pub fn replies_suppressed(&self) -> bool {
-        matches!(self.client.reply_mode, ReplyMode::Off | ReplyMode::Skip)
-    }
 }
 
 /// Runs one request: checks, then queues (in MULTI) or calls it.
 pub fn dispatch(ctx: &mut Ctx, req: Request) {
     let spec = match lookup(&req) {
         Lookup::Found(spec) => spec,
-        Lookup::Unknown(err) => return reject(ctx, None, err),
+        Lookup::Unknown(err) => {
+            ctx.client.last_cmd = "NULL";
+            return reject(ctx, None, err);
+        }
     };
+    // Redis's `lastcmd` (CLIENT LIST `cmd=`) is the last command looked up, queued ones included.
+    ctx.client.last_cmd = spec.name;
     if !spec.arity_ok(req.len()) {
         return reject(ctx, Some(spec), CommandError::WrongArity(spec.name));
     }
@@ -110,6 +110,8 @@ pub fn dispatch(ctx: &mut Ctx, req: Request) {
     if let Some(tx) = ctx.client.multi.as_mut() {
         if !spec.runs_in_multi {
             tx.queued.push(req);
+            let queued = tx.queued.len() as i64;
+            ctx.handle.meta.lock().multi = queued;
             ctx.reply.simple("QUEUED");
             return;
         }
@@ -123,15 +125,30 @@ pub fn call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes]) {
         .stats
         .total_commands_processed
         .fetch_add(1, Ordering::Relaxed);
-    ctx.client.last_cmd = spec.name;
-    if let Err(e) = (spec.handler)(ctx, args) {
+    let start = std::time::Instant::now();
+    let result = (spec.handler)(ctx, args);
+    let usec = start.elapsed().as_micros() as u64;
+    let failed = result.is_err();
+    if let Err(e) = result {
         ctx.error(&e);
     }
+    ctx.server.stats.commands.with(spec.index(), |c| {
+        c.calls.fetch_add(1, Ordering::Relaxed);
+        c.usec.fetch_add(usec, Ordering::Relaxed);
+        if failed {
+            c.failed_calls.fetch_add(1, Ordering::Relaxed);
+        }
+    });
 }
 
 fn reject(ctx: &mut Ctx, spec: Option<&'static CommandSpec>, err: CommandError) {
     if let Some(tx) = ctx.client.multi.as_mut() {
         tx.dirty = true;
+    }
+    if let Some(s) = spec {
+        ctx.server.stats.commands.with(s.index(), |c| {
+            c.rejected_calls.fetch_add(1, Ordering::Relaxed);
+        });
     }
     if spec.is_some_and(|s| s.name == "exec") {
         ctx.client.multi = None;

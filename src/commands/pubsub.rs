@@ -24,12 +24,10 @@ fn count(ctx: &Ctx, ns: Namespace) -> usize {
     }
 }
 
+/// A (un)subscribe confirmation. Redis writes these as pushes (`CLIENT_PUSHING`), so CLIENT
+/// REPLY OFF/SKIP does not suppress them.
 fn confirmation(ctx: &Ctx, kind: &[u8], name: Option<&[u8]>, count: usize) -> Option<Bytes> {
-    if ctx.replies_suppressed() {
-        None
-    } else {
-        Some(encode::confirmation(ctx.client.resp, kind, name, count))
-    }
+    Some(encode::confirmation(ctx.client.resp, kind, name, count))
 }
 
 fn set_mut<'a>(ctx: &'a mut Ctx, ns: Namespace) -> &'a mut indexmap::IndexSet<Bytes> {

@@ -16,7 +16,9 @@ fn write_info(ctx: &mut Ctx, c: &CommandSpec) {
     }
     let (first, last, step) = match c.keys {
         Keys::None => (0, 0, 0),
-        Keys::ShardChannels { last } => (1, last, 1),
+        // The legacy range counts from the start (SPUBLISH: 1 1 1); the key spec's lastkey is
+        // relative to the first key (SPUBLISH: 0).
+        Keys::ShardChannels { last } => (1, if last == 0 { 1 } else { last }, 1),
     };
     r.int(first);
     r.int(last);
@@ -158,7 +160,7 @@ pub fn command_info(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     for a in &args[2..] {
         match named(a) {
             Some(c) => write_info(ctx, c),
-            None => ctx.reply.null_array(),
+            None => ctx.reply.null(),
         }
     }
     Ok(())
@@ -215,6 +217,15 @@ pub fn command_list(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn command_getkeys(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    getkeys(ctx, args, false)
+}
+
+/// Like GETKEYS, with each key's flags (shard channels are `not_key`).
+pub fn command_getkeysandflags(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    getkeys(ctx, args, true)
+}
+
+fn getkeys(ctx: &mut Ctx, args: &[Bytes], with_flags: bool) -> CmdResult {
     let inner = &args[2..];
     let spec = match lookup(inner) {
         Lookup::Found(s) => s,
@@ -234,7 +245,14 @@ pub fn command_getkeys(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     };
     ctx.reply.array(keys.len());
     for k in keys {
-        ctx.reply.bulk(k);
+        if with_flags {
+            ctx.reply.array(2);
+            ctx.reply.bulk(k);
+            ctx.reply.set(1);
+            ctx.reply.simple("not_key");
+        } else {
+            ctx.reply.bulk(k);
+        }
     }
     Ok(())
 }
@@ -257,6 +275,8 @@ const COMMAND_HELP: &[&str] = &[
     "    commands are returned.",
     "GETKEYS <full-command>",
     "    Return the keys from a full Redis command.",
+    "GETKEYSANDFLAGS <full-command>",
+    "    Return the keys and the access flags from a full Redis command.",
     "HELP",
     "    Prints this help.",
 ];

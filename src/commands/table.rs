@@ -203,8 +203,11 @@ pub static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
     cmd!("command|list", -2, server::command_list, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
         "Returns a list of command names.", "7.0.0", "server", "O(N) where N is the total number of Redis commands",
         tips: &["nondeterministic_output_order"]),
-    cmd!("command|getkeys", -3, server::command_getkeys, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
+    cmd!("command|getkeys", -4, server::command_getkeys, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
         "Extracts the key names from an arbitrary command.", "2.8.13", "server", "O(N) where N is the number of arguments to the command",
+        args: &[arg("command", "string"), many("arg", "string", true)]),
+    cmd!("command|getkeysandflags", -4, server::command_getkeysandflags, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
+        "Extracts the key names and access flags for an arbitrary command.", "7.0.0", "server", "O(N) where N is the number of arguments to the command",
         args: &[arg("command", "string"), many("arg", "string", true)]),
     cmd!("command|help", 2, server::command_help, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
         "Returns helpful text about the different subcommands.", "5.0.0", "server", "O(1)"),
@@ -296,6 +299,33 @@ pub enum Lookup {
 
 static BY_NAME: LazyLock<HashMap<&'static str, &'static CommandSpec>> =
     LazyLock::new(|| TABLE.iter().map(|c| (c.name, c)).collect());
+
+/// Every command and subcommand, in table order: `CommandSpec::index` is a position here.
+pub static ALL: LazyLock<Vec<&'static CommandSpec>> = LazyLock::new(|| {
+    let mut out = Vec::new();
+    for c in TABLE {
+        out.push(c);
+        out.extend(c.subcommands.iter());
+    }
+    out
+});
+
+static INDEX: LazyLock<HashMap<usize, usize>> = LazyLock::new(|| {
+    ALL.iter()
+        .enumerate()
+        .map(|(i, c)| (*c as *const CommandSpec as usize, i))
+        .collect()
+});
+
+impl CommandSpec {
+    /// Position in `ALL` (for per-command counters).
+    pub fn index(&'static self) -> usize {
+        INDEX
+            .get(&(self as *const CommandSpec as usize))
+            .copied()
+            .unwrap_or(0)
+    }
+}
 
 /// Finds a top-level command by (lowercase) name.
 pub fn find(name: &str) -> Option<&'static CommandSpec> {
