@@ -27,7 +27,10 @@ impl Drop for Proc {
 
 async fn wait_for_port(port: u16) {
     for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -68,7 +71,11 @@ async fn sigterm_flushes_subscribers_and_exits_zero() {
     let mut publ = Raw::connect(addr).await;
     let mut batch = Vec::new();
     for i in 0..1000 {
-        batch.extend(common::encode(&[b"PUBLISH", b"bye", i.to_string().as_bytes()]));
+        batch.extend(common::encode(&[
+            b"PUBLISH",
+            b"bye",
+            i.to_string().as_bytes(),
+        ]));
     }
     publ.send(&batch).await;
     for _ in 0..1000 {
@@ -99,7 +106,7 @@ async fn reads_a_config_file_and_flags_override_it() {
     let file = dir.join("redis.conf");
     std::fs::write(
         &file,
-        format!("# a redis.conf\nport 1\nbind 127.0.0.1\nsave 900 1\nappendonly no\ntimeout 0\nclient-output-buffer-limit pubsub 32mb 8mb 60\n"),
+        "# a redis.conf\nport 1\nbind 127.0.0.1\nsave 900 1\nappendonly no\ntimeout 0\nclient-output-buffer-limit pubsub 32mb 8mb 60\n",
     )
     .unwrap();
     let _p = spawn(&[file.to_str().unwrap(), "--port", &port.to_string()]);
@@ -123,7 +130,10 @@ fn a_bad_directive_stops_start_up_naming_the_line() {
     assert!(err.contains("*** FATAL CONFIG FILE ERROR"), "{err}");
     assert!(err.contains("at line 2"), "{err}");
     assert!(err.contains(">>> 'prot 7001'"), "{err}");
-    assert!(err.contains("Bad directive or wrong number of arguments"), "{err}");
+    assert!(
+        err.contains("Bad directive or wrong number of arguments"),
+        "{err}"
+    );
 }
 
 #[test]
