@@ -72,7 +72,10 @@ fn write_info(ctx: &mut Ctx, c: &CommandSpec) {
 }
 
 fn write_arg(ctx: &mut Ctx, a: &Arg) {
-    let n = 2 + a.token.is_some() as usize + (a.optional || a.multiple) as usize;
+    let n = 2
+        + a.token.is_some() as usize
+        + (a.optional || a.multiple) as usize
+        + !a.arguments.is_empty() as usize;
     let r = &mut *ctx.reply;
     r.map(n);
     r.bulk_str("name");
@@ -91,6 +94,13 @@ fn write_arg(ctx: &mut Ctx, a: &Arg) {
         }
         if a.multiple {
             r.simple("multiple");
+        }
+    }
+    if !a.arguments.is_empty() {
+        ctx.reply.bulk_str("arguments");
+        ctx.reply.array(a.arguments.len());
+        for sub in a.arguments {
+            write_arg(ctx, sub);
         }
     }
 }

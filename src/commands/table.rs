@@ -18,7 +18,8 @@ pub enum Keys {
     },
 }
 
-/// One documented argument (COMMAND DOCS).
+/// One documented argument (COMMAND DOCS). `oneof` and `block` arguments list their parts in
+/// `arguments`, as Redis does (redis-cli's hints read them without checking).
 #[derive(Debug)]
 pub struct Arg {
     pub name: &'static str,
@@ -26,6 +27,7 @@ pub struct Arg {
     pub token: Option<&'static str>,
     pub optional: bool,
     pub multiple: bool,
+    pub arguments: &'static [Arg],
 }
 
 const fn arg(name: &'static str, kind: &'static str) -> Arg {
@@ -35,28 +37,90 @@ const fn arg(name: &'static str, kind: &'static str) -> Arg {
         token: None,
         optional: false,
         multiple: false,
+        arguments: &[],
     }
 }
 
 const fn opt(name: &'static str, kind: &'static str) -> Arg {
     Arg {
-        name,
-        kind,
-        token: None,
         optional: true,
-        multiple: false,
+        ..arg(name, kind)
     }
 }
 
 const fn many(name: &'static str, kind: &'static str, optional: bool) -> Arg {
     Arg {
-        name,
-        kind,
-        token: None,
         optional,
         multiple: true,
+        ..arg(name, kind)
     }
 }
+
+/// An argument introduced by a token (`SETNAME name`).
+const fn tok(name: &'static str, kind: &'static str, token: &'static str, optional: bool) -> Arg {
+    Arg {
+        token: Some(token),
+        optional,
+        ..arg(name, kind)
+    }
+}
+
+/// A bare keyword (`ON`).
+const fn pure(name: &'static str, token: &'static str) -> Arg {
+    tok(name, "pure-token", token, false)
+}
+
+/// A `oneof` or `block` group.
+const fn group(
+    name: &'static str,
+    kind: &'static str,
+    token: Option<&'static str>,
+    optional: bool,
+    arguments: &'static [Arg],
+) -> Arg {
+    Arg {
+        name,
+        kind,
+        token,
+        optional,
+        multiple: false,
+        arguments,
+    }
+}
+
+const ON_OFF: &[Arg] = &[pure("on", "ON"), pure("off", "OFF")];
+const CLIENT_TYPES: &[Arg] = &[
+    pure("normal", "NORMAL"),
+    pure("master", "MASTER"),
+    pure("replica", "REPLICA"),
+    pure("pubsub", "PUBSUB"),
+];
+const KILL_FILTERS: &[Arg] = &[
+    tok("client-id", "integer", "ID", true),
+    group("client-type", "oneof", Some("TYPE"), true, CLIENT_TYPES),
+    tok("username", "string", "USER", true),
+    tok("addr", "string", "ADDR", true),
+    tok("laddr", "string", "LADDR", true),
+    group(
+        "skipme",
+        "oneof",
+        Some("SKIPME"),
+        true,
+        &[pure("yes", "YES"), pure("no", "NO")],
+    ),
+    tok("maxage", "integer", "MAXAGE", true),
+];
+const HELLO_ARGS: &[Arg] = &[
+    arg("protover", "integer"),
+    group(
+        "auth",
+        "block",
+        Some("AUTH"),
+        true,
+        &[arg("username", "string"), arg("password", "string")],
+    ),
+    tok("clientname", "string", "SETNAME", true),
+];
 
 #[derive(Debug)]
 pub struct CommandSpec {
@@ -160,27 +224,27 @@ pub static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "Returns the name of the connection.", "2.6.9", "connection", "O(1)"),
     cmd!("client|setinfo", 4, client::setinfo, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Sets information specific to the client or connection.", "7.2.0", "connection", "O(1)",
-        args: &[arg("attr", "oneof")],
+        args: &[group("attr", "oneof", None, false, &[tok("libname", "string", "LIB-NAME", false), tok("libver", "string", "LIB-VER", false)])],
         tips: &["request_policy:all_nodes", "response_policy:all_succeeded"]),
     cmd!("client|info", 2, client::info, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Returns information about the connection.", "6.2.0", "connection", "O(1)",
         tips: &["nondeterministic_output"]),
     cmd!("client|list", -2, client::list, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
         "Lists open connections.", "2.4.0", "connection", "O(N) where N is the number of client connections",
-        args: &[opt("client-type", "oneof"), many("client-id", "integer", true)],
+        args: &[group("client-type", "oneof", Some("TYPE"), true, CLIENT_TYPES), Arg { token: Some("ID"), ..many("client-id", "integer", true) }],
         tips: &["nondeterministic_output"]),
     cmd!("client|kill", -3, client::kill, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
         "Terminates open connections.", "2.4.0", "connection", "O(N) where N is the number of client connections",
-        args: &[arg("filter", "oneof")]),
+        args: &[group("filter", "oneof", None, false, &[arg("old-format", "string"), Arg { multiple: true, ..group("new-format", "oneof", None, false, KILL_FILTERS) }])]),
     cmd!("client|reply", 3, client::reply, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Instructs the server whether to reply to commands.", "3.2.0", "connection", "O(1)",
-        args: &[arg("action", "oneof")]),
+        args: &[group("action", "oneof", None, false, &[pure("on", "ON"), pure("off", "OFF"), pure("skip", "SKIP")])]),
     cmd!("client|no-evict", 3, client::no_evict, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
         "Sets the client eviction mode of the connection.", "7.0.0", "connection", "O(1)",
-        args: &[arg("enabled", "oneof")]),
+        args: &[group("enabled", "oneof", None, false, ON_OFF)]),
     cmd!("client|no-touch", 3, client::no_touch, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", "7.2.0", "connection", "O(1)",
-        args: &[arg("enabled", "oneof")]),
+        args: &[group("enabled", "oneof", None, false, ON_OFF)]),
     cmd!("client|getredir", 2, client::getredir, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Returns the client ID to which the connection's tracking notifications are redirected.", "6.0.0", "connection", "O(1)"),
     cmd!("client|help", 2, client::help, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
@@ -262,7 +326,7 @@ pub static TABLE: &[CommandSpec] = &[
         "Resets the connection.", "6.2.0", "connection", "O(1)", ctx: true, multi: true),
     cmd!("hello", -1, connection::hello, flags: ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], acl: ["@fast", "@connection"],
         "Handshakes with the Redis server.", "6.0.0", "connection", "O(1)",
-        args: &[opt("arguments", "block")]),
+        args: &[group("arguments", "block", None, true, HELLO_ARGS)]),
     cmd!("auth", -2, connection::auth, flags: ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], acl: ["@fast", "@connection"],
         "Authenticates the connection.", "1.0.0", "connection",
         "O(N) where N is the number of passwords defined for the user",
@@ -419,6 +483,23 @@ mod tests {
             panic!()
         };
         assert_eq!(s.name, "client|id");
+    }
+
+    fn check_args(cmd: &str, args: &[Arg]) {
+        for a in args {
+            if a.kind == "oneof" || a.kind == "block" {
+                assert!(!a.arguments.is_empty(), "{cmd}: {} lists no parts", a.name);
+            }
+            check_args(cmd, a.arguments);
+        }
+    }
+
+    #[test]
+    fn oneof_and_block_arguments_list_their_parts() {
+        // was: redis-cli crashed on COMMAND DOCS entries without nested arguments.
+        for c in ALL.iter() {
+            check_args(c.name, c.args);
+        }
     }
 
     #[test]
