@@ -1,0 +1,365 @@
+//! Load generator: measures pubsubd and redis-server side by side over RESP2 on loopback.
+//!
+//! Each run starts a fresh server on a free 127.0.0.1 port (or measures an external one given by
+//! `--target NAME=host:port[:pid]`), sets up subscribers, drives pipelining publishers, and reads
+//! the server's CPU time and RSS from /proc. Servers are interleaved (A, B, A, B …) over the
+//! repetitions and every table shows medians, so machine noise hits both alike. Every run checks
+//! delivered messages = Σ PUBLISH replies = publishes × subscribed receivers and says so loudly
+//! when they differ; the process exits non-zero if any check failed.
+//!
+//! ```text
+//! cargo bench --bench loadgen -- --pubsubd --redis /usr/bin/redis-server \
+//!     --scenario fanout,fanout-1k,fanout-4k,channels --reps 3 --duration 3
+//! ```
+//!
+//! A bare `--pubsubd` means the binary cargo built alongside this bench; `--pubsubd PATH` names
+//! one. `--server NAME=PATH` adds any other binary (e.g. a second redis-server to gauge noise).
+//!
+//! Scenarios: `fanout` `fanout-1k` `fanout-4k` `channels` `latency` `conns` `slow`
+//! `patterns-0` `patterns-1k` `patterns-10k` `patterns-100k` (or `patterns`) `pattern-churn`, or
+//! `all`. `conns` and `channels` hold 10,000+ connections: the load generator raises its own
+//! RLIMIT_NOFILE with `prlimit` where the hard limit allows, otherwise run it under
+//! `ulimit -n 20000`. `--help` lists the knobs.
+//!
+//! Figures depend on the machine and on what else runs on it: compare the two servers only
+//! within one run, and prefer the per-CPU-second columns on a busy machine.
+//!
+//! ## Latest figures
+//!
+//! AMD EPYC, 2 cores (nproc), Linux 6.18.44, 2026-11-23, load average ≈ 5 from other jobs;
+//! pubsubd (this crate, bench profile) vs Redis server v=7.0.15; medians of 3 interleaved runs.
+//!
+//! ```text
+//! cargo bench --bench loadgen -- --pubsubd --redis /usr/bin/redis-server \
+//!     --scenario fanout,channels --reps 3 --duration 2
+//! ```
+//!
+//! | scenario | figure      | pubsubd | redis | pubsubd ÷ redis | target | met | checks |
+//! |----------|-------------|--------:|------:|----------------:|--------|-----|--------|
+//! | fanout   | deliv/s     |   3.37M | 2.41M |           1.40× | ≥ 2.0× | no  | 6/6 ok |
+//! | fanout   | deliv/CPU-s |   7.98M | 4.83M |           1.65× | ≥ 1.5× | yes | 6/6 ok |
+//! | channels | deliv/s     |   37.5k | 35.0k |           1.07× | ≥ 1.5× | no  | 6/6 ok |
+//! | channels | deliv/CPU-s |   67.1k | 83.9k |           0.80× |        |     | 6/6 ok |
+
+mod patterns;
+mod publisher;
+mod report;
+mod resp;
+mod run;
+mod scenario;
+mod server;
+mod special;
+mod stats;
+mod subscriber;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use clap::Parser;
+
+use crate::report::{Context, ScenarioRuns};
+use crate::run::Outcome;
+use crate::scenario::{Params, Scenario};
+use crate::server::{Launch, Running, ServerSpec};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "loadgen",
+    about = "Pub/sub load generator: pubsubd vs redis-server over RESP"
+)]
+struct Cli {
+    /// pubsubd binary to start for each run; without a path, the one `cargo bench` built.
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "")]
+    pubsubd: Option<String>,
+    /// redis-server binary to start for each run.
+    #[arg(long)]
+    redis: Option<String>,
+    /// NAME=PATH of another binary to start (redis-server flags if the file name contains "redis").
+    #[arg(long = "server", value_name = "NAME=PATH")]
+    servers: Vec<String>,
+    /// An externally started server: NAME=host:port[:pid] (the pid enables CPU and RSS figures).
+    #[arg(long = "target", value_name = "NAME=HOST:PORT[:PID]")]
+    targets: Vec<String>,
+    /// Comma-separated scenarios, `patterns` or `all`.
+    #[arg(long, default_value = "fanout")]
+    scenario: String,
+    /// Repetitions per server; the servers alternate within each.
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// Seconds of publishing per run.
+    #[arg(long, default_value_t = 3.0)]
+    duration: f64,
+    /// Unacknowledged commands a publisher keeps in flight.
+    #[arg(long, default_value_t = 256)]
+    window: u64,
+    /// Commands per write.
+    #[arg(long, default_value_t = 64)]
+    batch: u64,
+    /// Publishes per second in the latency scenario.
+    #[arg(long, default_value_t = 20_000.0)]
+    rate: f64,
+    /// Subscribers in the latency scenario.
+    #[arg(long, default_value_t = 50)]
+    latency_subscribers: usize,
+    /// Publisher connections in the channels scenario.
+    #[arg(long, default_value_t = 4)]
+    publishers: usize,
+    /// Channels (one subscriber connection each) in the channels scenario.
+    #[arg(long, default_value_t = 10_000)]
+    channels: usize,
+    /// Idle subscribed connections in the conns scenario.
+    #[arg(long, default_value_t = 10_000)]
+    conns: usize,
+    /// Healthy subscribers beside the never-reading one in the slow scenario.
+    #[arg(long, default_value_t = 4)]
+    healthy: usize,
+    /// Worker threads of the load generator (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Also write the markdown summary to this file.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// Only run the built-in self-checks (they also run before every measurement).
+    #[arg(long)]
+    self_test: bool,
+    /// Passed by `cargo bench` to harness = false targets; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = cli.threads {
+        rt.worker_threads(n);
+    }
+    let rt = match rt.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            std::process::exit(2);
+        }
+    };
+    let code = rt.block_on(async {
+        // On a signal the main future is dropped, and with it every server it started.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = real_main(cli) => r,
+            _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+            _ = term.recv() => bail!("terminated"),
+        }
+    });
+    rt.shutdown_timeout(Duration::from_secs(1));
+    match code {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("loadgen: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// A scratch directory for server logs and working directories, removed at the end.
+struct Workdir(PathBuf);
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs everything; `Ok(false)` when some delivery check failed.
+async fn real_main(cli: Cli) -> Result<bool> {
+    resp::self_check()?;
+    stats::self_check()?;
+    patterns::self_check()?;
+    if cli.self_test {
+        println!("self-checks passed");
+        return Ok(true);
+    }
+    let specs = server_specs(&cli)?;
+    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    let scenarios = scenario::parse_list(&cli.scenario)?;
+    if cli.reps == 0 || !(cli.duration > 0.0 && cli.duration <= 600.0) {
+        bail!("--reps must be ≥ 1 and --duration in (0, 600] seconds");
+    }
+    let p = Params {
+        duration: Duration::from_secs_f64(cli.duration),
+        window: cli.window.max(1),
+        batch: cli.batch.clamp(1, cli.window.max(1)),
+        rate: cli.rate,
+        publishers: cli.publishers.max(1),
+        channels: cli.channels.max(1),
+        conns: cli.conns.max(1),
+        latency_subscribers: cli.latency_subscribers.max(1),
+        healthy: cli.healthy.max(1),
+    };
+    let most = scenarios
+        .iter()
+        .map(|s| s.connections(&p))
+        .max()
+        .unwrap_or(0);
+    // Two descriptors of slack per connection would be generous; a fixed margin is enough.
+    server::ensure_nofile(most as u64 + 256)?;
+    if specs.iter().any(ServerSpec::is_external) && most > 9_000 {
+        eprintln!("note: {most} connections; an external redis-server needs maxclients above that");
+    }
+    let work = Workdir(std::env::temp_dir().join(format!("loadgen.{}", std::process::id())));
+    std::fs::create_dir_all(&work.0).context("creating the scratch directory")?;
+    let ctx = Context {
+        command: command_line(),
+        reps: cli.reps,
+        duration_s: cli.duration,
+        versions: specs.iter().filter_map(version).collect(),
+        loadavg_start: report::loadavg(),
+    };
+    println!(
+        "loadgen: {} | servers {} | {} reps × {} s",
+        ctx.command,
+        names.join(", "),
+        cli.reps,
+        cli.duration
+    );
+
+    let mut all = Vec::new();
+    for &s in &scenarios {
+        println!("\n-- {}: {}", s.name(), s.describe(&p));
+        let mut runs: Vec<Vec<Outcome>> = specs.iter().map(|_| Vec::new()).collect();
+        for rep in 0..cli.reps {
+            for (i, spec) in specs.iter().enumerate() {
+                let o = run_once(s, spec, &p, &work.0).await;
+                println!("{}", report::run_line(s, rep, cli.reps, &spec.name, &o));
+                runs[i].push(o);
+                // Let the freed server's memory and sockets settle before the next one starts.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+        let sr = ScenarioRuns { scenario: s, runs };
+        print!("{}", report::table(&sr, &names, &p));
+        all.push(sr);
+    }
+    let md = report::markdown(&all, &names, &ctx, &p);
+    println!("\n{md}");
+    if let Some(path) = &cli.markdown {
+        std::fs::write(path, &md).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let ok = all.iter().all(ScenarioRuns::all_ok);
+    if !ok {
+        println!("SOME DELIVERY CHECKS FAILED: see ✗ lines above");
+    }
+    Ok(ok)
+}
+
+/// One scenario, once, against one server, bounded in time; failures become problems.
+async fn run_once(s: Scenario, spec: &ServerSpec, p: &Params, work: &std::path::Path) -> Outcome {
+    // Setup (100k patterns into redis-server, 10k connections) takes a while; nothing takes this long.
+    let limit = p.duration + Duration::from_secs(180);
+    let mut srv = match Running::start(spec, &s.server_opts(p), work).await {
+        Ok(srv) => srv,
+        Err(e) => return failed(format!("server start failed: {e:#}")),
+    };
+    let result = tokio::time::timeout(limit, run::run(s, &srv, p)).await;
+    let out = match result {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => failed(format!("run failed: {e:#}\n{}", srv.log_tail())),
+        Err(_) => failed(format!("run did not finish within {limit:?}")),
+    };
+    srv.stop();
+    out
+}
+
+fn failed(why: String) -> Outcome {
+    Outcome {
+        problems: vec![why],
+        ..Default::default()
+    }
+}
+
+fn server_specs(cli: &Cli) -> Result<Vec<ServerSpec>> {
+    let mut specs = Vec::new();
+    if let Some(p) = &cli.pubsubd {
+        // Cargo sets this when it builds a bench target of the package that owns the binary.
+        let built = option_env!("CARGO_BIN_EXE_pubsubd");
+        let path = match (p.as_str(), built) {
+            ("", Some(b)) => b,
+            ("", None) => bail!("--pubsubd needs a path outside `cargo bench`"),
+            (p, _) => p,
+        };
+        specs.push(ServerSpec::binary("pubsubd", path)?);
+    }
+    if let Some(p) = &cli.redis {
+        specs.push(ServerSpec::binary("redis", p)?);
+    }
+    for s in &cli.servers {
+        let (name, path) = s.split_once('=').context("--server wants NAME=PATH")?;
+        specs.push(ServerSpec::binary(name, path)?);
+    }
+    for t in &cli.targets {
+        specs.push(ServerSpec::parse_target(t)?);
+    }
+    if specs.is_empty() {
+        bail!("nothing to measure: give --pubsubd, --redis, --server NAME=PATH or --target");
+    }
+    let mut names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        bail!("server names must differ: {names:?}");
+    }
+    Ok(specs)
+}
+
+/// `redis-server --version`, for the summary; pubsubd is identified by its path.
+fn version(spec: &ServerSpec) -> Option<String> {
+    let Launch::Binary { path, flavour } = &spec.launch else {
+        return None;
+    };
+    if *flavour != server::Flavour::Redis {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let shown = path.strip_prefix(&cwd).unwrap_or(path);
+        return Some(format!("{}: {}", spec.name, shown.display()));
+    }
+    let out = std::process::Command::new(path)
+        .arg("--version")
+        .output()
+        .ok()?;
+    let v = String::from_utf8_lossy(&out.stdout);
+    Some(format!(
+        "{}: {}",
+        spec.name,
+        v.split(" sha=").next().unwrap_or(&v).trim()
+    ))
+}
+
+/// The command as a person would type it: under `cargo bench` the binary is a hashed file in
+/// target/*/deps, so it is shown as the cargo command instead.
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().collect();
+    let rest: Vec<String> = args
+        .iter()
+        .skip(1)
+        .filter(|a| *a != "--bench")
+        .map(|a| shell_quote(a))
+        .collect();
+    let exe = PathBuf::from(&args[0]);
+    let hashed = exe
+        .file_name()
+        .is_some_and(|f| f.to_string_lossy().starts_with("loadgen-"));
+    if hashed {
+        format!("cargo bench --bench loadgen -- {}", rest.join(" "))
+    } else {
+        format!("{} {}", args[0], rest.join(" "))
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}

@@ -1,0 +1,267 @@
+//! Tables: one per scenario as it finishes, and a markdown summary for README.md at the end.
+//!
+//! Every figure is the median over repetitions of that server; the ratio is the first server
+//! listed ÷ the second, from the same interleaved run.
+
+use std::fmt::Write as _;
+
+use crate::run::Outcome;
+use crate::scenario::{fmt_of, key, Params, Scenario, Target};
+use crate::stats::{format, median, today_utc};
+
+/// All repetitions of one scenario: `runs[server][rep]`.
+pub struct ScenarioRuns {
+    pub scenario: Scenario,
+    pub runs: Vec<Vec<Outcome>>,
+}
+
+impl ScenarioRuns {
+    fn median(&self, server: usize, k: &str) -> f64 {
+        let v: Vec<f64> = self.runs[server].iter().map(|o| o.get(k)).collect();
+        median(&v)
+    }
+
+    fn ratio(&self, k: &str) -> f64 {
+        if self.runs.len() < 2 {
+            return f64::NAN;
+        }
+        self.median(0, k) / self.median(1, k)
+    }
+
+    fn checks(&self, server: usize) -> (usize, usize) {
+        let runs = &self.runs[server];
+        (
+            runs.iter().filter(|o| o.problems.is_empty()).count(),
+            runs.len(),
+        )
+    }
+
+    pub fn all_ok(&self) -> bool {
+        self.runs.iter().flatten().all(|o| o.problems.is_empty())
+    }
+}
+
+fn ratio_text(r: f64) -> String {
+    if r.is_finite() {
+        format!("{r:.2}×")
+    } else {
+        "n/a".into()
+    }
+}
+
+/// One line per finished run, printed as it happens.
+pub fn run_line(s: Scenario, rep: usize, reps: usize, server: &str, o: &Outcome) -> String {
+    let figures: Vec<String> = s
+        .columns()
+        .iter()
+        .map(|k| format!("{k} {}", format(o.get(k), fmt_of(k))))
+        .collect();
+    let verdict = if o.problems.is_empty() {
+        "check ok".to_string()
+    } else {
+        "CHECK FAILED".into()
+    };
+    let mut line = format!(
+        "  [{}] rep {}/{reps} {server:<10} {} | {} | {verdict}",
+        s.name(),
+        rep + 1,
+        figures.join(", "),
+        o.tally
+    );
+    for p in &o.problems {
+        let _ = write!(line, "\n      ✗ {p}");
+    }
+    line
+}
+
+/// The per-scenario table for a terminal.
+pub fn table(sr: &ScenarioRuns, names: &[String], p: &Params) -> String {
+    let s = sr.scenario;
+    let cols = s.columns();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut head = vec!["server".to_string()];
+    head.extend(cols.iter().map(|c| c.to_string()));
+    head.push("checks".into());
+    rows.push(head);
+    for (i, name) in names.iter().enumerate() {
+        let mut r = vec![name.clone()];
+        r.extend(cols.iter().map(|k| format(sr.median(i, k), fmt_of(k))));
+        let (ok, n) = sr.checks(i);
+        r.push(if ok == n {
+            format!("{ok}/{n} ok")
+        } else {
+            format!("{ok}/{n} ok ✗")
+        });
+        rows.push(r);
+    }
+    if names.len() >= 2 {
+        let mut r = vec![format!("{}÷{}", names[0], names[1])];
+        r.extend(cols.iter().map(|k| {
+            if *k == key::CLIENT_CPU {
+                String::new()
+            } else {
+                ratio_text(sr.ratio(k))
+            }
+        }));
+        r.push(String::new());
+        rows.push(r);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = format!("\n== {}: {}\n", s.name(), s.describe(p));
+    for r in &rows {
+        let cells: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(c, v)| {
+                let pad = widths[c] - v.chars().count();
+                if c == 0 {
+                    format!("{v}{}", " ".repeat(pad))
+                } else {
+                    format!("{}{v}", " ".repeat(pad))
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  "));
+    }
+    out
+}
+
+/// Facts about the run that the summary states.
+pub struct Context {
+    pub command: String,
+    pub reps: usize,
+    pub duration_s: f64,
+    pub versions: Vec<String>,
+    pub loadavg_start: String,
+}
+
+/// The markdown summary: headline figures with their targets.
+pub fn markdown(all: &[ScenarioRuns], names: &[String], ctx: &Context, p: &Params) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### Load generator: {}\n", names.join(" vs "));
+    let _ = writeln!(
+        out,
+        "- machine: {}, {} cores (nproc), Linux {}",
+        cpu_model(),
+        nproc(),
+        kernel()
+    );
+    let _ = writeln!(out, "- date: {} (UTC)", today_utc());
+    let _ = writeln!(
+        out,
+        "- load average (1 min) at start / end: {} / {} (other jobs share the machine)",
+        ctx.loadavg_start,
+        loadavg()
+    );
+    if !ctx.versions.is_empty() {
+        let _ = writeln!(out, "- servers: {}", ctx.versions.join("; "));
+    }
+    let _ = writeln!(out, "- command: `{}`", ctx.command);
+    let _ = writeln!(
+        out,
+        "- method: every run starts the server fresh on 127.0.0.1; servers interleaved ({} …) over {} \
+         repetitions of {} s; medians. Server CPU = utime+stime from /proc/PID/stat over the measured \
+         window; RSS from /proc/PID/status. Every run checks delivered = Σ PUBLISH replies = \
+         publishes × subscribed receivers.\n",
+        names.join(", "),
+        ctx.reps,
+        ctx.duration_s
+    );
+    let mut head = vec!["scenario".to_string(), "figure".into()];
+    head.extend(names.iter().cloned());
+    if names.len() >= 2 {
+        head.push(format!("{} ÷ {}", names[0], names[1]));
+    }
+    head.extend(["target".into(), "met".into(), "checks".into()]);
+    let _ = writeln!(out, "| {} |", head.join(" | "));
+    let align: Vec<&str> = head
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            if i >= 2 && i < 2 + names.len() + 1 {
+                "--:"
+            } else {
+                "---"
+            }
+        })
+        .collect();
+    let _ = writeln!(out, "|{}|", align.join("|"));
+    for sr in all {
+        let (ok, n) = (0..names.len())
+            .map(|i| sr.checks(i))
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        let checks = if ok == n {
+            format!("{ok}/{n} ok")
+        } else {
+            format!("**{ok}/{n} ok**")
+        };
+        for h in sr.scenario.headlines() {
+            let mut row = vec![sr.scenario.name(), h.key.to_string()];
+            row.extend((0..names.len()).map(|i| format(sr.median(i, h.key), fmt_of(h.key))));
+            let ratio = sr.ratio(h.key);
+            if names.len() >= 2 {
+                row.push(ratio_text(ratio));
+            }
+            let (target, met) = match h.target {
+                None => (String::new(), String::new()),
+                Some(t) => (t.describe(), verdict(t, ratio, sr.median(0, h.key))),
+            };
+            row.extend([target, met, checks.clone()]);
+            let _ = writeln!(out, "| {} |", row.join(" | "));
+        }
+    }
+    let _ = writeln!(out, "\nScenarios:");
+    for sr in all {
+        let _ = writeln!(
+            out,
+            "- `{}`: {}",
+            sr.scenario.name(),
+            sr.scenario.describe(p)
+        );
+    }
+    out
+}
+
+fn verdict(t: Target, ratio: f64, first: f64) -> String {
+    let met = match t {
+        Target::RatioAtLeast(r) => ratio.is_finite().then_some(ratio >= r),
+        Target::RatioAtMost(r) => ratio.is_finite().then_some(ratio <= r),
+        Target::AtMost(v) => first.is_finite().then_some(first <= v),
+    };
+    match met {
+        Some(true) => "yes".into(),
+        Some(false) => "**no**".into(),
+        None => "n/a".into(),
+    }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn nproc() -> usize {
+    std::thread::available_parallelism().map_or(0, |n| n.get())
+}
+
+fn kernel() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| "?".into(), |s| s.trim().into())
+}
+
+/// The 1-minute load average, to judge how much other work competed for the cores.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(String::from))
+        .unwrap_or_else(|| "?".into())
+}
