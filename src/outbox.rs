@@ -102,6 +102,17 @@ struct Shared {
 #[derive(Clone)]
 pub struct Outbox(Arc<Shared>);
 
+/// What `Outbox::push_deferred` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pushed {
+    /// Queued; the writer already has a wake-up coming.
+    Queued,
+    /// Queued into an empty queue: the writer must be woken.
+    NeedsWake,
+    /// Not queued: the client is closing or just went over its limit.
+    Dropped,
+}
+
 /// What the writer gets from `Outbox::next_batch`.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Batch {
@@ -185,12 +196,31 @@ impl Outbox {
         self.0.slow_consumer.load(Ordering::Relaxed)
     }
 
-    /// Queues a frame. Never blocks. Returns false if the client is closed or was just closed
-    /// for going over its output limit.
+    /// Queues a frame and wakes the writer. Never blocks. Returns false if the client is closed
+    /// or was just closed for going over its output limit.
     pub fn push(&self, frame: Bytes) -> bool {
+        match self.push_deferred(frame) {
+            Pushed::NeedsWake => {
+                self.wake();
+                true
+            }
+            Pushed::Queued => true,
+            Pushed::Dropped => false,
+        }
+    }
+
+    /// Wakes the writer (after `push_deferred` said so).
+    pub fn wake(&self) {
+        self.0.wake.notify_one();
+    }
+
+    /// Queues a frame without waking the writer. When the queue was empty the caller must call
+    /// `wake` later: a publisher fanning out a pipeline of PUBLISH commands wakes each
+    /// subscriber's writer once per batch, so the writer sends the batch in one write.
+    pub fn push_deferred(&self, frame: Bytes) -> Pushed {
         let s = &*self.0;
         if s.state.load(Ordering::Acquire) != OPEN {
-            return false;
+            return Pushed::Dropped;
         }
         let len = frame.len();
         let mut q = s.queue.lock();
@@ -201,13 +231,14 @@ impl Outbox {
             q.frames.clear();
             drop(q);
             self.kill_slow_consumer(pending);
-            return false;
+            return Pushed::Dropped;
         }
         drop(q);
         if was_empty {
-            s.wake.notify_one();
+            Pushed::NeedsWake
+        } else {
+            Pushed::Queued
         }
-        true
     }
 
     /// Redis's `checkClientOutputBufferLimits`: over the hard limit, or over the soft limit for

@@ -68,6 +68,8 @@ pub struct Ctx<'a> {
     pub reply: &'a mut ReplyBuf,
     /// Inside EXEC (Redis's CLIENT_DENY_BLOCKING during a transaction).
     pub in_exec: bool,
+    /// Subscribers' writers to wake once the current batch of commands is done.
+    pub wakes: &'a mut Vec<Outbox>,
 }
 
 impl Ctx<'_> {

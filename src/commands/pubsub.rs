@@ -155,7 +155,10 @@ fn publish_in(ctx: &mut Ctx, ns: Namespace, args: &[Bytes]) -> CmdResult {
         // The client may receive its own message: what it was sent before must come first.
         ctx.flush();
     }
-    let n = ctx.server.registry.publish(ns, &args[1], &args[2]);
+    let n = ctx
+        .server
+        .registry
+        .publish(ns, &args[1], &args[2], ctx.wakes);
     ctx.server
         .stats
         .pubsub_messages_published

@@ -37,7 +37,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, Pushed};
 use crate::protocol::{encode, RespVersion};
 use crate::stats::Stats;
 use patterns::PatternIndex;
@@ -141,14 +141,25 @@ impl Registry {
     /// Delivers `payload` to every subscriber of `channel` (and, in the global namespace, to every
     /// subscriber of a matching pattern) and returns Redis's receiver count: every matching
     /// subscription, so a client subscribed to the channel and to a matching pattern counts twice.
-    pub fn publish(&self, ns: Namespace, channel: &[u8], payload: &[u8]) -> usize {
+    ///
+    /// Writers are not woken here: outboxes that need a wake-up are appended to `wakes`, and the
+    /// caller wakes them (`Outbox::wake`) once its batch of commands is done.
+    pub fn publish(
+        &self,
+        ns: Namespace,
+        channel: &[u8],
+        payload: &[u8],
+        wakes: &mut Vec<Outbox>,
+    ) -> usize {
         let map = self.map(ns);
         let mut frames = PushFrames::new(ns.message_kind(), channel, payload);
         let mut receivers = 0;
         let shard = map.shard(channel).lock();
         if let Some(subs) = shard.get(channel) {
             for s in subs {
-                s.push(frames.message(s.resp()));
+                if s.push_deferred(frames.message(s.resp())) == Pushed::NeedsWake {
+                    wakes.push(s.clone());
+                }
             }
             receivers += subs.len();
         }
@@ -162,7 +173,9 @@ impl Registry {
                         let f = pm[v as usize]
                             .get_or_insert_with(|| encode::pmessage(v, pattern, channel, payload))
                             .clone();
-                        s.push(f);
+                        if s.push_deferred(f) == Pushed::NeedsWake {
+                            wakes.push(s.clone());
+                        }
                     }
                     receivers += subs.len();
                 });
@@ -358,7 +371,10 @@ mod tests {
         let a = client(1);
         r.subscribe(Namespace::Global, b"news", &a, true, None);
         r.psubscribe(b"n*", &a, true, None);
-        assert_eq!(r.publish(Namespace::Global, b"news", b"hi"), 2);
+        assert_eq!(
+            r.publish(Namespace::Global, b"news", b"hi", &mut Vec::new()),
+            2
+        );
         let got = drain(&a);
         assert_eq!(
             &got[0][..],
@@ -375,8 +391,8 @@ mod tests {
         let r = Registry::new(Arc::new(Stats::default()));
         let a = client(1);
         r.subscribe(Namespace::Shard, b"x", &a, true, None);
-        assert_eq!(r.publish(Namespace::Global, b"x", b"m"), 0);
-        assert_eq!(r.publish(Namespace::Shard, b"x", b"m"), 1);
+        assert_eq!(r.publish(Namespace::Global, b"x", b"m", &mut Vec::new()), 0);
+        assert_eq!(r.publish(Namespace::Shard, b"x", b"m", &mut Vec::new()), 1);
         assert_eq!(r.channel_count(Namespace::Global), 0);
         assert_eq!(r.channel_count(Namespace::Shard), 1);
     }

@@ -127,6 +127,7 @@ async fn read_loop(
         state.config.client_query_buffer_limit,
     );
     let mut reply = ReplyBuf::new(client.resp);
+    let mut wakes = Vec::new();
     loop {
         if handle.outbox.pending() >= READ_PAUSE_BYTES {
             // Backpressure: take no new commands until the client reads what it was sent.
@@ -160,9 +161,20 @@ async fn read_loop(
             Err(_) => return DisconnectReason::Io,
         }
         handle.touch();
-        let end = process(&mut buf, &mut decoder, handle, state, client, &mut reply);
+        let end = process(
+            &mut buf,
+            &mut decoder,
+            handle,
+            state,
+            client,
+            &mut reply,
+            &mut wakes,
+        );
         if !reply.is_empty() {
             handle.outbox.push(reply.take());
+        }
+        for o in wakes.drain(..) {
+            o.wake();
         }
         {
             let mut meta = handle.meta.lock();
@@ -200,11 +212,12 @@ fn process(
     state: &Arc<ServerState>,
     client: &mut ClientState,
     reply: &mut ReplyBuf,
+    wakes: &mut Vec<Outbox>,
 ) -> Option<DisconnectReason> {
     loop {
         match decoder.decode(buf, !client.authenticated) {
             Ok(Some(req)) => {
-                run_one(req, handle, state, client, reply);
+                run_one(req, handle, state, client, reply, wakes);
                 if client.close_after_reply {
                     return Some(DisconnectReason::ClientQuit);
                 }
@@ -227,6 +240,7 @@ fn run_one(
     state: &Arc<ServerState>,
     client: &mut ClientState,
     reply: &mut ReplyBuf,
+    wakes: &mut Vec<Outbox>,
 ) {
     let mark = reply.len();
     let taken = reply.taken;
@@ -236,6 +250,7 @@ fn run_one(
         handle,
         reply,
         in_exec: false,
+        wakes,
     };
     dispatch(&mut ctx, req);
     if matches!(client.reply_mode, ReplyMode::Off | ReplyMode::Skip) {
