@@ -407,6 +407,10 @@ impl User {
                     .position(|c| *c == name)
                     .ok_or(RuleError::UnknownCommand)?;
                 self.set_category(cat, op[0] == b'+');
+                if !INDEX.categories.iter().any(|c| c & (1 << cat) != 0) {
+                    // A category with none of our commands (`+@read`): kept for ACL SAVE.
+                    self.foreign.push(format!("{}@{name}", op[0] as char));
+                }
             }
             b'+' | b'-' => self.apply_command(op[0] == b'+', rest)?,
             _ => return Err(RuleError::Syntax),
@@ -965,7 +969,7 @@ mod tests {
     #[test]
     fn foreign_commands_are_kept_and_unknown_ones_refused() {
         let u = user(&["-@all", "+get", "+@read", "-flushall"]);
-        assert_eq!(u.commands_text(), "-@all +get -flushall");
+        assert_eq!(u.commands_text(), "-@all +get +@read -flushall");
         let mut u = User::new("u", false);
         assert_eq!(u.apply(b"+nosuch", false), Err(RuleError::UnknownCommand));
         assert_eq!(u.apply(b"+@nosuch", false), Err(RuleError::UnknownCommand));

@@ -85,11 +85,15 @@ pub fn setuser(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let name = String::from_utf8_lossy(name).into_owned();
     let rules: Vec<&[u8]> = args[3..].iter().map(|a| &a[..]).collect();
-    if let Some(r) = rules.iter().find(|r| r.first() == Some(&b'(')) {
-        return Err(CommandError::other(format!(
-            "ERR Error in ACL SETUSER modifier '{}': Syntax error",
-            arg_text(r, usize::MAX)
-        )));
+    if let Some(at) = rules.iter().position(|r| r.first() == Some(&b'(')) {
+        let closed = rules[at..].iter().any(|r| r.last() == Some(&b')'));
+        let text = arg_text(rules[at], usize::MAX);
+        return Err(CommandError::other(if closed {
+            // Selectors are not supported: refuse them rather than grant less than asked.
+            format!("ERR Error in ACL SETUSER modifier '{text}': Syntax error")
+        } else {
+            format!("ERR Unmatched parenthesis in acl selector starting at '{text}'.")
+        }));
     }
     let old = ctx.server.acl.set_user(&name, &rules).map_err(|(r, e)| {
         CommandError::other(format!(
@@ -125,10 +129,8 @@ pub fn deluser(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 pub fn getuser(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let name = String::from_utf8_lossy(&args[2]);
     let Some(u) = ctx.server.acl.get(&name) else {
-        return Err(CommandError::other(format!(
-            "ERR Can not find user '{}' in ACL",
-            arg_text(&args[2], usize::MAX)
-        )));
+        ctx.reply.null();
+        return Ok(());
     };
     let r = &mut *ctx.reply;
     r.map(6);
