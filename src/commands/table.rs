@@ -311,7 +311,7 @@ pub static ACL_SUBCOMMANDS: &[CommandSpec] = &[
     cmd!("acl|log", -2, acl::log, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
         "Lists recent security events generated due to ACL rejections.", "6.0.0", "server",
         "O(N) with N being the number of entries shown.",
-        args: &[opt("operation", "oneof")]),
+        args: &[group("operation", "oneof", None, true, &[arg("count", "integer"), pure("reset", "RESET")])]),
     cmd!("acl|save", 2, acl::save, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
         "Saves the effective ACL rules in the configured ACL file.", "6.0.0", "server",
         "O(N). Where N is the number of configured users.",
