@@ -354,8 +354,10 @@ async fn cat_genpass_dryrun() {
 
 #[tokio::test]
 async fn acl_pubsub_default_allchannels_gives_new_users_every_channel() {
-    let mut cfg = Config::default();
-    cfg.acl_pubsub_default_all = true;
+    let cfg = Config {
+        acl_pubsub_default_all: true,
+        ..Config::default()
+    };
     let s = TestServer::with_config(cfg).await;
     let mut c = Raw::connect(s.addr()).await;
     c.roundtrip(
