@@ -19,6 +19,10 @@
 //! and hands every receiver a reference-counted clone. The registry's locking (one order stripe per
 //! channel) gives every subscriber of a channel the same order of messages.
 //!
+//! `auth` owns users, ACL rules and passwords: dispatch asks it whether a client must
+//! authenticate first (NOAUTH) and whether its user may run a command on its channels (NOPERM).
+//! `server::listener` turns TCP, TLS (rustls) and unix sockets into one stream type.
+//!
 //! `client`, `config` and `stats` are leaves any layer may use; nothing below `server` knows about
 //! sockets, tasks or signals.
 

@@ -54,9 +54,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     rt.block_on(async move {
         let listeners = pubsubd::server::bind(&cfg).await?;
         for l in &listeners {
-            if let Ok(a) = l.local_addr() {
-                tracing::info!("Ready to accept connections tcp on {a}");
-            }
+            tracing::info!("Ready to accept connections {}", l.describe());
         }
         if !cfg.pidfile.is_empty() {
             std::fs::write(&cfg.pidfile, format!("{}\n", std::process::id()))?;

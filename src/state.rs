@@ -9,7 +9,9 @@ use dashmap::DashMap;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::users::Acl;
 use crate::client::ClientHandle;
+use crate::commands::table::Renames;
 use crate::config::{Config, Runtime};
 use crate::outbox::OutputLimits;
 use crate::registry::Registry;
@@ -31,12 +33,27 @@ pub struct ServerState {
     pub tcp_port: AtomicU64,
     /// Cancelled to shut the server down.
     pub shutdown: CancellationToken,
+    /// Users, the ACL log and the aclfile.
+    pub acl: Acl,
+    /// `rename-command`.
+    pub renames: Renames,
 }
 
 impl ServerState {
     pub fn new(config: Config, shutdown: CancellationToken) -> Arc<Self> {
         let stats = Arc::new(Stats::default());
         let (h, s, t) = config.pubsub_output_limit;
+        // `Config::validate` has already refused a bad aclfile; if it changed since, start
+        // with the configured users and say so.
+        let acl = Acl::from_config(&config).unwrap_or_else(|e| {
+            tracing::warn!("{e}");
+            let mut c = config.clone();
+            c.aclfile.clear();
+            Acl::from_config(&c).unwrap_or_else(|_| {
+                Acl::new(None, &[], None, c.acl_pubsub_default_all, c.acllog_max_len)
+                    .expect("the default user always loads")
+            })
+        });
         Arc::new(ServerState {
             runtime: Runtime::new(&config),
             limits: Arc::new(OutputLimits::new(h, s, t)),
@@ -50,6 +67,8 @@ impl ServerState {
                 .map_or(0, |d| d.as_secs()),
             run_id: run_id(),
             tcp_port: AtomicU64::new(config.port as u64),
+            acl,
+            renames: Renames::new(&config.rename_command),
             config,
             shutdown,
         })

@@ -18,6 +18,12 @@ pub struct Stats {
     pub pubsub_messages_published: AtomicU64,
     /// Message frames queued to receivers (a receiver matched twice counts twice).
     pub pubsub_messages_delivered: AtomicU64,
+    /// Failed AUTH / HELLO AUTH attempts (INFO `acl_access_denied_auth`).
+    pub acl_access_denied_auth: AtomicU64,
+    /// Commands refused by ACL (NOPERM for the command itself).
+    pub acl_access_denied_cmd: AtomicU64,
+    /// Commands refused by ACL for a channel they name.
+    pub acl_access_denied_channel: AtomicU64,
     /// Error replies by their code (`ERR`, `NOPROTO` …), for INFO errorstats.
     errors_by_code: parking_lot::Mutex<std::collections::BTreeMap<String, u64>>,
     /// Per-command counters for INFO commandstats, indexed by `CommandSpec::index`.
@@ -121,6 +127,9 @@ impl Stats {
             &self.client_query_buffer_limit_disconnections,
             &self.pubsub_messages_published,
             &self.pubsub_messages_delivered,
+            &self.acl_access_denied_auth,
+            &self.acl_access_denied_cmd,
+            &self.acl_access_denied_channel,
         ] {
             c.store(0, Ordering::Relaxed);
         }

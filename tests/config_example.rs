@@ -7,4 +7,7 @@ fn the_shipped_example_config_loads() {
     pubsubd::config::file::load_file(&mut cfg, &path).expect("example config loads");
     assert_eq!(cfg.port, 6379);
     assert_eq!(cfg.pubsub_output_limit, (32 << 20, 8 << 20, 60));
+    assert!(cfg.protected_mode);
+    assert_eq!(cfg.acllog_max_len, 128);
+    cfg.validate().expect("example config validates");
 }

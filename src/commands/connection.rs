@@ -58,7 +58,9 @@ pub fn reset(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     c.name = None;
     c.reply_mode = ReplyMode::On;
     c.user = "default".to_string();
+    c.acl = None;
     c.authenticated = crate::auth::default_user_authenticated(ctx.server);
+    ctx.handle.meta.lock().user = "default".to_string();
     set_resp(ctx, RespVersion::Resp2);
     super::pubsub::after_change(ctx);
     {
@@ -119,7 +121,7 @@ pub fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     }
     if let Some((user, pass)) = auth {
-        crate::auth::authenticate(ctx, user, pass)?;
+        crate::auth::authenticate(ctx, &args[0], user, pass)?;
     }
     if !ctx.client.authenticated {
         return Err(CommandError::other(
@@ -164,7 +166,7 @@ pub fn auth(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     } else {
         (&args[1], &args[2])
     };
-    crate::auth::authenticate(ctx, user, pass)?;
+    crate::auth::authenticate(ctx, &args[0], user, pass)?;
     ctx.reply.ok();
     Ok(())
 }

@@ -331,6 +331,19 @@ fn section(s: &ServerState, name: &str, o: &mut String) {
                     s.registry.channel_count(Namespace::Shard).to_string(),
                 ),
                 (
+                    "acl_access_denied_auth",
+                    g(&st.acl_access_denied_auth).to_string(),
+                ),
+                (
+                    "acl_access_denied_cmd",
+                    g(&st.acl_access_denied_cmd).to_string(),
+                ),
+                ("acl_access_denied_key", "0".into()),
+                (
+                    "acl_access_denied_channel",
+                    g(&st.acl_access_denied_channel).to_string(),
+                ),
+                (
                     "pubsub_messages_published",
                     g(&st.pubsub_messages_published).to_string(),
                 ),

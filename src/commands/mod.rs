@@ -4,14 +4,16 @@
 //! and one `fn`. Arity errors, unknown (sub)command errors, the RESP2 subscribe-context check,
 //! MULTI queueing and COMMAND COUNT/INFO/DOCS are all derived from the table.
 //!
-//! Checks run in Redis's `processCommand` order: existence → arity → RESP2 subscribe context →
-//! MULTI queueing → call. A rejected command marks a MULTI in progress as dirty (EXECABORT), and a
+//! Checks run in Redis's `processCommand` order: existence → arity → authentication (NOAUTH,
+//! unless the row has `no_auth`) → ACL (NOPERM) → RESP2 subscribe context → MULTI queueing →
+//! call. EXEC checks the ACL again for each queued command, as Redis does. A rejected command marks a MULTI in progress as dirty (EXECABORT), and a
 //! rejected EXEC aborts the transaction with Redis's `EXECABORT … because of:` text.
 //!
 //! Handlers are synchronous: they change `ClientState` and the registry and append replies to
 //! `Ctx::reply`. Pub/sub handlers first flush that buffer into the outbox, then queue their
 //! confirmations through the registry, so replies and confirmations keep the order of commands.
 
+pub mod acl;
 mod client;
 mod connection;
 mod info;
@@ -46,6 +48,8 @@ pub enum CommandError {
     SubcommandSyntax { sub: String, cmd: String },
     #[error("ERR Client names cannot contain spaces, newlines or special characters.")]
     BadClientName,
+    #[error("NOAUTH Authentication required.")]
+    NoAuth,
     /// Any other text, already complete with its code (`ERR …`, `NOPROTO …`).
     #[error("{0}")]
     Other(Cow<'static, str>),
@@ -94,7 +98,7 @@ impl Ctx<'_> {
 
 /// Runs one request: checks, then queues (in MULTI) or calls it.
 pub fn dispatch(ctx: &mut Ctx, req: Request) {
-    let spec = match lookup(&req) {
+    let spec = match table::lookup_renamed(&req, &ctx.server.renames) {
         Lookup::Found(spec) => spec,
         Lookup::Unknown(err) => {
             ctx.client.last_cmd = "NULL";
@@ -105,6 +109,12 @@ pub fn dispatch(ctx: &mut Ctx, req: Request) {
     ctx.client.last_cmd = spec.name;
     if !spec.arity_ok(req.len()) {
         return reject(ctx, Some(spec), CommandError::WrongArity(spec.name));
+    }
+    if crate::auth::auth_required(ctx.server, ctx.client.authenticated) && !spec.no_auth() {
+        return reject(ctx, Some(spec), CommandError::NoAuth);
+    }
+    if let Err(e) = crate::auth::check(ctx, spec, &req) {
+        return reject(ctx, Some(spec), e);
     }
     if ctx.client.in_resp2_subscribe_context() && !spec.subscribe_context {
         return reject(ctx, Some(spec), CommandError::SubscribeContext(spec.name));
@@ -160,6 +170,11 @@ fn reject(ctx: &mut Ctx, spec: Option<&'static CommandSpec>, err: CommandError) 
         return ctx.error(&CommandError::other(abort));
     }
     ctx.error(&err);
+}
+
+/// The CLIENT LIST line of the current client (ACL LOG's `client-info`), without its newline.
+pub fn client_info_line(ctx: &Ctx) -> String {
+    client::client_line(ctx.handle, Some(ctx.client.last_cmd))
 }
 
 /// Parses an integer argument with Redis's `string2ll` rules.

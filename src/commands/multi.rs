@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::{call, lookup, CmdResult, CommandError, Ctx, Lookup};
+use super::{call, CmdResult, CommandError, Ctx, Lookup};
 use crate::client::Transaction;
 
 fn set_meta(ctx: &mut Ctx) {
@@ -47,8 +47,12 @@ pub fn exec(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     ctx.reply.array(tx.queued.len());
     ctx.in_exec = true;
     for req in &tx.queued {
-        match lookup(req) {
-            Lookup::Found(spec) => call(ctx, spec, req),
+        match super::table::lookup_renamed(req, &ctx.server.renames) {
+            // ACL rules may have changed since the command was queued.
+            Lookup::Found(spec) => match crate::auth::check(ctx, spec, req) {
+                Ok(()) => call(ctx, spec, req),
+                Err(e) => ctx.error(&e),
+            },
             Lookup::Unknown(e) => ctx.error(&e),
         }
     }

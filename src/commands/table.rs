@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use bytes::Bytes;
 
-use super::{client, connection, info, multi, pubsub, server, CommandError, Handler};
+use super::{acl, client, connection, info, multi, pubsub, server, CommandError, Handler};
 
 /// Key positions, for the few commands whose channel is a key for cluster routing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,6 +155,11 @@ impl CommandSpec {
         }
     }
 
+    /// Allowed before authentication (the `no_auth` flag: AUTH, HELLO, QUIT, RESET).
+    pub fn no_auth(&self) -> bool {
+        self.flags.contains(&"no_auth")
+    }
+
     /// The part after `|` for a subcommand, else the name.
     pub fn short_name(&self) -> &'static str {
         self.name.rsplit('|').next().unwrap_or(self.name)
@@ -277,6 +282,53 @@ pub static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
         "Returns helpful text about the different subcommands.", "5.0.0", "server", "O(1)"),
 ];
 
+pub static ACL_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd!("acl|cat", -2, acl::cat, flags: ["noscript", "loading", "stale"], acl: ["@slow"],
+        "Lists the ACL categories, or the commands inside a category.", "6.0.0", "server",
+        "O(1) since the categories and commands are a fixed set.",
+        args: &[opt("category", "string")]),
+    cmd!("acl|deluser", -3, acl::deluser, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
+        "Deletes ACL users, and terminates their connections.", "6.0.0", "server",
+        "O(1) amortized time considering the typical user.",
+        args: &[many("username", "string", false)],
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"]),
+    cmd!("acl|dryrun", -4, acl::dryrun, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
+        "Simulates the execution of a command by a user, without executing the command.", "7.0.0", "server", "O(1).",
+        args: &[arg("username", "string"), arg("command", "string"), many("arg", "string", true)]),
+    cmd!("acl|genpass", -2, acl::genpass, flags: ["noscript", "loading", "stale"], acl: ["@slow"],
+        "Generates a pseudorandom, secure password that can be used to identify ACL users.", "6.0.0", "server", "O(N)",
+        args: &[opt("bits", "integer")]),
+    cmd!("acl|getuser", 3, acl::getuser, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
+        "Lists the ACL rules of a user.", "6.0.0", "server",
+        "O(N). Where N is the number of password, command and pattern rules that the user has.",
+        args: &[arg("username", "string")]),
+    cmd!("acl|list", 2, acl::list, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
+        "Dumps the effective rules in ACL file format.", "6.0.0", "server",
+        "O(N). Where N is the number of configured users."),
+    cmd!("acl|load", 2, acl::load, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
+        "Reloads the rules from the configured ACL file.", "6.0.0", "server",
+        "O(N). Where N is the number of configured users."),
+    cmd!("acl|log", -2, acl::log, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
+        "Lists recent security events generated due to ACL rejections.", "6.0.0", "server",
+        "O(N) with N being the number of entries shown.",
+        args: &[group("operation", "oneof", None, true, &[arg("count", "integer"), pure("reset", "RESET")])]),
+    cmd!("acl|save", 2, acl::save, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
+        "Saves the effective ACL rules in the configured ACL file.", "6.0.0", "server",
+        "O(N). Where N is the number of configured users.",
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"]),
+    cmd!("acl|setuser", -3, acl::setuser, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
+        "Creates and modifies an ACL user and its rules.", "6.0.0", "server",
+        "O(N). Where N is the number of rules provided.",
+        args: &[arg("username", "string"), many("rule", "string", true)],
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"]),
+    cmd!("acl|users", 2, acl::users, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
+        "Lists all ACL users.", "6.0.0", "server", "O(N). Where N is the number of configured users."),
+    cmd!("acl|whoami", 2, acl::whoami, flags: ["noscript", "loading", "stale"], acl: ["@slow"],
+        "Returns the authenticated username of the current connection.", "6.0.0", "server", "O(1)"),
+    cmd!("acl|help", 2, acl::help, flags: ["loading", "stale"], acl: ["@slow"],
+        "Returns helpful text about the different subcommands.", "6.0.0", "server", "O(1)"),
+];
+
 pub static TABLE: &[CommandSpec] = &[
     cmd!("subscribe", -2, pubsub::subscribe, flags: ["pubsub", "noscript", "loading", "stale"], acl: ["@pubsub", "@slow"],
         "Listens for messages published to channels.", "2.0.0", "pubsub",
@@ -350,6 +402,9 @@ pub static TABLE: &[CommandSpec] = &[
     cmd!("exec", 1, multi::exec, flags: ["noscript", "loading", "stale", "skip_slowlog"], acl: ["@slow", "@transaction"],
         "Executes all commands in a transaction.", "1.2.0", "transactions", "Depends on commands in the transaction",
         multi: true),
+    cmd!("acl", -2, container, flags: [], acl: ["@slow"],
+        "A container for Access List Control commands.", "6.0.0", "server", "Depends on subcommand.",
+        subs: ACL_SUBCOMMANDS),
     cmd!("discard", 1, multi::discard, flags: ["noscript", "loading", "stale", "fast", "allow_busy"], acl: ["@fast", "@transaction"],
         "Discards a transaction.", "2.0.0", "transactions", "O(N), when N is the number of queued commands",
         multi: true),
@@ -396,15 +451,62 @@ pub fn find(name: &str) -> Option<&'static CommandSpec> {
     BY_NAME.get(name).copied()
 }
 
+/// `rename-command`: names that now reach a command, and original names that no longer do.
+#[derive(Debug, Default)]
+pub struct Renames {
+    to: HashMap<String, &'static CommandSpec>,
+    hidden: std::collections::HashSet<&'static str>,
+}
+
+impl Renames {
+    /// From `(from, to)` pairs (lowercase); an empty `to` only hides the command.
+    pub fn new(pairs: &[(String, String)]) -> Self {
+        let mut r = Renames::default();
+        for (from, to) in pairs {
+            if let Some(spec) = find(from) {
+                r.hidden.insert(spec.name);
+                if !to.is_empty() {
+                    r.to.insert(to.clone(), spec);
+                }
+            }
+        }
+        r
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hidden.is_empty()
+    }
+}
+
 /// Finds the command a request names, with Redis's errors for unknown commands and subcommands.
 pub fn lookup(req: &[Bytes]) -> Lookup {
+    lookup_with(req, None)
+}
+
+/// `lookup` through the server's `rename-command` table.
+pub fn lookup_renamed(req: &[Bytes], renames: &Renames) -> Lookup {
+    if renames.is_empty() {
+        lookup(req)
+    } else {
+        lookup_with(req, Some(renames))
+    }
+}
+
+fn lookup_with(req: &[Bytes], renames: Option<&Renames>) -> Lookup {
     let mut lower = [0u8; 32];
     let name = &req[0];
     let spec = if name.len() <= lower.len() {
         let l = &mut lower[..name.len()];
         l.copy_from_slice(name);
         l.make_ascii_lowercase();
-        std::str::from_utf8(l).ok().and_then(find)
+        std::str::from_utf8(l).ok().and_then(|n| match renames {
+            None => find(n),
+            Some(r) => {
+                r.to.get(n)
+                    .copied()
+                    .or_else(|| find(n).filter(|s| !r.hidden.contains(s.name)))
+            }
+        })
     } else {
         None
     };

@@ -10,6 +10,8 @@ use std::path::Path;
 use super::{file, Config, ConfigError};
 
 /// What `main` should do.
+// Built once at start: the size of `Run` does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Action {
     Run(Config),
     Help(String),
@@ -99,6 +101,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Action, ConfigEr
         }
     }
     file::apply_text(&mut cfg, &lines)?;
+    cfg.validate()?;
     Ok(Action::Run(cfg))
 }
 

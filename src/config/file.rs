@@ -19,6 +19,9 @@ pub enum ConfigError {
     },
     #[error("Fatal error, can't open config file '{path}': {err}")]
     Open { path: String, err: std::io::Error },
+    /// A configuration whose directives parse but cannot be used together or loaded.
+    #[error("{reason}")]
+    Fatal { reason: String },
 }
 
 /// Directives of a Redis keyspace server that pub/sub has no use for: accepted with a warning, so
@@ -108,14 +111,25 @@ const IGNORED: &[&str] = &[
     "enable-debug-command",
     "enable-module-command",
     "tcp-backlog",
-    "unixsocket",
-    "unixsocketperm",
     "io-threads-do-reads",
-    "protected-mode",
     "lfu-log-factor",
     "lfu-decay-time",
     "tracking-table-max-keys",
     "cluster-enabled",
+    "tls-replication",
+    "tls-cluster",
+    "tls-ciphers",
+    "tls-ciphersuites",
+    "tls-prefer-server-ciphers",
+    "tls-session-caching",
+    "tls-session-cache-size",
+    "tls-session-cache-timeout",
+    "tls-dh-params-file",
+    "tls-client-cert-file",
+    "tls-client-key-file",
+    "tls-client-key-file-pass",
+    "masterauth",
+    "masteruser",
 ];
 
 const BAD_DIRECTIVE: &str = "Bad directive or wrong number of arguments";
@@ -241,6 +255,89 @@ pub fn apply_directive(cfg: &mut Config, name: &str, args: &[String]) -> Result<
                     }
                 }
             }
+        }
+        "requirepass" => cfg.requirepass = super::Secret(one(args)?.to_string()),
+        "user" => {
+            if args.is_empty() {
+                return Err(BAD_DIRECTIVE.to_string());
+            }
+            if cfg.users.0.iter().any(|u| u[0] == args[0]) {
+                return Err(format!("Error in user declaration '{}': Duplicate user found. A user can only be defined once in config files", args[0]));
+            }
+            let mut probe = crate::auth::rules::User::new(&args[0], cfg.acl_pubsub_default_all);
+            for r in &args[1..] {
+                if let Err(e) = probe.apply(r.as_bytes(), cfg.acl_pubsub_default_all) {
+                    if e != crate::auth::rules::RuleError::UnknownCommand {
+                        return Err(format!("Error in user declaration '{r}': {e}"));
+                    }
+                }
+            }
+            cfg.users.0.push(args.to_vec());
+        }
+        "aclfile" => cfg.aclfile = one(args)?.to_string(),
+        "acl-pubsub-default" => {
+            cfg.acl_pubsub_default_all = match one(args)?.to_ascii_lowercase().as_str() {
+                "allchannels" => true,
+                "resetchannels" => false,
+                _ => {
+                    return Err(
+                        "argument(s) must be one of the following: allchannels, resetchannels"
+                            .to_string(),
+                    )
+                }
+            }
+        }
+        "acllog-max-len" => cfg.acllog_max_len = number(args, 0, i64::MAX as u64)? as usize,
+        "protected-mode" => cfg.protected_mode = yes_no(args)?,
+        "unixsocket" => cfg.unixsocket = one(args)?.to_string(),
+        "unixsocketperm" => {
+            cfg.unixsocketperm = u32::from_str_radix(one(args)?, 8)
+                .ok()
+                .filter(|m| *m <= 0o777)
+                .ok_or("Invalid socket file permissions")?
+        }
+        "rename-command" => {
+            let [from, to] = args else {
+                return Err(BAD_DIRECTIVE.to_string());
+            };
+            let from = from.to_ascii_lowercase();
+            if crate::commands::table::find(&from).is_none() {
+                return Err("No such command in rename-command".to_string());
+            }
+            cfg.rename_command.push((from, to.to_ascii_lowercase()));
+        }
+        "tls-port" => cfg.tls.port = number(args, 0, 65535)? as u16,
+        "tls-cert-file" => cfg.tls.cert_file = one(args)?.to_string(),
+        "tls-key-file" => cfg.tls.key_file = one(args)?.to_string(),
+        "tls-key-file-pass" => cfg.tls.key_file_pass = super::Secret(one(args)?.to_string()),
+        "tls-ca-cert-file" => cfg.tls.ca_cert_file = one(args)?.to_string(),
+        "tls-ca-cert-dir" => cfg.tls.ca_cert_dir = one(args)?.to_string(),
+        "tls-auth-clients" => {
+            cfg.tls.auth_clients = match one(args)?.to_ascii_lowercase().as_str() {
+                "yes" => super::TlsAuthClients::Yes,
+                "no" => super::TlsAuthClients::No,
+                "optional" => super::TlsAuthClients::Optional,
+                _ => {
+                    return Err(
+                        "argument(s) must be one of the following: no, yes, optional".to_string(),
+                    )
+                }
+            }
+        }
+        "tls-protocols" => {
+            let mut list = Vec::new();
+            for p in one(args)?.split_whitespace() {
+                match p.to_ascii_lowercase().as_str() {
+                    "tlsv1.2" | "tlsv1.3" => list.push(p.to_ascii_lowercase()),
+                    "tlsv1" | "tlsv1.1" => {
+                        return Err(format!(
+                            "{p} is not supported: pubsubd speaks TLSv1.2 and TLSv1.3"
+                        ))
+                    }
+                    _ => return Err(format!("Invalid tls-protocols specified: {p}")),
+                }
+            }
+            cfg.tls.protocols = list;
         }
         "include" => {
             let path = one(args)?;

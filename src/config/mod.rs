@@ -55,6 +55,53 @@ impl LogLevel {
     }
 }
 
+/// A value that must never be printed (passwords, `user` rules): `Debug` shows `<redacted>`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret<T>(pub T);
+
+impl<T> std::fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// `tls-auth-clients`: whether TLS clients must present a certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsAuthClients {
+    Yes,
+    No,
+    Optional,
+}
+
+/// The TLS directives (Redis's names). `tls_port` 0 means no TLS listener.
+#[derive(Clone, Debug)]
+pub struct TlsConfig {
+    pub port: u16,
+    pub cert_file: String,
+    pub key_file: String,
+    pub key_file_pass: Secret<String>,
+    pub ca_cert_file: String,
+    pub ca_cert_dir: String,
+    pub auth_clients: TlsAuthClients,
+    /// `tls-protocols`: empty means TLSv1.2 and TLSv1.3.
+    pub protocols: Vec<String>,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            port: 0,
+            cert_file: String::new(),
+            key_file: String::new(),
+            key_file_pass: Secret::default(),
+            ca_cert_file: String::new(),
+            ca_cert_dir: String::new(),
+            auth_clients: TlsAuthClients::Yes,
+            protocols: Vec::new(),
+        }
+    }
+}
+
 /// The whole configuration. Defaults are Redis 7's, except `bind` (loopback only, which is what
 /// Redis's shipped redis.conf sets).
 #[derive(Clone, Debug)]
@@ -79,6 +126,22 @@ pub struct Config {
     pub shutdown_timeout: u64,
     /// Directives accepted for compatibility but without effect, with the line they came from.
     pub ignored: Vec<String>,
+    /// `requirepass`: the default user's password (empty: none).
+    pub requirepass: Secret<String>,
+    /// `user <name> <rules…>` lines, name first.
+    pub users: Secret<Vec<Vec<String>>>,
+    /// `aclfile` (empty: none).
+    pub aclfile: String,
+    /// `acl-pubsub-default allchannels` (true) or `resetchannels` (false, Redis 7's default).
+    pub acl_pubsub_default_all: bool,
+    pub acllog_max_len: usize,
+    pub protected_mode: bool,
+    /// `unixsocket` path (empty: none) and `unixsocketperm` (octal mode, 0: leave as created).
+    pub unixsocket: String,
+    pub unixsocketperm: u32,
+    /// `rename-command <from> <to>` pairs, lowercase; an empty `to` removes the command.
+    pub rename_command: Vec<(String, String)>,
+    pub tls: TlsConfig,
 }
 
 impl Default for Config {
@@ -99,11 +162,38 @@ impl Default for Config {
             io_threads: 0,
             shutdown_timeout: 10,
             ignored: Vec::new(),
+            requirepass: Secret::default(),
+            users: Secret::default(),
+            aclfile: String::new(),
+            acl_pubsub_default_all: false,
+            acllog_max_len: crate::auth::users::DEFAULT_ACLLOG_MAX_LEN,
+            protected_mode: true,
+            unixsocket: String::new(),
+            unixsocketperm: 0,
+            rename_command: Vec::new(),
+            tls: TlsConfig::default(),
         }
     }
 }
 
 impl Config {
+    /// Checks what can only be checked once every directive is in (Redis's fatal startup
+    /// errors): users in redis.conf and an aclfile together, an aclfile or TLS material that
+    /// cannot be loaded.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fatal = |reason: String| ConfigError::Fatal { reason };
+        if !self.aclfile.is_empty() && !self.users.0.is_empty() {
+            return Err(fatal("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.".into()));
+        }
+        crate::auth::users::Acl::from_config(self)
+            .map_err(|e| fatal(format!("Aborting Redis startup because of ACL errors: {e}")))?;
+        if self.tls.port != 0 {
+            crate::server::listener::tls_acceptor(&self.tls)
+                .map_err(|e| fatal(format!("Failed to configure TLS: {e}")))?;
+        }
+        Ok(())
+    }
+
     /// Worker threads to run: `io-threads` if set, else one per CPU.
     pub fn worker_threads(&self) -> usize {
         if self.io_threads > 0 {

@@ -293,6 +293,41 @@ impl Registry {
         }
     }
 
+    /// Kills every subscriber among `ids` that holds a channel `channel_ok` refuses or a pattern
+    /// `pattern_ok` refuses, and returns their ids. Used when ACL rules narrow a user's channels
+    /// (Redis's `ACLKillPubsubClientsIfNeeded`); it walks every subscription, so it is for rare
+    /// administrative changes, never the publish path. Takes each stripe, then the pattern index,
+    /// one at a time.
+    pub fn kill_subscribers(
+        &self,
+        ids: &std::collections::HashSet<u64>,
+        channel_ok: impl Fn(&[u8]) -> bool,
+        pattern_ok: impl Fn(&[u8]) -> bool,
+    ) -> Vec<u64> {
+        let mut killed = Vec::new();
+        let mut kill = |o: &Outbox| {
+            if ids.contains(&o.id()) && !killed.contains(&o.id()) {
+                o.kill();
+                killed.push(o.id());
+            }
+        };
+        for map in [&self.global, &self.shard] {
+            for shard in map.shards.iter() {
+                for (ch, subs) in shard.lock().iter() {
+                    if !channel_ok(ch) {
+                        subs.iter().for_each(&mut kill);
+                    }
+                }
+            }
+        }
+        for (p, subs) in self.patterns.read().iter() {
+            if !pattern_ok(p) {
+                subs.iter().for_each(&mut kill);
+            }
+        }
+        killed
+    }
+
     /// Number of subscribers of `channel`, patterns not counted (PUBSUB NUMSUB).
     pub fn numsub(&self, ns: Namespace, channel: &[u8]) -> usize {
         self.map(ns)

@@ -7,7 +7,6 @@
 //! closes by QUIT, a protocol error or shutdown, and drops it otherwise).
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,7 +14,6 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -26,12 +24,44 @@ use crate::outbox::{Batch, Outbox, READ_PAUSE_BYTES};
 use crate::protocol::{Decoder, ProtocolError, ReplyBuf};
 use crate::state::ServerState;
 
+use super::listener::{Accepted, RawStream, ReadHalf, Stream, WriteHalf};
+
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 16 * 1024;
 /// Frames smaller than this are copied into one buffer and written together.
 const COALESCE_MAX_FRAME: usize = 16 * 1024;
 /// Size at which the coalescing buffer is written out.
 const WRITE_BUFFER: usize = 64 * 1024;
+
+/// Time a TLS client has to finish its handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Redis's reply to a remote client while protected mode is on and the default user has no
+/// password; the connection is closed after it.
+pub const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Runs the TLS handshake of a TLS connection (bounded by `TLS_HANDSHAKE_TIMEOUT`); plain
+/// connections pass through. `None` when the handshake failed: a plaintext client on the TLS
+/// port, a client without the certificate `tls-auth-clients yes` requires, a timeout.
+pub async fn handshake(accepted: Accepted) -> Option<Stream> {
+    match (accepted.raw, accepted.tls) {
+        (RawStream::Tcp(s), None) => Some(Stream::Tcp(s)),
+        (RawStream::Unix(s), _) => Some(Stream::Unix(s)),
+        (RawStream::Tcp(s), Some(acceptor)) => {
+            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(s)).await {
+                Ok(Ok(tls)) => Some(Stream::Tls(Box::new(tls))),
+                Ok(Err(e)) => {
+                    tracing::debug!(peer = %accepted.peer.text(), "Error accepting a client connection: {e}");
+                    None
+                }
+                Err(_) => {
+                    tracing::debug!(peer = %accepted.peer.text(), "TLS handshake timed out");
+                    None
+                }
+            }
+        }
+    }
+}
 
 /// Why a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,28 +76,35 @@ pub enum DisconnectReason {
 }
 
 /// Serves one accepted connection until it ends.
-pub async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
-    state: Arc<ServerState>,
-    tracker: TaskTracker,
-) {
+pub async fn serve(accepted: Accepted, state: Arc<ServerState>, tracker: TaskTracker) {
     let id = state.next_client_id();
-    let span = tracing::debug_span!("client", client_id = id, peer = %peer);
+    let peer = accepted.peer.clone();
+    let span = tracing::debug_span!("client", client_id = id, peer = %peer.text());
     async move {
-        let _ = stream.set_nodelay(true);
-        set_keepalive(&stream, state.config.tcp_keepalive);
-        let fd = stream.as_raw_fd() as i64;
-        let laddr = stream
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
+        let fd = match &accepted.raw {
+            RawStream::Tcp(s) => {
+                let _ = s.set_nodelay(true);
+                set_keepalive(s, state.config.tcp_keepalive);
+                s.as_raw_fd() as i64
+            }
+            RawStream::Unix(s) => s.as_raw_fd() as i64,
+        };
+        let laddr = accepted.local.clone();
+        let Some(stream) = handshake(accepted).await else {
+            return;
+        };
+        let (rd, mut wr) = stream.into_split();
+        if state.config.protected_mode && !peer.is_local() && state.acl.default_user().nopass {
+            tracing::warn!("Denied connection from {}: protected mode", peer.text());
+            let _ = wr.write_all(PROTECTED_MODE_DENIED).await;
+            let _ = wr.shutdown().await;
+            return;
+        }
         let outbox = Outbox::new(id, state.limits.clone(), state.stats.clone());
-        let handle = ClientHandle::new(id, peer.to_string(), laddr, fd, outbox);
+        let handle = ClientHandle::new(id, peer.text(), laddr, fd, outbox);
         state.clients.insert(id, handle.clone());
         tracing::debug!("accepted");
 
-        let (rd, wr) = stream.into_split();
         let writer = tracker.spawn(write_loop(wr, handle.clone(), state.clone()));
         let mut client = ClientState::new(id);
         client.authenticated = crate::auth::default_user_authenticated(&state);
@@ -114,7 +151,7 @@ async fn idle(timeout: u64, exempt: bool) {
 }
 
 async fn read_loop(
-    mut rd: OwnedReadHalf,
+    mut rd: ReadHalf,
     handle: &Arc<ClientHandle>,
     state: &Arc<ServerState>,
     client: &mut ClientState,
@@ -142,7 +179,7 @@ async fn read_loop(
             reply.release();
         }
         let read = tokio::select! {
-            r = read_some(&mut rd, &mut buf) => r,
+            r = rd.read_some(&mut buf, READ_CHUNK) => r,
             _ = handle.kill_token().cancelled() => return DisconnectReason::Killed,
             _ = state.shutdown.cancelled() => return DisconnectReason::Shutdown,
             _ = idle(state.runtime.timeout(), client.is_pubsub()) => {
@@ -188,21 +225,6 @@ async fn read_loop(
     }
 }
 
-/// Waits until the socket is readable, then reads what is there into `buf`.
-async fn read_some(rd: &mut OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<usize> {
-    loop {
-        rd.readable().await?;
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-            buf.reserve(READ_CHUNK);
-        }
-        match rd.try_read_buf(buf) {
-            Ok(n) => return Ok(n),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 /// Runs every complete request in `buf`. Returns a reason when the connection must close after
 /// what was replied (QUIT, a protocol error).
 fn process(
@@ -215,7 +237,8 @@ fn process(
     wakes: &mut Vec<Outbox>,
 ) -> Option<DisconnectReason> {
     loop {
-        match decoder.decode(buf, !client.authenticated) {
+        let auth_required = crate::auth::auth_required(state, client.authenticated);
+        match decoder.decode(buf, auth_required) {
             Ok(Some(req)) => {
                 run_one(req, handle, state, client, reply, wakes);
                 if client.close_after_reply {
@@ -292,7 +315,7 @@ fn protocol_error(
     }
 }
 
-async fn write_loop(mut wr: OwnedWriteHalf, handle: Arc<ClientHandle>, state: Arc<ServerState>) {
+async fn write_loop(mut wr: WriteHalf, handle: Arc<ClientHandle>, state: Arc<ServerState>) {
     let mut batch = VecDeque::new();
     // Allocated for a batch of small frames, released when the queue runs empty.
     let mut buf = BytesMut::new();
@@ -361,7 +384,7 @@ fn written(outbox: &Outbox, state: &ServerState, n: usize) {
 /// Writes every frame of the batch: small frames are coalesced into one buffer, so a batch of
 /// many messages costs a few syscalls, not one each.
 async fn write_batch(
-    wr: &mut OwnedWriteHalf,
+    wr: &mut WriteHalf,
     batch: &mut VecDeque<Bytes>,
     buf: &mut BytesMut,
 ) -> std::io::Result<usize> {

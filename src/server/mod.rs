@@ -6,6 +6,7 @@
 //! `shutdown-timeout` has passed. Every task goes through one `TaskTracker`.
 
 pub mod connection;
+pub mod listener;
 
 use std::io;
 use std::net::SocketAddr;
@@ -14,19 +15,58 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::state::ServerState;
+pub use listener::Listener;
 
 /// Pause after an accept error (e.g. out of file descriptors), so it cannot spin the CPU.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Binds everything the config asks for: every `bind` address on `port` (plain TCP, unless
+/// `port 0`) and on `tls-port` (TLS, when set), and `unixsocket`.
+pub async fn bind(config: &Config) -> io::Result<Vec<Listener>> {
+    let mut out = Vec::new();
+    if config.port != 0 {
+        out.extend(
+            bind_tcp(config, config.port)
+                .await?
+                .into_iter()
+                .map(Listener::Tcp),
+        );
+    }
+    if config.tls.port != 0 {
+        let acceptor = listener::tls_acceptor(&config.tls)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        for l in bind_tcp(config, config.tls.port).await? {
+            out.push(Listener::Tls(l, acceptor.clone()));
+        }
+    }
+    if !config.unixsocket.is_empty() {
+        out.push(
+            listener::bind_unix(&config.unixsocket, config.unixsocketperm).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("Failed opening Unix socket {}: {e}", config.unixsocket),
+                )
+            })?,
+        );
+    }
+    if out.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "Configured to not listen anywhere, exiting.",
+        ));
+    }
+    Ok(out)
+}
+
 /// Binds every `bind` address on `port`. Addresses prefixed with `-` are optional, as in Redis:
 /// failing to bind them is not an error. `*` means every IPv4 address, `::*` every IPv6 one.
-pub async fn bind(config: &Config) -> io::Result<Vec<TcpListener>> {
+pub async fn bind_tcp(config: &Config, port: u16) -> io::Result<Vec<TcpListener>> {
     let mut out = Vec::new();
     for raw in &config.bind {
         let (optional, addr) = match raw.strip_prefix('-') {
@@ -39,7 +79,7 @@ pub async fn bind(config: &Config) -> io::Result<Vec<TcpListener>> {
             a => a,
         };
         let sock: SocketAddr = match host.parse::<std::net::IpAddr>() {
-            Ok(ip) => SocketAddr::new(ip, config.port),
+            Ok(ip) => SocketAddr::new(ip, port),
             Err(_) => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
@@ -70,12 +110,16 @@ pub async fn bind(config: &Config) -> io::Result<Vec<TcpListener>> {
 }
 
 /// Serves clients on `listeners` until `shutdown` is cancelled.
-pub async fn run(config: Config, listeners: Vec<TcpListener>, shutdown: CancellationToken) {
+pub async fn run(config: Config, listeners: Vec<Listener>, shutdown: CancellationToken) {
     let grace = Duration::from_secs(config.shutdown_timeout);
     let state = ServerState::new(config, shutdown.clone());
-    if let Some(addr) = listeners.first().and_then(|l| l.local_addr().ok()) {
-        state.tcp_port.store(addr.port() as u64, Ordering::Relaxed);
-    }
+    let first_tcp = listeners
+        .iter()
+        .find(|l| matches!(l, Listener::Tcp(_)))
+        .and_then(|l| l.local_addr().ok());
+    state
+        .tcp_port
+        .store(first_tcp.map_or(0, |a| a.port() as u64), Ordering::Relaxed);
     let tracker = TaskTracker::new();
     for listener in listeners {
         tracker.spawn(accept_loop(listener, state.clone(), tracker.clone()));
@@ -89,14 +133,14 @@ pub async fn run(config: Config, listeners: Vec<TcpListener>, shutdown: Cancella
     tracing::info!("pubsubd is now ready to exit, bye bye...");
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<ServerState>, tracker: TaskTracker) {
+async fn accept_loop(listener: Listener, state: Arc<ServerState>, tracker: TaskTracker) {
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
             _ = state.shutdown.cancelled() => return,
         };
         match accepted {
-            Ok((stream, peer)) => {
+            Ok(accepted) => {
                 state
                     .stats
                     .total_connections_received
@@ -106,15 +150,10 @@ async fn accept_loop(listener: TcpListener, state: Arc<ServerState>, tracker: Ta
                         .stats
                         .rejected_connections
                         .fetch_add(1, Ordering::Relaxed);
-                    tracker.spawn(reject_max_clients(stream));
+                    tracker.spawn(reject_max_clients(accepted));
                     continue;
                 }
-                tracker.spawn(connection::serve(
-                    stream,
-                    peer,
-                    state.clone(),
-                    tracker.clone(),
-                ));
+                tracker.spawn(connection::serve(accepted, state.clone(), tracker.clone()));
             }
             Err(e) => {
                 tracing::warn!("Accepting client connection: {e}");
@@ -124,10 +163,15 @@ async fn accept_loop(listener: TcpListener, state: Arc<ServerState>, tracker: Ta
     }
 }
 
-/// Redis writes this error and closes a connection over `maxclients`.
-async fn reject_max_clients(mut stream: TcpStream) {
-    let _ = stream
+/// Redis writes this error and closes a connection over `maxclients` (over TLS once the
+/// handshake is done, so the client can read it).
+async fn reject_max_clients(accepted: listener::Accepted) {
+    let Some(stream) = connection::handshake(accepted).await else {
+        return;
+    };
+    let (_, mut wr) = stream.into_split();
+    let _ = wr
         .write_all(b"-ERR max number of clients reached\r\n")
         .await;
-    let _ = stream.shutdown().await;
+    let _ = wr.shutdown().await;
 }

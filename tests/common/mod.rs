@@ -16,6 +16,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// A server running in the test's runtime; stopped when dropped.
 pub struct TestServer {
     addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     token: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -25,19 +26,46 @@ impl TestServer {
         Self::with_config(Config::default()).await
     }
 
+    /// A server on an ephemeral loopback port, plus a TLS port when `config.tls.port` is
+    /// non-zero (any value: an ephemeral port is used) and the unix socket if configured.
     pub async fn with_config(mut config: Config) -> Self {
+        use pubsubd::server::{listener, Listener};
         config.bind = vec!["127.0.0.1".into()];
-        config.port = 0;
         config.shutdown_timeout = 2;
-        let listeners = pubsubd::server::bind(&config).await.expect("bind");
-        let addr = listeners[0].local_addr().unwrap();
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = tcp.local_addr().unwrap();
+        config.port = addr.port();
+        let mut listeners = vec![Listener::Tcp(tcp)];
+        let mut tls_addr = None;
+        if config.tls.port != 0 {
+            let acceptor = listener::tls_acceptor(&config.tls).expect("TLS config");
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            tls_addr = Some(l.local_addr().unwrap());
+            config.tls.port = l.local_addr().unwrap().port();
+            listeners.push(Listener::Tls(l, acceptor));
+        }
+        if !config.unixsocket.is_empty() {
+            listeners.push(
+                listener::bind_unix(&config.unixsocket, config.unixsocketperm).expect("unix"),
+            );
+        }
         let token = CancellationToken::new();
         let task = tokio::spawn(pubsubd::server::run(config, listeners, token.clone()));
         TestServer {
             addr,
+            tls_addr,
             token,
             task: Some(task),
         }
+    }
+
+    /// The TLS port's address (servers started with `config.tls.port` set).
+    pub fn tls_addr(&self) -> SocketAddr {
+        self.tls_addr.expect("no TLS listener")
     }
 
     pub fn addr(&self) -> SocketAddr {

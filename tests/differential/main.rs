@@ -142,6 +142,7 @@ scripts!(
     inline,
     binary,
     pipelining,
+    auth_acl,
 );
 
 #[test]

@@ -1,0 +1,1039 @@
+//! ACL rules: the user model and Redis's rule language (`on`, `>pass`, `&chan`, `+@pubsub`, …).
+//!
+//! A `User` is an immutable value once built: ACL SETUSER applies rules to a copy and swaps it in,
+//! so a connection that holds an `Arc<User>` always sees one consistent set of permissions.
+//!
+//! Command permissions are a bitmap over the command table (every command and subcommand gets an
+//! id from `CommandIndex`). Categories come from the table's `acl` field, so a new command is one
+//! table row. Rules that name Redis commands pubsubd does not implement (`+get`, `-flushall`,
+//! `+config|get` …) are accepted, so an aclfile copied from a Redis deployment loads unchanged,
+//! and kept verbatim so ACL LIST and ACL SAVE give them back; they grant nothing here.
+//!
+//! Selectors (`(…)`, Redis 7's secondary permission sets) are not supported: a rule starting with
+//! `(` is a syntax error.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use bytes::Bytes;
+
+use super::password;
+use crate::commands::table::{CommandSpec, TABLE};
+use crate::registry::glob::stringmatch;
+
+/// Redis's ACL categories, in Redis's order (ACL CAT lists them so).
+pub const CATEGORIES: &[&str] = &[
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+];
+
+/// Room in a user's command bitmap (commands plus subcommands of the table).
+pub const MAX_COMMANDS: usize = 256;
+const WORDS: usize = MAX_COMMANDS / 64;
+
+/// Every command and subcommand of the table, numbered for the permission bitmap.
+pub struct CommandIndex {
+    pub specs: Vec<&'static CommandSpec>,
+    by_ptr: HashMap<usize, usize>,
+    by_name: HashMap<&'static str, usize>,
+    /// Category bits (index into `CATEGORIES`) per command.
+    pub categories: Vec<u32>,
+    /// Subcommand ids of each container command.
+    children: Vec<Vec<usize>>,
+    parent: Vec<Option<usize>>,
+}
+
+fn category_bits(spec: &CommandSpec) -> u32 {
+    spec.acl
+        .iter()
+        .filter_map(|c| {
+            CATEGORIES
+                .iter()
+                .position(|n| c.strip_prefix('@') == Some(n))
+        })
+        .fold(0, |acc, i| acc | (1 << i))
+}
+
+/// The command index, built from the table on first use.
+pub static INDEX: LazyLock<CommandIndex> = LazyLock::new(|| {
+    let mut ix = CommandIndex {
+        specs: Vec::new(),
+        by_ptr: HashMap::new(),
+        by_name: HashMap::new(),
+        categories: Vec::new(),
+        children: Vec::new(),
+        parent: Vec::new(),
+    };
+    fn add(ix: &mut CommandIndex, spec: &'static CommandSpec, parent: Option<usize>) -> usize {
+        let id = ix.specs.len();
+        ix.specs.push(spec);
+        ix.by_ptr.insert(spec as *const CommandSpec as usize, id);
+        ix.by_name.insert(spec.name, id);
+        ix.categories.push(category_bits(spec));
+        ix.children.push(Vec::new());
+        ix.parent.push(parent);
+        id
+    }
+    for spec in TABLE {
+        let id = add(&mut ix, spec, None);
+        for sub in spec.subcommands {
+            let sid = add(&mut ix, sub, Some(id));
+            ix.children[id].push(sid);
+        }
+    }
+    assert!(ix.specs.len() < MAX_COMMANDS, "raise MAX_COMMANDS");
+    ix
+});
+
+impl CommandIndex {
+    /// The id of a table row.
+    pub fn id(&self, spec: &'static CommandSpec) -> usize {
+        self.by_ptr[&(spec as *const CommandSpec as usize)]
+    }
+
+    /// Finds a command (`publish`) or subcommand (`client|kill`) by name, case-insensitively.
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.by_name
+            .get(name.to_ascii_lowercase().as_str())
+            .copied()
+    }
+}
+
+/// Why a rule was refused; the texts are Redis's `ACLSetUserStringError`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error("Unknown command or category name in ACL")]
+    UnknownCommand,
+    #[error("Syntax error")]
+    Syntax,
+    #[error("Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns")]
+    KeyAfterAll,
+    #[error("Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an empty list of channels")]
+    ChannelAfterAll,
+    #[error("The password you are trying to remove from the user does not exist")]
+    NoSuchPassword,
+    #[error("The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters")]
+    BadHash,
+    #[error("Allowing first-arg of a subcommand is not supported")]
+    FirstArgOfSubcommand,
+}
+
+/// One ACL user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub enabled: bool,
+    pub nopass: bool,
+    /// `skip-sanitize-payload` (Some(true)) / `sanitize-payload` (Some(false)); no effect here.
+    pub sanitize_skip: Option<bool>,
+    /// SHA-256 hex of each password.
+    pub passwords: Vec<String>,
+    pub allkeys: bool,
+    /// Key patterns as written (`~k*`, `%R~k*`); pubsubd has no keys, they are kept for display.
+    pub keys: Vec<String>,
+    pub allchannels: bool,
+    pub channels: Vec<Bytes>,
+    commands: [u64; WORDS],
+    /// Every command allowed (fast path); cleared by any rule that denies one.
+    allcommands: bool,
+    /// Set by `+@all`/`allcommands`, cleared only by `-@all`/`nocommands`/`reset`: the rules
+    /// started from everything (Redis's reserved "future commands" bit), so ACL LIST starts
+    /// with `+@all`.
+    future: bool,
+    /// Allowed first arguments of otherwise denied commands (`+select|0`), by command id.
+    firstargs: HashMap<usize, Vec<String>>,
+    /// Rules naming Redis commands pubsubd does not have, in order.
+    foreign: Vec<String>,
+    /// Channel rules without glob characters: a set lookup instead of a match.
+    literal_channels: HashSet<Bytes>,
+    glob_channels: Vec<Bytes>,
+}
+
+/// What the command a client runs needs from its user, for one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    Command,
+    /// The argument at this index is a channel the user may not use.
+    Channel(usize),
+}
+
+fn has_glob(p: &[u8]) -> bool {
+    p.iter().any(|c| matches!(c, b'*' | b'?' | b'[' | b'\\'))
+}
+
+/// Redis's `ACLStringHasSpaces`: whitespace or NUL.
+pub fn has_spaces(s: &[u8]) -> bool {
+    s.iter()
+        .any(|c| c.is_ascii_whitespace() || *c == 0 || *c == 0x0b)
+}
+
+impl User {
+    /// A user as `ACL SETUSER name` creates it: off, no passwords, no commands; channels per
+    /// `acl-pubsub-default`.
+    pub fn new(name: &str, pubsub_default_all: bool) -> Self {
+        User {
+            name: name.to_string(),
+            enabled: false,
+            nopass: false,
+            sanitize_skip: None,
+            passwords: Vec::new(),
+            allkeys: false,
+            keys: Vec::new(),
+            allchannels: pubsub_default_all,
+            channels: Vec::new(),
+            commands: [0; WORDS],
+            allcommands: false,
+            future: false,
+            firstargs: HashMap::new(),
+            foreign: Vec::new(),
+            literal_channels: HashSet::new(),
+            glob_channels: Vec::new(),
+        }
+    }
+
+    /// Redis's default user: `on nopass ~* &* +@all`.
+    pub fn default_user(pubsub_default_all: bool) -> Self {
+        let mut u = User::new("default", pubsub_default_all);
+        for r in ["+@all", "~*", "&*", "on", "nopass"] {
+            let _ = u.apply(r.as_bytes(), pubsub_default_all);
+        }
+        u
+    }
+
+    fn set_bit(&mut self, id: usize, on: bool) {
+        let (w, b) = (id / 64, 1u64 << (id % 64));
+        if on {
+            self.commands[w] |= b;
+        } else {
+            self.commands[w] &= !b;
+            self.allcommands = false;
+        }
+    }
+
+    fn bit(&self, id: usize) -> bool {
+        self.commands[id / 64] & (1 << (id % 64)) != 0
+    }
+
+    /// Allows or denies a command and, for a container, all its subcommands.
+    fn change_perm(&mut self, id: usize, on: bool) {
+        self.set_bit(id, on);
+        self.firstargs.remove(&id);
+        for &sub in &INDEX.children[id] {
+            self.set_bit(sub, on);
+        }
+    }
+
+    fn set_category(&mut self, cat: usize, on: bool) {
+        for id in 0..INDEX.specs.len() {
+            if INDEX.categories[id] & (1 << cat) != 0 {
+                self.change_perm(id, on);
+            }
+        }
+    }
+
+    fn rebuild_channels(&mut self) {
+        self.literal_channels.clear();
+        self.glob_channels.clear();
+        for c in &self.channels {
+            if has_glob(c) {
+                self.glob_channels.push(c.clone());
+            } else {
+                self.literal_channels.insert(c.clone());
+            }
+        }
+    }
+
+    /// Applies one rule, as Redis's `ACLSetUser`. On error the user may be partly changed:
+    /// callers apply rules to a copy.
+    pub fn apply(&mut self, op: &[u8], pubsub_default_all: bool) -> Result<(), RuleError> {
+        let r = self.apply_inner(op, pubsub_default_all);
+        self.rebuild_channels();
+        r
+    }
+
+    fn apply_inner(&mut self, op: &[u8], pubsub_default_all: bool) -> Result<(), RuleError> {
+        if op.is_empty() {
+            return Ok(());
+        }
+        let lower = String::from_utf8_lossy(op).to_ascii_lowercase();
+        match lower.as_str() {
+            "on" => self.enabled = true,
+            "off" => self.enabled = false,
+            "skip-sanitize-payload" => self.sanitize_skip = Some(true),
+            "sanitize-payload" => self.sanitize_skip = Some(false),
+            "nopass" => {
+                self.nopass = true;
+                self.passwords.clear();
+            }
+            "resetpass" => {
+                self.nopass = false;
+                self.passwords.clear();
+            }
+            "allkeys" | "~*" => {
+                self.allkeys = true;
+                self.keys.clear();
+            }
+            "resetkeys" => {
+                self.allkeys = false;
+                self.keys.clear();
+            }
+            "allchannels" | "&*" => {
+                self.allchannels = true;
+                self.channels.clear();
+            }
+            "resetchannels" => {
+                self.allchannels = false;
+                self.channels.clear();
+            }
+            "allcommands" | "+@all" => {
+                self.commands = [!0; WORDS];
+                self.allcommands = true;
+                self.future = true;
+                self.firstargs.clear();
+                self.foreign.clear();
+            }
+            "nocommands" | "-@all" => {
+                self.commands = [0; WORDS];
+                self.allcommands = false;
+                self.future = false;
+                self.firstargs.clear();
+                self.foreign.clear();
+            }
+            "clearselectors" => {}
+            "reset" => {
+                self.nopass = false;
+                self.passwords.clear();
+                self.allkeys = false;
+                self.keys.clear();
+                self.allchannels = pubsub_default_all;
+                self.channels.clear();
+                self.enabled = false;
+                self.sanitize_skip = Some(false);
+                self.commands = [0; WORDS];
+                self.allcommands = false;
+                self.future = false;
+                self.firstargs.clear();
+                self.foreign.clear();
+            }
+            _ => return self.apply_prefixed(op),
+        }
+        Ok(())
+    }
+
+    fn apply_prefixed(&mut self, op: &[u8]) -> Result<(), RuleError> {
+        let rest = &op[1..];
+        match op[0] {
+            b'>' | b'#' => {
+                let h = if op[0] == b'>' {
+                    password::hash(rest)
+                } else if password::is_valid_hash(rest) {
+                    String::from_utf8_lossy(rest).into_owned()
+                } else {
+                    return Err(RuleError::BadHash);
+                };
+                if !self.passwords.contains(&h) {
+                    self.passwords.push(h);
+                }
+                self.nopass = false;
+            }
+            b'<' | b'!' => {
+                let h = if op[0] == b'<' {
+                    password::hash(rest)
+                } else if password::is_valid_hash(rest) {
+                    String::from_utf8_lossy(rest).into_owned()
+                } else {
+                    return Err(RuleError::BadHash);
+                };
+                let at = self.passwords.iter().position(|p| *p == h);
+                self.passwords.remove(at.ok_or(RuleError::NoSuchPassword)?);
+            }
+            b'~' | b'%' => {
+                if self.allkeys {
+                    return Err(RuleError::KeyAfterAll);
+                }
+                let text = String::from_utf8_lossy(op).into_owned();
+                let pat_at = if op[0] == b'%' {
+                    let tilde = memchr::memchr(b'~', op).ok_or(RuleError::Syntax)?;
+                    let perms = op[1..tilde].to_ascii_uppercase();
+                    let ok = matches!(&perms[..], b"R" | b"W" | b"RW" | b"WR");
+                    if !ok {
+                        return Err(RuleError::Syntax);
+                    }
+                    tilde + 1
+                } else {
+                    1
+                };
+                if has_spaces(&op[pat_at..]) {
+                    return Err(RuleError::Syntax);
+                }
+                if !self.keys.contains(&text) {
+                    self.keys.push(text);
+                }
+            }
+            b'&' => {
+                if self.allchannels {
+                    return Err(RuleError::ChannelAfterAll);
+                }
+                if has_spaces(rest) {
+                    return Err(RuleError::Syntax);
+                }
+                if !self.channels.iter().any(|c| c[..] == *rest) {
+                    self.channels.push(Bytes::copy_from_slice(rest));
+                }
+            }
+            b'+' | b'-' if rest.first() == Some(&b'@') => {
+                let name = String::from_utf8_lossy(&rest[1..]).to_ascii_lowercase();
+                let cat = CATEGORIES
+                    .iter()
+                    .position(|c| *c == name)
+                    .ok_or(RuleError::UnknownCommand)?;
+                self.set_category(cat, op[0] == b'+');
+                if !INDEX.categories.iter().any(|c| c & (1 << cat) != 0) {
+                    // A category with none of our commands (`+@read`): kept for ACL SAVE.
+                    self.foreign.push(format!("{}@{name}", op[0] as char));
+                }
+            }
+            b'+' | b'-' => self.apply_command(op[0] == b'+', rest)?,
+            _ => return Err(RuleError::Syntax),
+        }
+        Ok(())
+    }
+
+    fn apply_command(&mut self, allow: bool, name: &[u8]) -> Result<(), RuleError> {
+        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+        let foreign = |u: &mut User| {
+            u.foreign
+                .push(format!("{}{}", if allow { '+' } else { '-' }, name));
+            Ok(())
+        };
+        if let Some(id) = INDEX.find(&name) {
+            self.change_perm(id, allow);
+            return Ok(());
+        }
+        let Some((cmd, sub)) = name.rsplit_once('|') else {
+            return if is_redis_command(&name) {
+                foreign(self)
+            } else {
+                Err(RuleError::UnknownCommand)
+            };
+        };
+        if !allow {
+            // `-cmd|sub` names a subcommand that must exist.
+            return if is_redis_command(cmd) && INDEX.find(cmd).is_none() {
+                foreign(self)
+            } else {
+                Err(RuleError::UnknownCommand)
+            };
+        }
+        let Some(id) = INDEX.find(cmd) else {
+            return if is_redis_command(cmd) {
+                foreign(self)
+            } else {
+                Err(RuleError::UnknownCommand)
+            };
+        };
+        if INDEX.parent[id].is_some() {
+            return Err(RuleError::FirstArgOfSubcommand);
+        }
+        if sub.is_empty() {
+            return Err(RuleError::Syntax);
+        }
+        if !INDEX.children[id].is_empty() {
+            return Err(RuleError::UnknownCommand);
+        }
+        let args = self.firstargs.entry(id).or_default();
+        if !args.iter().any(|a| a.eq_ignore_ascii_case(sub)) {
+            args.push(sub.to_string());
+        }
+        Ok(())
+    }
+
+    /// Whether a password is right for this user (nopass users take any). Constant time.
+    pub fn password_ok(&self, pass: &[u8]) -> bool {
+        self.nopass || password::matches_any(pass, &self.passwords)
+    }
+
+    /// Whether the user may subscribe to or publish on `channel`.
+    pub fn channel_allowed(&self, channel: &[u8]) -> bool {
+        self.allchannels
+            || self.literal_channels.contains(channel)
+            || self
+                .glob_channels
+                .iter()
+                .any(|p| stringmatch(p, channel, false))
+    }
+
+    /// Whether the user may PSUBSCRIBE `pattern`: only a literal match of a rule counts.
+    pub fn pattern_allowed(&self, pattern: &[u8]) -> bool {
+        self.allchannels || self.channels.iter().any(|c| c[..] == *pattern)
+    }
+
+    /// Redis's `ACLSelectorCheckCmd` for our commands: the command bit (or an allowed first
+    /// argument), then the channels it names.
+    pub fn check(&self, spec: &'static CommandSpec, args: &[Bytes]) -> Result<(), Denied> {
+        let id = INDEX.id(spec);
+        if !self.allcommands && !spec.flags.contains(&"no_auth") && !self.bit(id) {
+            let idx = if INDEX.parent[id].is_some() { 2 } else { 1 };
+            let allowed = args.get(idx).is_some_and(|a| {
+                self.firstargs
+                    .get(&id)
+                    .is_some_and(|l| l.iter().any(|f| f.as_bytes().eq_ignore_ascii_case(a)))
+            });
+            if !allowed {
+                return Err(Denied::Command);
+            }
+        }
+        if self.allchannels {
+            return Ok(());
+        }
+        let (from, literal) = match spec.name {
+            "publish" | "spublish" => (1..2.min(args.len()), false),
+            "subscribe" | "ssubscribe" => (1..args.len(), false),
+            "psubscribe" => (1..args.len(), true),
+            _ => return Ok(()),
+        };
+        for i in from {
+            let ok = if literal {
+                self.pattern_allowed(&args[i])
+            } else {
+                self.channel_allowed(&args[i])
+            };
+            if !ok {
+                return Err(Denied::Channel(i));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether every channel rule of `old` is still among this user's (Redis's shortcut in
+    /// `ACLKillPubsubClientsIfNeeded`: then no subscriber can have lost a permission).
+    pub fn keeps_channels_of(&self, old: &User) -> bool {
+        self.allchannels
+            || (!old.allchannels && old.channels.iter().all(|c| self.channels.contains(c)))
+    }
+
+    /// The user's flags, in Redis's order (ACL GETUSER `flags`).
+    pub fn flags(&self) -> Vec<&'static str> {
+        let mut f = vec![if self.enabled { "on" } else { "off" }];
+        if self.nopass {
+            f.push("nopass");
+        }
+        match self.sanitize_skip {
+            Some(true) => f.push("skip-sanitize-payload"),
+            Some(false) => f.push("sanitize-payload"),
+            None => {}
+        }
+        f
+    }
+
+    /// Key patterns as ACL GETUSER shows them.
+    pub fn keys_text(&self) -> String {
+        if self.allkeys {
+            "~*".into()
+        } else {
+            self.keys.join(" ")
+        }
+    }
+
+    /// Channel patterns as ACL GETUSER shows them.
+    pub fn channels_text(&self) -> Vec<u8> {
+        if self.allchannels {
+            return b"&*".to_vec();
+        }
+        let mut out = Vec::new();
+        for (i, c) in self.channels.iter().enumerate() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            out.push(b'&');
+            out.extend_from_slice(c);
+        }
+        out
+    }
+
+    /// The command rules, starting with `+@all` or `-@all` and narrowed by the categories and
+    /// commands that reproduce the bitmap (Redis's `ACLDescribeSelectorCommandRules`), then the
+    /// rules about commands pubsubd does not have.
+    pub fn commands_text(&self) -> String {
+        let n = INDEX.specs.len();
+        let additive = !self.future;
+        let mut rules = String::from(if additive { "-@all " } else { "+@all " });
+        let mut fake = User::new("", false);
+        fake.apply_inner(if additive { b"-@all" } else { b"+@all" }, false)
+            .ok();
+        let mut temp = self.clone();
+        let mut applied = [false; 32];
+        loop {
+            let mut best = None;
+            let (mut mindiff, mut maxsame) = (usize::MAX, 0);
+            for (j, _) in CATEGORIES.iter().enumerate() {
+                if applied[j] {
+                    continue;
+                }
+                let (mut on, mut off) = (0, 0);
+                for id in 0..n {
+                    if INDEX.categories[id] & (1 << j) != 0 {
+                        if temp.bit(id) {
+                            on += 1;
+                        } else {
+                            off += 1;
+                        }
+                    }
+                }
+                let (diff, same) = if additive { (off, on) } else { (on, off) };
+                if same > diff && (diff < mindiff || (diff == mindiff && same > maxsame)) {
+                    best = Some(j);
+                    mindiff = diff;
+                    maxsame = same;
+                }
+            }
+            let Some(j) = best else { break };
+            fake.set_category(j, additive);
+            temp.set_category(j, !additive);
+            rules.push_str(if additive { "+@" } else { "-@" });
+            rules.push_str(CATEGORIES[j]);
+            rules.push(' ');
+            applied[j] = true;
+        }
+        for id in 0..n {
+            let (user, f) = (self.bit(id), fake.bit(id));
+            if user != f {
+                rules.push(if user { '+' } else { '-' });
+                rules.push_str(INDEX.specs[id].name);
+                rules.push(' ');
+                fake.change_perm(id, user);
+            }
+            if !user {
+                for a in self.firstargs.get(&id).into_iter().flatten() {
+                    rules.push_str(&format!("+{}|{} ", INDEX.specs[id].name, a));
+                }
+            }
+        }
+        for f in &self.foreign {
+            rules.push_str(f);
+            rules.push(' ');
+        }
+        rules.pop();
+        rules
+    }
+
+    /// The whole user in rule form, as ACL LIST and ACL SAVE write it (after `user <name> `).
+    pub fn describe(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for f in self.flags() {
+            out.extend_from_slice(f.as_bytes());
+            out.push(b' ');
+        }
+        for p in &self.passwords {
+            out.push(b'#');
+            out.extend_from_slice(p.as_bytes());
+            out.push(b' ');
+        }
+        if self.allkeys {
+            out.extend_from_slice(b"~* ");
+        } else {
+            for k in &self.keys {
+                out.extend_from_slice(k.as_bytes());
+                out.push(b' ');
+            }
+        }
+        if self.allchannels {
+            out.extend_from_slice(b"&* ");
+        } else {
+            out.extend_from_slice(b"resetchannels ");
+            for c in &self.channels {
+                out.push(b'&');
+                out.extend_from_slice(c);
+                out.push(b' ');
+            }
+        }
+        out.extend_from_slice(self.commands_text().as_bytes());
+        out
+    }
+}
+
+/// Whether `name` is a command (or container) of Redis 7.2, so that rules about it are accepted.
+pub fn is_redis_command(name: &str) -> bool {
+    REDIS_COMMANDS.binary_search(&name).is_ok()
+}
+
+/// Redis 7.2's top-level commands (sorted), for accepting aclfiles written for Redis.
+static REDIS_COMMANDS: &[&str] = &[
+    "acl",
+    "append",
+    "asking",
+    "auth",
+    "bgrewriteaof",
+    "bgsave",
+    "bitcount",
+    "bitfield",
+    "bitfield_ro",
+    "bitop",
+    "bitpos",
+    "blmove",
+    "blmpop",
+    "blpop",
+    "brpop",
+    "brpoplpush",
+    "bzmpop",
+    "bzpopmax",
+    "bzpopmin",
+    "client",
+    "cluster",
+    "command",
+    "config",
+    "copy",
+    "dbsize",
+    "debug",
+    "decr",
+    "decrby",
+    "del",
+    "discard",
+    "dump",
+    "echo",
+    "eval",
+    "eval_ro",
+    "evalsha",
+    "evalsha_ro",
+    "exec",
+    "exists",
+    "expire",
+    "expireat",
+    "expiretime",
+    "failover",
+    "fcall",
+    "fcall_ro",
+    "flushall",
+    "flushdb",
+    "function",
+    "geoadd",
+    "geodist",
+    "geohash",
+    "geopos",
+    "georadius",
+    "georadius_ro",
+    "georadiusbymember",
+    "georadiusbymember_ro",
+    "geosearch",
+    "geosearchstore",
+    "get",
+    "getbit",
+    "getdel",
+    "getex",
+    "getrange",
+    "getset",
+    "hdel",
+    "hello",
+    "hexists",
+    "hget",
+    "hgetall",
+    "hincrby",
+    "hincrbyfloat",
+    "hkeys",
+    "hlen",
+    "hmget",
+    "hmset",
+    "hrandfield",
+    "hscan",
+    "hset",
+    "hsetnx",
+    "hstrlen",
+    "hvals",
+    "incr",
+    "incrby",
+    "incrbyfloat",
+    "info",
+    "keys",
+    "lastsave",
+    "latency",
+    "lcs",
+    "lindex",
+    "linsert",
+    "llen",
+    "lmove",
+    "lmpop",
+    "lolwut",
+    "lpop",
+    "lpos",
+    "lpush",
+    "lpushx",
+    "lrange",
+    "lrem",
+    "lset",
+    "ltrim",
+    "memory",
+    "mget",
+    "migrate",
+    "module",
+    "monitor",
+    "move",
+    "mset",
+    "msetnx",
+    "multi",
+    "object",
+    "persist",
+    "pexpire",
+    "pexpireat",
+    "pexpiretime",
+    "pfadd",
+    "pfcount",
+    "pfdebug",
+    "pfmerge",
+    "pfselftest",
+    "ping",
+    "psetex",
+    "psubscribe",
+    "psync",
+    "pttl",
+    "publish",
+    "pubsub",
+    "punsubscribe",
+    "quit",
+    "randomkey",
+    "readonly",
+    "readwrite",
+    "rename",
+    "renamenx",
+    "replconf",
+    "replicaof",
+    "reset",
+    "restore",
+    "restore-asking",
+    "role",
+    "rpop",
+    "rpoplpush",
+    "rpush",
+    "rpushx",
+    "sadd",
+    "save",
+    "scan",
+    "scard",
+    "script",
+    "sdiff",
+    "sdiffstore",
+    "select",
+    "set",
+    "setbit",
+    "setex",
+    "setnx",
+    "setrange",
+    "shutdown",
+    "sinter",
+    "sintercard",
+    "sinterstore",
+    "sismember",
+    "slaveof",
+    "slowlog",
+    "smembers",
+    "smismember",
+    "smove",
+    "sort",
+    "sort_ro",
+    "spop",
+    "spublish",
+    "srandmember",
+    "srem",
+    "sscan",
+    "ssubscribe",
+    "strlen",
+    "subscribe",
+    "substr",
+    "sunion",
+    "sunionstore",
+    "sunsubscribe",
+    "swapdb",
+    "sync",
+    "time",
+    "touch",
+    "ttl",
+    "type",
+    "unlink",
+    "unsubscribe",
+    "unwatch",
+    "wait",
+    "waitaof",
+    "watch",
+    "xack",
+    "xadd",
+    "xautoclaim",
+    "xclaim",
+    "xdel",
+    "xgroup",
+    "xinfo",
+    "xlen",
+    "xpending",
+    "xrange",
+    "xread",
+    "xreadgroup",
+    "xrevrange",
+    "xsetid",
+    "xtrim",
+    "zadd",
+    "zcard",
+    "zcount",
+    "zdiff",
+    "zdiffstore",
+    "zincrby",
+    "zinter",
+    "zintercard",
+    "zinterstore",
+    "zlexcount",
+    "zmpop",
+    "zmscore",
+    "zpopmax",
+    "zpopmin",
+    "zrandmember",
+    "zrange",
+    "zrangebylex",
+    "zrangebyscore",
+    "zrangestore",
+    "zrank",
+    "zrem",
+    "zremrangebylex",
+    "zremrangebyrank",
+    "zremrangebyscore",
+    "zrevrange",
+    "zrevrangebylex",
+    "zrevrangebyscore",
+    "zrevrank",
+    "zscan",
+    "zscore",
+    "zunion",
+    "zunionstore",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(rules: &[&str]) -> User {
+        let mut u = User::new("u", false);
+        for r in rules {
+            u.apply(r.as_bytes(), false).unwrap();
+        }
+        u
+    }
+
+    #[test]
+    fn redis_command_list_is_sorted() {
+        assert!(REDIS_COMMANDS.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn new_user_is_off_with_nothing() {
+        let u = User::new("bob", false);
+        assert_eq!(u.describe(), b"off resetchannels -@all");
+    }
+
+    #[test]
+    fn default_user_describes_like_redis() {
+        let u = User::default_user(false);
+        assert_eq!(u.describe(), b"on nopass ~* &* +@all");
+    }
+
+    #[test]
+    fn channel_rules_glob_and_literal() {
+        let u = user(&["&news.*", "&exact", "+@all"]);
+        assert!(u.channel_allowed(b"news.sport"));
+        assert!(u.channel_allowed(b"exact"));
+        assert!(!u.channel_allowed(b"other"));
+        assert!(u.pattern_allowed(b"news.*"));
+        assert!(!u.pattern_allowed(b"news.s*"));
+    }
+
+    #[test]
+    fn channel_after_allchannels_is_an_error() {
+        let mut u = user(&["allchannels"]);
+        assert_eq!(u.apply(b"&x", false), Err(RuleError::ChannelAfterAll));
+    }
+
+    #[test]
+    fn foreign_commands_are_kept_and_unknown_ones_refused() {
+        let u = user(&["-@all", "+get", "+@read", "-flushall"]);
+        assert_eq!(u.commands_text(), "-@all +get +@read -flushall");
+        let mut u = User::new("u", false);
+        assert_eq!(u.apply(b"+nosuch", false), Err(RuleError::UnknownCommand));
+        assert_eq!(u.apply(b"+@nosuch", false), Err(RuleError::UnknownCommand));
+    }
+
+    #[test]
+    fn subcommand_rules() {
+        let u = user(&["-@all", "+client|id"]);
+        assert_eq!(u.commands_text(), "-@all +client|id");
+        let mut u = User::new("u", false);
+        assert_eq!(
+            u.apply(b"+client|id|x", false),
+            Err(RuleError::FirstArgOfSubcommand)
+        );
+        assert_eq!(
+            u.apply(b"+client|nosuch", false),
+            Err(RuleError::UnknownCommand)
+        );
+    }
+
+    #[test]
+    fn describe_round_trips() {
+        for rules in [
+            &[
+                "on",
+                ">pw",
+                "&a*",
+                "-@all",
+                "+@pubsub",
+                "-psubscribe",
+                "+ping",
+            ][..],
+            &[
+                "on",
+                "nopass",
+                "allchannels",
+                "+@all",
+                "-@admin",
+                "-publish",
+            ][..],
+            &["off", "~k*", "%R~r*", "resetchannels", "-@all", "+select|0"][..],
+        ] {
+            let u = user(rules);
+            let text = String::from_utf8(u.describe()).unwrap();
+            let mut again = User::new("u", false);
+            for r in text.split(' ') {
+                again.apply(r.as_bytes(), false).unwrap();
+            }
+            assert_eq!(again.describe(), u.describe(), "{text}");
+            let n = INDEX.specs.len();
+            for id in 0..n {
+                assert_eq!(again.bit(id), u.bit(id), "{text}: {}", INDEX.specs[id].name);
+            }
+        }
+    }
+
+    #[test]
+    fn passwords_are_hashed_and_removable() {
+        let mut u = user(&[">secret", "on"]);
+        assert!(u.password_ok(b"secret"));
+        assert!(!u.password_ok(b"wrong"));
+        assert_eq!(u.apply(b"<other", false), Err(RuleError::NoSuchPassword));
+        u.apply(b"<secret", false).unwrap();
+        assert!(!u.password_ok(b"secret"));
+        assert_eq!(u.apply(b"#abc", false), Err(RuleError::BadHash));
+    }
+}
