@@ -11,6 +11,7 @@ command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   SUDO=""
@@ -29,3 +30,9 @@ tests/interop/run.sh --server redis
 
 echo "== interop suite against pubsubd"
 tests/interop/run.sh --server pubsubd --bin target/debug/pubsubd
+
+echo "== TLS and ACL interop against redis-server (control)"
+tests/interop/tls/run.sh --server redis
+
+echo "== TLS and ACL interop against pubsubd"
+tests/interop/tls/run.sh --server pubsubd --bin target/debug/pubsubd
