@@ -12,7 +12,7 @@
 //! calling anything else. Publishers may hold a registry lock while calling `push`.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -77,19 +77,28 @@ const KILLED: u8 = 2;
 
 struct Queue {
     frames: VecDeque<Bytes>,
+    /// Bytes queued and not yet written. Kept under the queue's lock, which a push takes
+    /// anyway, so a push touches one contended cache line instead of several.
+    bytes: usize,
     /// When the pending bytes first went over the soft limit, if they still are.
     soft_since: Option<Instant>,
 }
 
+/// Keeps a field on a cache line of its own, so that the lines publishers only read are not
+/// invalidated by the writer's updates.
+#[repr(align(64))]
+struct Line<T>(T);
+
 struct Shared {
+    // Read on every push, written rarely.
     id: u64,
     resp: AtomicU8,
     pubsub: AtomicBool,
-    pending: AtomicUsize,
     state: AtomicU8,
     slow_consumer: AtomicBool,
-    queue: Mutex<Queue>,
-    wake: Notify,
+    // Written by publishers and by the writer.
+    queue: Line<Mutex<Queue>>,
+    wake: Line<Notify>,
     drained: Notify,
     /// Cancelled when the connection must close now; the writer races its socket writes
     /// against it, so a kill takes effect even while a write to a stalled peer is pending.
@@ -139,14 +148,14 @@ impl Outbox {
             id,
             resp: AtomicU8::new(RespVersion::Resp2 as u8),
             pubsub: AtomicBool::new(false),
-            pending: AtomicUsize::new(0),
             state: AtomicU8::new(OPEN),
             slow_consumer: AtomicBool::new(false),
-            queue: Mutex::new(Queue {
+            queue: Line(Mutex::new(Queue {
                 frames: VecDeque::new(),
+                bytes: 0,
                 soft_since: None,
-            }),
-            wake: Notify::new(),
+            })),
+            wake: Line(Notify::new()),
             drained: Notify::new(),
             killed: CancellationToken::new(),
             limits,
@@ -175,12 +184,12 @@ impl Outbox {
 
     /// Bytes queued and not yet written (`omem` in CLIENT LIST).
     pub fn pending(&self) -> usize {
-        self.0.pending.load(Ordering::Relaxed)
+        self.0.queue.0.lock().bytes
     }
 
     /// Frames queued (`oll` in CLIENT LIST).
     pub fn queued_frames(&self) -> usize {
-        self.0.queue.lock().frames.len()
+        self.0.queue.0.lock().frames.len()
     }
 
     pub fn is_open(&self) -> bool {
@@ -211,7 +220,7 @@ impl Outbox {
 
     /// Wakes the writer (after `push_deferred` said so).
     pub fn wake(&self) {
-        self.0.wake.notify_one();
+        self.0.wake.0.notify_one();
     }
 
     /// Queues a frame without waking the writer. When the queue was empty the caller must call
@@ -223,12 +232,14 @@ impl Outbox {
             return Pushed::Dropped;
         }
         let len = frame.len();
-        let mut q = s.queue.lock();
+        let mut q = s.queue.0.lock();
         let was_empty = q.frames.is_empty();
         q.frames.push_back(frame);
-        let pending = s.pending.fetch_add(len, Ordering::Relaxed) + len;
+        q.bytes += len;
+        let pending = q.bytes;
         if s.pubsub.load(Ordering::Relaxed) && self.over_limit(&mut q, pending as u64) {
             q.frames.clear();
+            q.bytes = 0;
             drop(q);
             self.kill_slow_consumer(pending);
             return Pushed::Dropped;
@@ -279,7 +290,7 @@ impl Outbox {
             "client scheduled to be closed ASAP for overcoming of output buffer limits"
         );
         s.killed.cancel();
-        s.wake.notify_one();
+        s.wake.0.notify_one();
         s.drained.notify_waiters();
     }
 
@@ -294,17 +305,19 @@ impl Outbox {
             .0
             .state
             .compare_exchange(OPEN, CLOSING, Ordering::AcqRel, Ordering::Acquire);
-        self.0.wake.notify_one();
+        self.0.wake.0.notify_one();
         self.0.drained.notify_waiters();
     }
 
     /// Closes the connection now, dropping what is queued.
     pub fn kill(&self) {
         if self.0.state.swap(KILLED, Ordering::AcqRel) != KILLED {
-            self.0.queue.lock().frames.clear();
+            let mut q = self.0.queue.0.lock();
+            q.frames.clear();
+            q.bytes = 0;
         }
         self.0.killed.cancel();
-        self.0.wake.notify_one();
+        self.0.wake.0.notify_one();
         self.0.drained.notify_waiters();
     }
 
@@ -312,13 +325,13 @@ impl Outbox {
     pub async fn next_batch(&self, out: &mut VecDeque<Bytes>) -> Batch {
         let s = &*self.0;
         loop {
-            let notified = s.wake.notified();
+            let notified = s.wake.0.notified();
             {
                 let state = s.state.load(Ordering::Acquire);
                 if state == KILLED {
                     return Batch::Killed;
                 }
-                let mut q = s.queue.lock();
+                let mut q = s.queue.0.lock();
                 if !q.frames.is_empty() {
                     std::mem::swap(&mut q.frames, out);
                     return Batch::Frames;
@@ -333,7 +346,7 @@ impl Outbox {
 
     /// Takes whatever is queued without waiting (used to flush at shutdown).
     pub fn try_batch(&self, out: &mut VecDeque<Bytes>) -> bool {
-        let mut q = self.0.queue.lock();
+        let mut q = self.0.queue.0.lock();
         if q.frames.is_empty() || self.is_killed() {
             return false;
         }
@@ -343,7 +356,12 @@ impl Outbox {
 
     /// Records that `n` bytes were written; wakes a reader paused by backpressure.
     pub fn written(&self, n: usize) {
-        let before = self.0.pending.fetch_sub(n, Ordering::Relaxed);
+        let before = {
+            let mut q = self.0.queue.0.lock();
+            let before = q.bytes;
+            q.bytes = before.saturating_sub(n);
+            before
+        };
         if before >= READ_PAUSE_BYTES && before - n < READ_PAUSE_BYTES {
             self.0.drained.notify_waiters();
         }
