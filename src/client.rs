@@ -34,6 +34,46 @@ pub struct Transaction {
     pub dirty: bool,
 }
 
+/// Command counters of one connection, added to the server's once per batch of commands so
+/// that connections running the same command do not contend on shared counters.
+#[derive(Debug, Default)]
+pub struct CallStats {
+    /// (command index, calls, nanoseconds, failed calls)
+    entries: Vec<(usize, u64, u64, u64)>,
+}
+
+impl CallStats {
+    pub fn record(&mut self, index: usize, nanos: u64, failed: bool) {
+        match self.entries.iter_mut().find(|e| e.0 == index) {
+            Some(e) => {
+                e.1 += 1;
+                e.2 += nanos;
+                e.3 += failed as u64;
+            }
+            None => self.entries.push((index, 1, nanos, failed as u64)),
+        }
+    }
+
+    /// Adds the counts to the server's and starts over.
+    pub fn flush(&mut self, stats: &crate::stats::Stats) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut total = 0;
+        for (index, calls, nanos, failed) in self.entries.drain(..) {
+            total += calls;
+            stats.commands.with(index, |c| {
+                c.calls.fetch_add(calls, Relaxed);
+                c.nanos.fetch_add(nanos, Relaxed);
+                if failed > 0 {
+                    c.failed_calls.fetch_add(failed, Relaxed);
+                }
+            });
+        }
+        if total > 0 {
+            stats.total_commands_processed.fetch_add(total, Relaxed);
+        }
+    }
+}
+
 /// Everything a connection's commands read and change.
 #[derive(Debug)]
 pub struct ClientState {
@@ -58,6 +98,7 @@ pub struct ClientState {
     pub close_after_reply: bool,
     /// The last command run (`cmd` in CLIENT LIST).
     pub last_cmd: &'static str,
+    pub call_stats: CallStats,
 }
 
 impl ClientState {
@@ -80,6 +121,7 @@ impl ClientState {
             acl_epoch: 0,
             close_after_reply: false,
             last_cmd: "NULL",
+            call_stats: CallStats::default(),
         }
     }
 
@@ -130,6 +172,8 @@ pub struct ClientHandle {
     last_interaction_ms: AtomicU64,
     pub outbox: Outbox,
     pub meta: Mutex<ClientMeta>,
+    /// Bytes written to this client (INFO `total_net_output_bytes` sums these).
+    pub net_output_bytes: AtomicU64,
 }
 
 impl ClientHandle {
@@ -142,6 +186,7 @@ impl ClientHandle {
             created: Instant::now(),
             last_interaction_ms: AtomicU64::new(0),
             outbox,
+            net_output_bytes: AtomicU64::new(0),
             meta: Mutex::new(ClientMeta {
                 multi: -1,
                 last_cmd: "NULL",

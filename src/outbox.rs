@@ -355,16 +355,19 @@ impl Outbox {
     }
 
     /// Records that `n` bytes were written; wakes a reader paused by backpressure.
-    pub fn written(&self, n: usize) {
+    /// Returns the bytes still queued.
+    pub fn written(&self, n: usize) -> usize {
         let before = {
             let mut q = self.0.queue.0.lock();
             let before = q.bytes;
             q.bytes = before.saturating_sub(n);
             before
         };
-        if before >= READ_PAUSE_BYTES && before - n < READ_PAUSE_BYTES {
+        let after = before.saturating_sub(n);
+        if before >= READ_PAUSE_BYTES && after < READ_PAUSE_BYTES {
             self.0.drained.notify_waiters();
         }
+        after
     }
 
     /// Waits until the queue is below the read-pause watermark (or the client is closing).

@@ -39,7 +39,7 @@ pub struct CommandCounters {
 #[derive(Debug, Default)]
 pub struct CommandCounter {
     pub calls: AtomicU64,
-    pub usec: AtomicU64,
+    pub nanos: AtomicU64,
     pub rejected_calls: AtomicU64,
     pub failed_calls: AtomicU64,
 }
@@ -70,7 +70,7 @@ impl CommandCounters {
                 (
                     i,
                     c.calls.load(Ordering::Relaxed),
-                    c.usec.load(Ordering::Relaxed),
+                    c.nanos.load(Ordering::Relaxed) / 1000,
                     c.rejected_calls.load(Ordering::Relaxed),
                     c.failed_calls.load(Ordering::Relaxed),
                 )

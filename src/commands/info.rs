@@ -289,7 +289,12 @@ fn section(s: &ServerState, name: &str, o: &mut String) {
                 ),
                 (
                     "total_net_output_bytes",
-                    g(&st.total_net_output_bytes).to_string(),
+                    (g(&st.total_net_output_bytes)
+                        + s.clients
+                            .iter()
+                            .map(|c| c.net_output_bytes.load(Ordering::Relaxed))
+                            .sum::<u64>())
+                    .to_string(),
                 ),
                 (
                     "rejected_connections",

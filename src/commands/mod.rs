@@ -133,24 +133,14 @@ pub fn dispatch(ctx: &mut Ctx, req: Request) {
 
 /// Calls a command that passed its checks.
 pub fn call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes]) {
-    ctx.server
-        .stats
-        .total_commands_processed
-        .fetch_add(1, Ordering::Relaxed);
     let start = std::time::Instant::now();
     let result = (spec.handler)(ctx, args);
-    let usec = start.elapsed().as_micros() as u64;
+    let nanos = start.elapsed().as_nanos() as u64;
     let failed = result.is_err();
     if let Err(e) = result {
         ctx.error(&e);
     }
-    ctx.server.stats.commands.with(spec.index(), |c| {
-        c.calls.fetch_add(1, Ordering::Relaxed);
-        c.usec.fetch_add(usec, Ordering::Relaxed);
-        if failed {
-            c.failed_calls.fetch_add(1, Ordering::Relaxed);
-        }
-    });
+    ctx.client.call_stats.record(spec.index(), nanos, failed);
 }
 
 fn reject(ctx: &mut Ctx, spec: Option<&'static CommandSpec>, err: CommandError) {

@@ -124,6 +124,11 @@ pub async fn serve(accepted: Accepted, state: Arc<ServerState>, tracker: TaskTra
         );
         state.clients.remove(&id);
         let _ = writer.await;
+        // What this connection wrote now counts among the closed connections' bytes.
+        state.stats.total_net_output_bytes.fetch_add(
+            handle.net_output_bytes.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
         tracing::debug!(?reason, "closed");
     }
     .instrument(span)
@@ -213,6 +218,7 @@ async fn read_loop(
         for o in wakes.drain(..) {
             o.wake();
         }
+        client.call_stats.flush(&state.stats);
         {
             let mut meta = handle.meta.lock();
             meta.last_cmd = client.last_cmd;
@@ -329,7 +335,9 @@ async fn write_loop(mut wr: WriteHalf, handle: Arc<ClientHandle>, state: Arc<Ser
                 // Write what is already queued, then close.
                 while outbox.try_batch(&mut batch) {
                     match write_batch(&mut wr, &mut batch, &mut buf).await {
-                        Ok(n) => written(outbox, &state, n),
+                        Ok(n) => {
+                            written(&handle, n);
+                        }
                         Err(_) => break,
                     }
                 }
@@ -344,12 +352,16 @@ async fn write_loop(mut wr: WriteHalf, handle: Arc<ClientHandle>, state: Arc<Ser
                     _ = handle.kill_token().cancelled() => break,
                 };
                 match r {
-                    Ok(n) => written(outbox, &state, n),
+                    Ok(n) => {
+                        if written(&handle, n) == 0 {
+                            // Idle again: give the coalescing buffer back.
+                            buf = BytesMut::new();
+                            if batch.capacity() > 64 {
+                                batch = VecDeque::new();
+                            }
+                        }
+                    }
                     Err(_) => break,
-                }
-                if outbox.pending() == 0 {
-                    buf = BytesMut::new();
-                    batch = VecDeque::new();
                 }
             }
             Batch::Closing => {
@@ -373,12 +385,13 @@ async fn write_loop(mut wr: WriteHalf, handle: Arc<ClientHandle>, state: Arc<Ser
     handle.outbox.kill();
 }
 
-fn written(outbox: &Outbox, state: &ServerState, n: usize) {
-    outbox.written(n);
-    state
-        .stats
-        .total_net_output_bytes
+/// Records a write; returns the bytes still queued.
+fn written(handle: &ClientHandle, n: usize) -> usize {
+    // Per connection, summed by INFO: writers on different cores share no counter.
+    handle
+        .net_output_bytes
         .fetch_add(n as u64, Ordering::Relaxed);
+    handle.outbox.written(n)
 }
 
 /// Writes every frame of the batch: small frames are coalesced into one buffer, so a batch of
@@ -388,6 +401,12 @@ async fn write_batch(
     batch: &mut VecDeque<Bytes>,
     buf: &mut BytesMut,
 ) -> std::io::Result<usize> {
+    if batch.len() == 1 {
+        // One frame: write it as it is, no copy.
+        let frame = batch.pop_front().unwrap_or_default();
+        wr.write_all(&frame).await?;
+        return Ok(frame.len());
+    }
     let small: usize = batch
         .iter()
         .map(|f| f.len())
