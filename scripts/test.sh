@@ -23,7 +23,7 @@ fi
 
 echo "== cargo test (unit, property, integration, differential)"
 cargo build --quiet --bin pubsubd
-cargo test --all-targets 2>&1
+cargo test 2>&1
 
 echo "== interop suite against redis-server (control)"
 tests/interop/run.sh --server redis
