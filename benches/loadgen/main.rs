@@ -96,6 +96,14 @@ struct Cli {
     /// Commands per write.
     #[arg(long, default_value_t = 64)]
     batch: u64,
+    /// Keep the full `--window` in the pattern scenarios instead of shrinking it as the pattern
+    /// count grows (to compare a server's throughput with and without patterns).
+    #[arg(long)]
+    pattern_full_window: bool,
+    /// In the pattern scenarios, publish to channels that match no pattern: measures the cost
+    /// of the pattern lookup alone, without deliveries.
+    #[arg(long)]
+    pattern_miss: bool,
     /// Publishes per second in the latency scenario.
     #[arg(long, default_value_t = 20_000.0)]
     rate: f64,
@@ -187,6 +195,8 @@ async fn real_main(cli: Cli) -> Result<bool> {
     }
     let p = Params {
         duration: Duration::from_secs_f64(cli.duration),
+        pattern_full_window: cli.pattern_full_window,
+        pattern_miss: cli.pattern_miss,
         window: cli.window.max(1),
         batch: cli.batch.clamp(1, cli.window.max(1)),
         rate: cli.rate,

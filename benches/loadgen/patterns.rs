@@ -28,7 +28,13 @@ pub(crate) fn pattern_set(n: usize) -> Vec<Vec<u8>> {
 
 /// Channels to publish against [`pattern_set`]`(n)`, each with how many patterns it matches:
 /// `news.<k>.flash` (1), `user:<k>:<m>` (2: `user:<k>:*` and `*:<m>`), `hallo.<k>.world` (1).
-fn pattern_channels(n: usize) -> Vec<(Vec<u8>, i64)> {
+/// With `miss`, channels `miss.<k>.x` that no pattern of the set matches.
+fn pattern_channels(n: usize, miss: bool) -> Vec<(Vec<u8>, i64)> {
+    if miss {
+        return (0..3000)
+            .map(|j| (format!("miss.{j}.x").into_bytes(), 0))
+            .collect();
+    }
     let count = |shape: usize| (n + 3 - shape) / 4;
     let pick = |q: usize, shape: usize| {
         if count(shape) > 0 {
@@ -69,7 +75,11 @@ pub(crate) fn pattern_subs(n: usize) -> Vec<SubSpec> {
 /// does), so a full window at 100k patterns would take seconds and run far past `--duration`.
 /// The window shrinks with the pattern count, never below what keeps the server busy.
 fn pattern_pace(p: &Params, n: usize) -> Pace {
-    let window = (p.window * 1000 / n.max(1) as u64).clamp(16, p.window);
+    let window = if p.pattern_full_window {
+        p.window
+    } else {
+        (p.window * 1000 / n.max(1) as u64).clamp(16, p.window)
+    };
     Pace::Closed {
         window,
         batch: p.batch.min(window / 2).max(1),
@@ -78,7 +88,7 @@ fn pattern_pace(p: &Params, n: usize) -> Pace {
 
 pub(crate) async fn patterns(srv: &Running, p: &Params, n: usize) -> Result<Outcome> {
     let body = payload(64);
-    let cmds: Vec<_> = pattern_channels(n)
+    let cmds: Vec<_> = pattern_channels(n, p.pattern_miss)
         .into_iter()
         .map(|(c, e)| (publish_cmd(&c, &body), e))
         .collect();
@@ -115,7 +125,11 @@ fn glob(p: &[u8], s: &[u8]) -> bool {
 pub fn self_check() -> Result<()> {
     for n in [0, 1, 2, 3, 5, 40, 1000] {
         let pats = pattern_set(n);
-        for (ch, want) in pattern_channels(n).iter().step_by(7) {
+        for (ch, want) in pattern_channels(n, false)
+            .iter()
+            .chain(pattern_channels(n, true).iter())
+            .step_by(7)
+        {
             let got = pats.iter().filter(|p| glob(p, ch)).count() as i64;
             anyhow::ensure!(
                 got == *want,

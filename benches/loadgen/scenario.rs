@@ -59,6 +59,10 @@ pub struct Params {
     pub window: u64,
     /// Commands per write.
     pub batch: u64,
+    /// Keep `window` in the pattern scenarios however many patterns there are.
+    pub pattern_full_window: bool,
+    /// Publish to channels that match no pattern in the pattern scenarios.
+    pub pattern_miss: bool,
     /// Publishes per second in the latency scenario.
     pub rate: f64,
     /// Publisher connections in the many-channels scenario.
