@@ -75,9 +75,12 @@ fn sd_notify(cfg: &Config, state: &str) {
     }
 }
 
+/// Why a keyspace directive is ignored, in the one warning logged for it.
+const IGNORED_WHY: &str = "no effect in pubsubd (no keyspace, persistence, replication or cluster)";
+
 fn warn_ignored(cfg: &Config) {
     for d in &cfg.ignored {
-        tracing::warn!("Ignoring directive '{d}': pubsubd stores no data and has no keyspace");
+        tracing::warn!("Ignoring directive '{d}': {IGNORED_WHY}");
     }
 }
 
@@ -117,7 +120,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
 /// `--check-config`: what would start, and what would be ignored.
 fn check_config(cfg: &Config) -> ExitCode {
     for d in &cfg.ignored {
-        eprintln!("warning: ignoring directive '{d}': pubsubd stores no data and has no keyspace");
+        eprintln!("warning: ignoring directive '{d}': {IGNORED_WHY}");
     }
     let source = if cfg.config_file.is_empty() {
         "defaults and command line".to_string()

@@ -135,6 +135,11 @@ fn load(args: &[String]) -> Result<Config, ConfigError> {
         }
     }
     file::apply_source(&mut cfg, &lines, "the command line", 0)?;
+    if cfg.daemonize {
+        return Err(ConfigError::Fatal {
+            reason: "daemonize yes is not supported: run pubsubd in the foreground under a supervisor (systemd, Docker), e.g. with --daemonize no".to_string(),
+        });
+    }
     cfg.validate()?;
     Ok(cfg)
 }

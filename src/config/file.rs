@@ -322,13 +322,7 @@ pub fn apply_directive(cfg: &mut Config, name: &str, args: &[String]) -> Result<
         )?,
         "logfile" => cfg.logfile = one(args)?.to_string(),
         "pidfile" => cfg.pidfile = one(args)?.to_string(),
-        "daemonize" => {
-            if yes_no(args)? {
-                return Err(
-                    "daemonize yes is not supported: run pubsubd under a supervisor".to_string(),
-                );
-            }
-        }
+        "daemonize" => cfg.daemonize = yes_no(args)?,
         "client-output-buffer-limit" => {
             if args.is_empty() || args.len() % 4 != 0 {
                 return Err("Wrong number of arguments in buffer limit configuration.".to_string());

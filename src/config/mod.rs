@@ -142,6 +142,9 @@ pub struct Config {
     /// `supervised`: `systemd` (or `auto` under systemd) sends READY=1/STOPPING=1 to
     /// `$NOTIFY_SOCKET`, for `Type=notify` units such as Debian's redis-server.service.
     pub supervised: String,
+    /// `daemonize yes` is accepted while parsing (Debian's redis.conf has it and its unit
+    /// overrides it with `--daemonize no`) and refused at start if it is still set.
+    pub daemonize: bool,
     /// The config file the server was started with, as an absolute path ("" for none or
     /// stdin): INFO `config_file`, and the file CONFIG REWRITE rewrites.
     pub config_file: String,
@@ -190,6 +193,7 @@ impl Default for Config {
             slowlog_log_slower_than: 10_000,
             slowlog_max_len: 128,
             supervised: "no".to_string(),
+            daemonize: false,
             config_file: String::new(),
             proto_max_bulk_len: DEFAULT_PROTO_MAX_BULK_LEN,
             client_query_buffer_limit: DEFAULT_CLIENT_QUERY_BUFFER_LIMIT,
@@ -250,6 +254,8 @@ pub struct Runtime {
     pub slowlog_log_slower_than: AtomicI64,
     pub slowlog_max_len: AtomicU64,
     loglevel: AtomicU8,
+    /// Woken by every CONFIG SET, so waits that depend on a setting (the idle timeout) restart.
+    pub changed: tokio::sync::Notify,
 }
 
 impl Runtime {
@@ -264,6 +270,7 @@ impl Runtime {
             slowlog_log_slower_than: AtomicI64::new(0),
             slowlog_max_len: AtomicU64::new(0),
             loglevel: AtomicU8::new(0),
+            changed: tokio::sync::Notify::new(),
         };
         r.apply(cfg);
         r
@@ -283,6 +290,7 @@ impl Runtime {
             .store(cfg.slowlog_log_slower_than, r);
         self.slowlog_max_len.store(cfg.slowlog_max_len, r);
         self.loglevel.store(cfg.loglevel as u8, r);
+        self.changed.notify_waiters();
     }
 
     pub fn loglevel(&self) -> LogLevel {

@@ -171,6 +171,7 @@ pub static PARAMS: &[Param] = &[
 /// CONFIG GET reports: accepted in a config file and by CONFIG SET, logged as ignored, no
 /// effect. (`save` and `dir` report an empty value: nothing is ever written to disk.)
 pub static KEYSPACE: &[(&str, &str)] = &[
+    ("acllog-max-len", "128"),
     ("active-defrag-cycle-max", "25"),
     ("active-defrag-cycle-min", "1"),
     ("active-defrag-ignore-bytes", "104857600"),

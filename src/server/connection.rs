@@ -192,6 +192,8 @@ async fn read_loop(
                 tracing::debug!("closing idle client");
                 return DisconnectReason::Timeout;
             }
+            // CONFIG SET timeout: wait again with the new value.
+            _ = state.runtime.changed.notified() => continue,
         };
         match read {
             Ok(0) => return DisconnectReason::Eof,
