@@ -18,7 +18,11 @@ async fn get_returns_redis_names_and_formats() {
         b"*2\r\n$26\r\nclient-output-buffer-limit\r\n$67\r\nnormal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60\r\n",
     )
     .await;
-    c.roundtrip(&["CONFIG", "GET", "MaxClients"], b"*2\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n").await;
+    c.roundtrip(
+        &["CONFIG", "GET", "MaxClients"],
+        b"*2\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n",
+    )
+    .await;
     c.roundtrip(&["CONFIG", "GET", "nosuch"], b"*0\r\n").await;
     // Several patterns (7.0+), each parameter once, keyspace ones with Redis's defaults.
     c.roundtrip(
@@ -44,13 +48,26 @@ async fn get_returns_redis_names_and_formats() {
     // Everything, as exporters ask for it.
     c.cmd(&["CONFIG", "GET", "*"]).await;
     let all = String::from_utf8_lossy(&c.frame().await).into_owned();
-    for name in ["bind", "port", "maxclients", "loglevel", "slowlog-max-len", "metrics-port", "notify-keyspace-events", "databases"] {
+    for name in [
+        "bind",
+        "port",
+        "maxclients",
+        "loglevel",
+        "slowlog-max-len",
+        "metrics-port",
+        "notify-keyspace-events",
+        "databases",
+    ] {
         assert!(all.contains(&format!("\r\n{name}\r\n")), "{name} missing");
     }
     // RESP3: a map.
     c.cmd(&["HELLO", "3"]).await;
     c.frame().await;
-    c.roundtrip(&["CONFIG", "GET", "timeout"], b"%1\r\n$7\r\ntimeout\r\n$1\r\n0\r\n").await;
+    c.roundtrip(
+        &["CONFIG", "GET", "timeout"],
+        b"%1\r\n$7\r\ntimeout\r\n$1\r\n0\r\n",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -75,20 +92,46 @@ async fn set_errors_are_redis_texts_and_change_nothing() {
         c.roundtrip(&args, reply.as_bytes()).await;
     }
     // The failed multi-parameter SET applied neither.
-    c.roundtrip(&["CONFIG", "GET", "maxclients"], b"*2\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n").await;
+    c.roundtrip(
+        &["CONFIG", "GET", "maxclients"],
+        b"*2\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn set_changes_what_get_reports() {
     let s = TestServer::start().await;
     let mut c = Raw::connect(s.addr()).await;
-    c.roundtrip(&["CONFIG", "SET", "timeout", "5", "loglevel", "WARNING", "maxmemory-policy", "allkeys-lru"], b"+OK\r\n").await;
+    c.roundtrip(
+        &[
+            "CONFIG",
+            "SET",
+            "timeout",
+            "5",
+            "loglevel",
+            "WARNING",
+            "maxmemory-policy",
+            "allkeys-lru",
+        ],
+        b"+OK\r\n",
+    )
+    .await;
     c.roundtrip(
         &["CONFIG", "GET", "timeout", "loglevel", "maxmemory-policy"],
         b"*6\r\n$7\r\ntimeout\r\n$1\r\n5\r\n$8\r\nloglevel\r\n$7\r\nwarning\r\n$16\r\nmaxmemory-policy\r\n$11\r\nallkeys-lru\r\n",
     )
     .await;
-    c.roundtrip(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 1mb 1 1"], b"+OK\r\n").await;
+    c.roundtrip(
+        &[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "pubsub 1mb 1 1",
+        ],
+        b"+OK\r\n",
+    )
+    .await;
     c.roundtrip(
         &["CONFIG", "GET", "client-output-buffer-limit"],
         b"*2\r\n$26\r\nclient-output-buffer-limit\r\n$59\r\nnormal 0 0 0 slave 268435456 67108864 60 pubsub 1048576 1 1\r\n",
@@ -100,21 +143,53 @@ async fn set_changes_what_get_reports() {
 async fn output_limit_applies_to_subscribers_already_connected() {
     let s = TestServer::start().await;
     let mut sub = Raw::connect(s.addr()).await;
-    sub.roundtrip(&["SUBSCRIBE", "big"], b"*3\r\n$9\r\nsubscribe\r\n$3\r\nbig\r\n:1\r\n").await;
+    sub.roundtrip(
+        &["SUBSCRIBE", "big"],
+        b"*3\r\n$9\r\nsubscribe\r\n$3\r\nbig\r\n:1\r\n",
+    )
+    .await;
     let mut admin = Raw::connect(s.addr()).await;
-    admin.roundtrip(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 1kb 0 0"], b"+OK\r\n").await;
+    admin
+        .roundtrip(
+            &[
+                "CONFIG",
+                "SET",
+                "client-output-buffer-limit",
+                "pubsub 1kb 0 0",
+            ],
+            b"+OK\r\n",
+        )
+        .await;
     // The subscriber does not read; one message over the new hard limit disconnects it.
     let payload = "x".repeat(4096);
     admin.cmd(&["PUBLISH", "big", &payload]).await;
     assert_eq!(admin.frame().await, b":1\r\n");
     for _ in 0..100 {
-        if info_field(&mut admin, "stats", "client_output_buffer_limit_disconnections").await == "1" {
+        if info_field(
+            &mut admin,
+            "stats",
+            "client_output_buffer_limit_disconnections",
+        )
+        .await
+            == "1"
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!(info_field(&mut admin, "stats", "client_output_buffer_limit_disconnections").await, "1");
-    assert_eq!(info_field(&mut admin, "clients", "connected_clients").await, "1");
+    assert_eq!(
+        info_field(
+            &mut admin,
+            "stats",
+            "client_output_buffer_limit_disconnections"
+        )
+        .await,
+        "1"
+    );
+    assert_eq!(
+        info_field(&mut admin, "clients", "connected_clients").await,
+        "1"
+    );
 }
 
 #[tokio::test]
@@ -123,13 +198,22 @@ async fn maxclients_and_timeout_apply_at_once() {
     let mut admin = Raw::connect(s.addr()).await;
     let mut idle = Raw::connect(s.addr()).await;
     idle.roundtrip(&["PING"], b"+PONG\r\n").await;
-    admin.roundtrip(&["CONFIG", "SET", "maxclients", "2"], b"+OK\r\n").await;
+    admin
+        .roundtrip(&["CONFIG", "SET", "maxclients", "2"], b"+OK\r\n")
+        .await;
     let mut third = Raw::connect(s.addr()).await;
-    third.expect(b"-ERR max number of clients reached\r\n").await;
+    third
+        .expect(b"-ERR max number of clients reached\r\n")
+        .await;
     third.expect_closed().await;
-    assert_eq!(info_field(&mut admin, "stats", "rejected_connections").await, "1");
+    assert_eq!(
+        info_field(&mut admin, "stats", "rejected_connections").await,
+        "1"
+    );
     // The idle client was waiting with no timeout; the new one closes it.
-    admin.roundtrip(&["CONFIG", "SET", "timeout", "1"], b"+OK\r\n").await;
+    admin
+        .roundtrip(&["CONFIG", "SET", "timeout", "1"], b"+OK\r\n")
+        .await;
     idle.expect_closed().await;
 }
 
@@ -137,9 +221,11 @@ async fn maxclients_and_timeout_apply_at_once() {
 async fn proto_max_bulk_len_applies_to_open_connections() {
     let s = TestServer::start().await;
     let mut c = Raw::connect(s.addr()).await;
-    c.roundtrip(&["CONFIG", "SET", "proto-max-bulk-len", "1mb"], b"+OK\r\n").await;
+    c.roundtrip(&["CONFIG", "SET", "proto-max-bulk-len", "1mb"], b"+OK\r\n")
+        .await;
     c.send(b"*2\r\n$4\r\nECHO\r\n$2000000\r\n").await;
-    c.expect(b"-ERR Protocol error: invalid bulk length\r\n").await;
+    c.expect(b"-ERR Protocol error: invalid bulk length\r\n")
+        .await;
     c.expect_closed().await;
 }
 
@@ -148,12 +234,28 @@ async fn resetstat_zeroes_the_counters() {
     let s = TestServer::start().await;
     let mut c = Raw::connect(s.addr()).await;
     c.roundtrip(&["PUBLISH", "a", "b"], b":0\r\n").await;
-    c.roundtrip(&["NOSUCH"], b"-ERR unknown command 'NOSUCH', with args beginning with: \r\n").await;
-    assert_eq!(info_field(&mut c, "stats", "pubsub_messages_published").await, "1");
+    c.roundtrip(
+        &["NOSUCH"],
+        b"-ERR unknown command 'NOSUCH', with args beginning with: \r\n",
+    )
+    .await;
+    assert_eq!(
+        info_field(&mut c, "stats", "pubsub_messages_published").await,
+        "1"
+    );
     c.roundtrip(&["CONFIG", "RESETSTAT"], b"+OK\r\n").await;
-    assert_eq!(info_field(&mut c, "stats", "pubsub_messages_published").await, "0");
-    assert_eq!(info_field(&mut c, "stats", "total_error_replies").await, "0");
-    assert_eq!(info_field(&mut c, "stats", "total_connections_received").await, "0");
+    assert_eq!(
+        info_field(&mut c, "stats", "pubsub_messages_published").await,
+        "0"
+    );
+    assert_eq!(
+        info_field(&mut c, "stats", "total_error_replies").await,
+        "0"
+    );
+    assert_eq!(
+        info_field(&mut c, "stats", "total_connections_received").await,
+        "0"
+    );
 }
 
 #[tokio::test]
@@ -168,7 +270,16 @@ async fn rewrite_keeps_comments_and_writes_changes() {
     let s = TestServer::with_config(cfg).await;
     let mut c = Raw::connect(s.addr()).await;
     c.roundtrip(
-        &["CONFIG", "SET", "maxclients", "300", "client-output-buffer-limit", "pubsub 64mb 16mb 30", "slowlog-max-len", "64"],
+        &[
+            "CONFIG",
+            "SET",
+            "maxclients",
+            "300",
+            "client-output-buffer-limit",
+            "pubsub 64mb 16mb 30",
+            "slowlog-max-len",
+            "64",
+        ],
         b"+OK\r\n",
     )
     .await;
@@ -187,7 +298,10 @@ async fn rewrite_keeps_comments_and_writes_changes() {
     assert_eq!(back.pubsub_output_limit, (64 << 20, 16 << 20, 30));
     assert_eq!(back.slowlog_max_len, 64);
     let info = text(&mut c, &["INFO", "server"]).await;
-    assert!(info.contains(&format!("config_file:{}\r\n", path.display())), "{info}");
+    assert!(
+        info.contains(&format!("config_file:{}\r\n", path.display())),
+        "{info}"
+    );
 }
 
 #[tokio::test]
@@ -196,6 +310,8 @@ async fn help_lists_the_subcommands() {
     let mut c = Raw::connect(s.addr()).await;
     c.cmd(&["CONFIG", "HELP"]).await;
     let help = c.frame().await;
-    assert!(help.starts_with(b"*11\r\n+CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n"));
+    assert!(help.starts_with(
+        b"*11\r\n+CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n"
+    ));
     let _ = encode(&[]);
 }

@@ -16,7 +16,10 @@ async fn counters_move_with_clients_subscriptions_and_messages() {
         stats["total_net_input_bytes"].parse().unwrap(),
         stats["total_net_output_bytes"].parse().unwrap(),
     );
-    assert_eq!(info_field(&mut i, "clients", "connected_clients").await, "1");
+    assert_eq!(
+        info_field(&mut i, "clients", "connected_clients").await,
+        "1"
+    );
     assert_eq!(info_field(&mut i, "clients", "pubsub_clients").await, "0");
 
     let mut a = Raw::connect(s.addr()).await;
@@ -55,7 +58,10 @@ async fn counters_move_with_clients_subscriptions_and_messages() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    assert_eq!(info_field(&mut i, "clients", "connected_clients").await, "3");
+    assert_eq!(
+        info_field(&mut i, "clients", "connected_clients").await,
+        "3"
+    );
     assert_eq!(info_field(&mut i, "clients", "pubsub_clients").await, "2");
 }
 
@@ -71,25 +77,54 @@ async fn sections_follow_redis() {
     let s = TestServer::start().await;
     let mut c = Raw::connect(s.addr()).await;
     let default = [
-        "Server", "Clients", "Memory", "Persistence", "Stats", "Replication", "CPU", "Modules",
-        "Errorstats", "Cluster", "Keyspace",
+        "Server",
+        "Clients",
+        "Memory",
+        "Persistence",
+        "Stats",
+        "Replication",
+        "CPU",
+        "Modules",
+        "Errorstats",
+        "Cluster",
+        "Keyspace",
     ];
     assert_eq!(sections(&text(&mut c, &["INFO"]).await), default);
     assert_eq!(sections(&text(&mut c, &["INFO", "default"]).await), default);
     let all = [
-        "Server", "Clients", "Memory", "Persistence", "Stats", "Replication", "CPU", "Modules",
-        "Commandstats", "Errorstats", "Latencystats", "Cluster", "Keyspace",
+        "Server",
+        "Clients",
+        "Memory",
+        "Persistence",
+        "Stats",
+        "Replication",
+        "CPU",
+        "Modules",
+        "Commandstats",
+        "Errorstats",
+        "Latencystats",
+        "Cluster",
+        "Keyspace",
     ];
     assert_eq!(sections(&text(&mut c, &["INFO", "all"]).await), all);
     assert_eq!(sections(&text(&mut c, &["INFO", "everything"]).await), all);
-    assert_eq!(sections(&text(&mut c, &["INFO", "cpu", "MEMORY"]).await), ["Memory", "CPU"]);
-    c.roundtrip(&["INFO", "keyspace"], b"$12\r\n# Keyspace\r\n\r\n").await;
+    assert_eq!(
+        sections(&text(&mut c, &["INFO", "cpu", "MEMORY"]).await),
+        ["Memory", "CPU"]
+    );
+    c.roundtrip(&["INFO", "keyspace"], b"$12\r\n# Keyspace\r\n\r\n")
+        .await;
     let server = info_map(&text(&mut c, &["INFO", "server"]).await);
     assert_eq!(server["redis_version"], "7.2.4");
     assert_eq!(server["tcp_port"], s.addr().port().to_string());
     assert_eq!(server["config_file"], "");
     let memory = info_map(&text(&mut c, &["INFO", "memory"]).await);
-    for f in ["used_memory", "used_memory_rss", "used_memory_peak", "mem_clients_normal"] {
+    for f in [
+        "used_memory",
+        "used_memory_rss",
+        "used_memory_peak",
+        "mem_clients_normal",
+    ] {
         assert!(memory[f].parse::<u64>().is_ok(), "{f}: {memory:?}");
     }
     assert_eq!(memory["mem_allocator"], "libc");
@@ -119,18 +154,33 @@ async fn used_memory_comes_from_the_allocator() {
     for _ in 0..20_000 {
         sub.frame().await;
     }
-    let used1: u64 = info_field(&mut c, "memory", "used_memory").await.parse().unwrap();
-    assert!(used1 > used0 + 1_000_000, "20k channels cost more than 1 MB: {used0} → {used1}");
+    let used1: u64 = info_field(&mut c, "memory", "used_memory")
+        .await
+        .parse()
+        .unwrap();
+    assert!(
+        used1 > used0 + 1_000_000,
+        "20k channels cost more than 1 MB: {used0} → {used1}"
+    );
     drop(sub);
     let mut used2 = used1;
     for _ in 0..100 {
-        used2 = info_field(&mut c, "memory", "used_memory").await.parse().unwrap();
+        used2 = info_field(&mut c, "memory", "used_memory")
+            .await
+            .parse()
+            .unwrap();
         if used2 < used1 - 1_000_000 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert!(used2 < used1 - 1_000_000, "freed after the subscriber left: {used1} → {used2}");
-    let peak: u64 = info_field(&mut c, "memory", "used_memory_peak").await.parse().unwrap();
+    assert!(
+        used2 < used1 - 1_000_000,
+        "freed after the subscriber left: {used1} → {used2}"
+    );
+    let peak: u64 = info_field(&mut c, "memory", "used_memory_peak")
+        .await
+        .parse()
+        .unwrap();
     assert!(peak >= used1);
 }

@@ -171,6 +171,10 @@ fn after_call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes], usec: u
         );
     }
     if server.ops.monitors.active() && !spec.flags.contains(&"admin") {
+        if ctx.handle.meta.lock().monitor {
+            // A monitor sees its own command after its reply, as in Redis.
+            ctx.flush();
+        }
         let redacted = redacted_args(spec, args);
         server
             .ops
