@@ -334,3 +334,22 @@ fn container_defaults_apply_first() {
         "Configuration OK (defaults and command line): port 7200 bind * -::*"
     );
 }
+
+/// redis.conf.example documents every directive pubsubd honours, with its CONFIG SET status.
+#[test]
+fn the_example_documents_every_honoured_directive() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("redis.conf.example");
+    let text = std::fs::read_to_string(path).unwrap();
+    for p in pubsubd::config::params::PARAMS {
+        let documented = text
+            .lines()
+            .any(|l| l.trim_start_matches("# ").split_whitespace().next() == Some(p.name));
+        assert!(documented, "{} is not in redis.conf.example", p.name);
+    }
+    let mutable = text.matches("CONFIG SET: yes").count();
+    assert_eq!(
+        mutable,
+        pubsubd::config::params::PARAMS.iter().filter(|p| p.mutable).count(),
+        "CONFIG SET: yes/no notes"
+    );
+}
