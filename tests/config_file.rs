@@ -349,7 +349,10 @@ fn the_example_documents_every_honoured_directive() {
     let mutable = text.matches("CONFIG SET: yes").count();
     assert_eq!(
         mutable,
-        pubsubd::config::params::PARAMS.iter().filter(|p| p.mutable).count(),
+        pubsubd::config::params::PARAMS
+            .iter()
+            .filter(|p| p.mutable)
+            .count(),
         "CONFIG SET: yes/no notes"
     );
 }

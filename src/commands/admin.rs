@@ -62,7 +62,7 @@ pub fn shutdown(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 pub fn slowlog_get(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if args.len() > 3 {
         return Err(CommandError::SubcommandSyntax {
-            sub: "get".into(),
+            sub: super::arg_text(&args[1], 128),
             cmd: "SLOWLOG".into(),
         });
     }

@@ -372,7 +372,7 @@ pub fn pause(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     };
     if args.len() > 4 {
         return Err(CommandError::SubcommandSyntax {
-            sub: "pause".into(),
+            sub: arg_text(&args[1], 128),
             cmd: "CLIENT".into(),
         });
     }
@@ -470,6 +470,10 @@ const CLIENT_HELP: &[&str] = &[
     "      Return clients of specified type.",
     "    * ID <id> [<id>...]",
     "      Return clients with the specified IDs.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
     "REPLY (ON|OFF|SKIP)",
     "    Control the replies sent to the current connection.",
     "SETNAME <name>",
@@ -478,10 +482,6 @@ const CLIENT_HELP: &[&str] = &[
     "    Set client meta attr. Options are:",
     "    * LIB-NAME: the client lib name.",
     "    * LIB-VER: the client lib version.",
-    "PAUSE <timeout> [WRITE|ALL]",
-    "    Suspend all, or just write, clients for <timeout> milliseconds.",
-    "UNPAUSE",
-    "    Stop the current client pause, resuming traffic.",
     "NO-EVICT (ON|OFF)",
     "    Protect current client connection from eviction.",
     "NO-TOUCH (ON|OFF)",
