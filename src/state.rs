@@ -107,8 +107,15 @@ impl ServerState {
 
     /// Makes a configuration changed by CONFIG SET the live one: every run-time cell takes its
     /// value, so running connections see it at once.
-    pub fn apply_config(&self, next: Config) {
+    pub fn apply_config(&self, old: &Config, next: Config) {
         self.runtime.apply(&next);
+        if next.requirepass != old.requirepass {
+            self.acl.set_requirepass(next.requirepass.0.as_bytes());
+        }
+        self.acl.set_pubsub_default_all(next.acl_pubsub_default_all);
+        self.acl
+            .log_max_len
+            .store(next.acllog_max_len, Ordering::Relaxed);
         let (h, s, t) = next.pubsub_output_limit;
         self.limits.set(h, s, t);
         self.ops.slowlog.trim(next.slowlog_max_len);

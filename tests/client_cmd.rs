@@ -269,7 +269,7 @@ async fn pause_all_holds_everything_until_it_ends() {
         (vec!["CLIENT", "PAUSE", "-1"], "-ERR timeout is negative\r\n"),
         (vec!["CLIENT", "PAUSE", "abc"], "-ERR timeout is not an integer or out of range\r\n"),
         (vec!["CLIENT", "UNPAUSE", "x"], "-ERR wrong number of arguments for 'client|unpause' command\r\n"),
-        (vec!["CLIENT", "PAUSE", "100", "write", "x"], "-ERR unknown subcommand or wrong number of arguments for 'pause'. Try CLIENT HELP.\r\n"),
+        (vec!["CLIENT", "PAUSE", "100", "write", "x"], "-ERR unknown subcommand or wrong number of arguments for 'PAUSE'. Try CLIENT HELP.\r\n"),
     ] {
         admin.roundtrip(&args, reply.as_bytes()).await;
     }

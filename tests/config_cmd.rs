@@ -284,8 +284,8 @@ async fn rewrite_keeps_comments_and_writes_changes() {
     )
     .await;
     c.roundtrip(&["CONFIG", "REWRITE"], b"+OK\r\n").await;
-    // TestServer runs on port 0 with shutdown-timeout 2: those are its live values too.
-    let port_line = "port 0";
+    // TestServer's port and shutdown-timeout 2 are its live values too.
+    let port_line = format!("port {}", s.addr().port());
     let rewritten = std::fs::read_to_string(&path).unwrap();
     assert_eq!(
         rewritten,
@@ -314,4 +314,69 @@ async fn help_lists_the_subcommands() {
         b"*11\r\n+CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n"
     ));
     let _ = encode(&[]);
+}
+
+#[tokio::test]
+async fn requirepass_acl_pubsub_default_and_protected_mode_are_settable() {
+    let s = TestServer::start().await;
+    let mut admin = Raw::connect(s.addr()).await;
+    admin
+        .roundtrip(&["CONFIG", "SET", "requirepass", "s3cret"], b"+OK\r\n")
+        .await;
+    // Already-authenticated connections stay so, as in Redis; new ones must AUTH.
+    admin.roundtrip(&["PING"], b"+PONG\r\n").await;
+    let mut c = Raw::connect(s.addr()).await;
+    c.roundtrip(&["PING"], b"-NOAUTH Authentication required.\r\n")
+        .await;
+    c.roundtrip(&["AUTH", "s3cret"], b"+OK\r\n").await;
+    admin
+        .roundtrip(
+            &["CONFIG", "GET", "requirepass"],
+            b"*2\r\n$11\r\nrequirepass\r\n$6\r\ns3cret\r\n",
+        )
+        .await;
+    admin
+        .roundtrip(&["CONFIG", "SET", "requirepass", ""], b"+OK\r\n")
+        .await;
+    let mut d = Raw::connect(s.addr()).await;
+    d.roundtrip(&["PING"], b"+PONG\r\n").await;
+
+    admin
+        .roundtrip(&["ACL", "SETUSER", "before"], b"+OK\r\n")
+        .await;
+    admin
+        .roundtrip(
+            &["CONFIG", "SET", "acl-pubsub-default", "allchannels"],
+            b"+OK\r\n",
+        )
+        .await;
+    admin
+        .roundtrip(&["ACL", "SETUSER", "after"], b"+OK\r\n")
+        .await;
+    let list = {
+        admin.cmd(&["ACL", "LIST"]).await;
+        String::from_utf8_lossy(&admin.frame().await).into_owned()
+    };
+    let line = |name: &str| {
+        list.lines()
+            .find(|l| l.starts_with(&format!("user {name} ")))
+            .unwrap()
+            .to_string()
+    };
+    assert!(line("after").contains("&*"), "{list}");
+    assert!(!line("before").contains("&*"), "{list}");
+    admin.roundtrip(
+        &["CONFIG", "SET", "acl-pubsub-default", "some"],
+        b"-ERR CONFIG SET failed (possibly related to argument 'acl-pubsub-default') - argument(s) must be one of the following: allchannels, resetchannels\r\n",
+    )
+    .await;
+    admin
+        .roundtrip(&["CONFIG", "SET", "protected-mode", "no"], b"+OK\r\n")
+        .await;
+    admin
+        .roundtrip(
+            &["CONFIG", "GET", "protected-mode"],
+            b"*2\r\n$14\r\nprotected-mode\r\n$2\r\nno\r\n",
+        )
+        .await;
 }

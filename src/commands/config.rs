@@ -42,9 +42,9 @@ pub fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             tracing::warn!("CONFIG SET {name}: accepted and ignored, pubsubd stores no data");
         }
     }
-    *live = next.clone();
+    let old = std::mem::replace(&mut *live, next.clone());
     drop(live);
-    server.apply_config(next);
+    server.apply_config(&old, next);
     ctx.reply.ok();
     Ok(())
 }

@@ -253,6 +253,7 @@ pub struct Runtime {
     pub client_query_buffer_limit: AtomicUsize,
     pub slowlog_log_slower_than: AtomicI64,
     pub slowlog_max_len: AtomicU64,
+    pub protected_mode: std::sync::atomic::AtomicBool,
     loglevel: AtomicU8,
     /// Woken by every CONFIG SET, so waits that depend on a setting (the idle timeout) restart.
     pub changed: tokio::sync::Notify,
@@ -269,6 +270,7 @@ impl Runtime {
             client_query_buffer_limit: AtomicUsize::new(0),
             slowlog_log_slower_than: AtomicI64::new(0),
             slowlog_max_len: AtomicU64::new(0),
+            protected_mode: std::sync::atomic::AtomicBool::new(true),
             loglevel: AtomicU8::new(0),
             changed: tokio::sync::Notify::new(),
         };
@@ -289,6 +291,7 @@ impl Runtime {
         self.slowlog_log_slower_than
             .store(cfg.slowlog_log_slower_than, r);
         self.slowlog_max_len.store(cfg.slowlog_max_len, r);
+        self.protected_mode.store(cfg.protected_mode, r);
         self.loglevel.store(cfg.loglevel as u8, r);
         self.changed.notify_waiters();
     }

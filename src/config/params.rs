@@ -153,6 +153,105 @@ pub static PARAMS: &[Param] = &[
         kind: Kind::Plain,
         get: |c| c.slowlog_max_len.to_string(),
     },
+    // Security (auth, ACL, TLS, listeners).
+    Param {
+        name: "requirepass",
+        mutable: true,
+        kind: Kind::Text,
+        get: |c| c.requirepass.0.clone(),
+    },
+    Param {
+        name: "acl-pubsub-default",
+        mutable: true,
+        kind: Kind::Plain,
+        get: |c| {
+            if c.acl_pubsub_default_all {
+                "allchannels"
+            } else {
+                "resetchannels"
+            }
+            .to_string()
+        },
+    },
+    Param {
+        name: "acllog-max-len",
+        mutable: true,
+        kind: Kind::Plain,
+        get: |c| c.acllog_max_len.to_string(),
+    },
+    Param {
+        name: "aclfile",
+        mutable: false,
+        kind: Kind::Text,
+        get: |c| c.aclfile.clone(),
+    },
+    Param {
+        name: "protected-mode",
+        mutable: true,
+        kind: Kind::Plain,
+        get: |c| if c.protected_mode { "yes" } else { "no" }.to_string(),
+    },
+    Param {
+        name: "unixsocket",
+        mutable: false,
+        kind: Kind::Text,
+        get: |c| c.unixsocket.clone(),
+    },
+    Param {
+        name: "unixsocketperm",
+        mutable: false,
+        kind: Kind::Plain,
+        get: |c| format!("{:o}", c.unixsocketperm),
+    },
+    Param {
+        name: "tls-port",
+        mutable: false,
+        kind: Kind::Plain,
+        get: |c| c.tls.port.to_string(),
+    },
+    Param {
+        name: "tls-cert-file",
+        mutable: false,
+        kind: Kind::Text,
+        get: |c| c.tls.cert_file.clone(),
+    },
+    Param {
+        name: "tls-key-file",
+        mutable: false,
+        kind: Kind::Text,
+        get: |c| c.tls.key_file.clone(),
+    },
+    Param {
+        name: "tls-ca-cert-file",
+        mutable: false,
+        kind: Kind::Text,
+        get: |c| c.tls.ca_cert_file.clone(),
+    },
+    Param {
+        name: "tls-ca-cert-dir",
+        mutable: false,
+        kind: Kind::Text,
+        get: |c| c.tls.ca_cert_dir.clone(),
+    },
+    Param {
+        name: "tls-auth-clients",
+        mutable: false,
+        kind: Kind::Plain,
+        get: |c| {
+            match c.tls.auth_clients {
+                super::TlsAuthClients::Yes => "yes",
+                super::TlsAuthClients::No => "no",
+                super::TlsAuthClients::Optional => "optional",
+            }
+            .to_string()
+        },
+    },
+    Param {
+        name: "tls-protocols",
+        mutable: false,
+        kind: Kind::Text,
+        get: |c| c.tls.protocols.join(" "),
+    },
     Param {
         name: "supervised",
         mutable: false,
@@ -171,7 +270,6 @@ pub static PARAMS: &[Param] = &[
 /// CONFIG GET reports: accepted in a config file and by CONFIG SET, logged as ignored, no
 /// effect. (`save` and `dir` report an empty value: nothing is ever written to disk.)
 pub static KEYSPACE: &[(&str, &str)] = &[
-    ("acllog-max-len", "128"),
     ("active-defrag-cycle-max", "25"),
     ("active-defrag-cycle-min", "1"),
     ("active-defrag-ignore-bytes", "104857600"),

@@ -94,7 +94,10 @@ pub async fn serve(accepted: Accepted, state: Arc<ServerState>, tracker: TaskTra
             return;
         };
         let (rd, mut wr) = stream.into_split();
-        if state.config.protected_mode && !peer.is_local() && state.acl.default_user().nopass {
+        if state.runtime.protected_mode.load(Ordering::Relaxed)
+            && !peer.is_local()
+            && state.acl.default_user().nopass
+        {
             tracing::warn!("Denied connection from {}: protected mode", peer.text());
             let _ = wr.write_all(PROTECTED_MODE_DENIED).await;
             let _ = wr.shutdown().await;
@@ -273,8 +276,10 @@ async fn read_loop(
     }
 }
 
-/// Runs every complete request in `buf`. Returns a reason when the connection must close after
-/// what was replied (QUIT, a protocol error).
+/// Runs every complete request in `buf`, stopping at one CLIENT PAUSE holds back (left in
+/// `parked`). Returns a reason when the connection must close after what was replied (QUIT, a
+/// protocol error).
+#[allow(clippy::too_many_arguments)]
 fn process(
     buf: &mut BytesMut,
     decoder: &mut Decoder,
