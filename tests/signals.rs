@@ -272,3 +272,57 @@ async fn health_check_probe() {
     assert_eq!(down.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&down.stderr).starts_with("unhealthy: "));
 }
+
+/// `supervised systemd`: READY=1 once listening and STOPPING=1 at shutdown, on $NOTIFY_SOCKET,
+/// so Debian's `Type=notify` redis-server unit can start pubsubd.
+#[tokio::test]
+async fn supervised_systemd_notifies_ready_and_stopping() {
+    let dir = ops_util::temp_dir("notify");
+    let path = dir.join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let port = free_port();
+    let p = ops_util::Proc(
+        std::process::Command::new(env!("CARGO_BIN_EXE_pubsubd"))
+            .args(["--port", &port.to_string(), "--supervised", "systemd"])
+            .env("NOTIFY_SOCKET", &path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let recv = move |sock: std::os::unix::net::UnixDatagram| {
+        let mut buf = [0u8; 64];
+        let n = sock.recv(&mut buf).expect("a notification");
+        (String::from_utf8_lossy(&buf[..n]).into_owned(), sock)
+    };
+    let (ready, sock) = tokio::task::spawn_blocking(move || recv(sock))
+        .await
+        .unwrap();
+    assert_eq!(ready, "READY=1");
+    wait_for_port(port).await;
+    signal(&p, "TERM");
+    let (stopping, _) = tokio::task::spawn_blocking(move || recv(sock))
+        .await
+        .unwrap();
+    assert_eq!(stopping, "STOPPING=1");
+    let (status, _) = wait_exit(p).await;
+    assert_eq!(status.code(), Some(0));
+}
+
+/// The container default `bind * -::*` listens on IPv4 and IPv6 on one port (IPV6_V6ONLY, as
+/// Redis sets it), instead of the IPv6 socket colliding with the IPv4 one.
+#[tokio::test]
+async fn wildcard_ipv4_and_ipv6_bind_together() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        return; // no IPv6 on this machine
+    }
+    let port = free_port();
+    let p = spawn(&["--bind", "*", "::*", "--port", &port.to_string()]);
+    wait_for_port(port).await;
+    let mut v6 = Raw::connect(format!("[::1]:{port}").parse().unwrap()).await;
+    v6.roundtrip(&["PING"], b"+PONG\r\n").await;
+    signal(&p, "TERM");
+    let (status, stderr) = wait_exit(p).await;
+    assert_eq!(status.code(), Some(0), "{stderr}");
+}

@@ -90,7 +90,7 @@ pub async fn bind_tcp(config: &Config, port: u16) -> io::Result<Vec<TcpListener>
                 ))
             }
         };
-        match TcpListener::bind(sock).await {
+        match listen(sock) {
             Ok(l) => out.push(l),
             Err(e) if optional => {
                 tracing::warn!("Could not create optional listener on {sock}: {e}");
@@ -110,6 +110,27 @@ pub async fn bind_tcp(config: &Config, port: u16) -> io::Result<Vec<TcpListener>
         ));
     }
     Ok(out)
+}
+
+/// Redis's default `tcp-backlog`.
+const TCP_BACKLOG: i32 = 511;
+
+/// A listening socket as Redis makes one: `SO_REUSEADDR`, and IPv6 sockets `IPV6_V6ONLY`, so
+/// `bind * -::*` (the container default) can listen on both 0.0.0.0 and :: on one port.
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(TCP_BACKLOG)?;
+    TcpListener::from_std(socket.into())
 }
 
 /// Serves clients on `listeners` until `shutdown` is cancelled.
