@@ -11,24 +11,32 @@ use std::process::ExitCode;
 
 use pubsubd::config::cli::{self, Action};
 use pubsubd::config::Config;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
 #[global_allocator]
 static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
 
-async fn watch_signals(token: CancellationToken) {
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::warn!("cannot install signal handlers");
-        return;
-    };
+/// The signals pubsubd handles, registered before it reports itself ready, so a SIGTERM
+/// right after start-up is a graceful shutdown rather than the default abrupt exit.
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+fn install_signals() -> std::io::Result<Signals> {
+    Ok(Signals {
+        term: signal(SignalKind::terminate())?,
+        int: signal(SignalKind::interrupt())?,
+        hup: signal(SignalKind::hangup())?,
+    })
+}
+
+async fn watch_signals(mut s: Signals, token: CancellationToken) {
     loop {
         tokio::select! {
-            _ = int.recv() => {
+            _ = s.int.recv() => {
                 if token.is_cancelled() {
                     tracing::warn!("You insist... exiting now.");
                     std::process::exit(1);
@@ -36,11 +44,11 @@ async fn watch_signals(token: CancellationToken) {
                 tracing::warn!("Received SIGINT scheduling shutdown...");
                 token.cancel();
             }
-            _ = term.recv() => {
+            _ = s.term.recv() => {
                 tracing::warn!("Received SIGTERM scheduling shutdown...");
                 token.cancel();
             }
-            _ = hup.recv() => match pubsubd::logging::reopen() {
+            _ = s.hup.recv() => match pubsubd::logging::reopen() {
                 Ok(()) => tracing::info!("Received SIGHUP, reopened the log file"),
                 Err(e) => tracing::warn!("Received SIGHUP, could not reopen the log file: {e}"),
             },
@@ -96,6 +104,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        let signals = install_signals()?;
         let listeners = pubsubd::server::bind(&cfg).await?;
         for l in &listeners {
             tracing::info!("Ready to accept connections {}", l.describe());
@@ -107,7 +116,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         let notify = cfg.clone();
         let pidfile = cfg.pidfile.clone();
         let token = CancellationToken::new();
-        tokio::spawn(watch_signals(token.clone()));
+        tokio::spawn(watch_signals(signals, token.clone()));
         pubsubd::server::run(cfg, listeners, token).await;
         sd_notify(&notify, "STOPPING=1");
         if !pidfile.is_empty() {

@@ -280,7 +280,8 @@ async fn supervised_systemd_notifies_ready_and_stopping() {
     let dir = ops_util::temp_dir("notify");
     let path = dir.join("notify.sock");
     let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let port = free_port();
     let p = ops_util::Proc(
         std::process::Command::new(env!("CARGO_BIN_EXE_pubsubd"))
