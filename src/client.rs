@@ -158,6 +158,8 @@ pub struct ClientMeta {
     pub user: String,
     pub reply_off: bool,
     pub qbuf: usize,
+    /// In MONITOR mode (flag `O`).
+    pub monitor: bool,
 }
 
 /// The shared face of a connected client.

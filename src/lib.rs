@@ -25,17 +25,34 @@
 //!
 //! `client`, `config` and `stats` are leaves any layer may use; nothing below `server` knows about
 //! sockets, tasks or signals.
+//!
+//! ## Operations
+//! `config` reads redis.conf and the command line and holds the table CONFIG GET/SET/REWRITE
+//! work from (`config::params`); values CONFIG SET may change live in small shared cells
+//! (`config::Runtime`, `outbox::OutputLimits`) that connections read where they apply.
+//! `monitor` (MONITOR), `pause` (CLIENT PAUSE), `slowlog` (SLOWLOG) and `channel_rates`
+//! (busiest channels) are leaves kept in `ServerState::ops`, each costing a command one atomic
+//! load while unused. `memory` reads the allocator's count (the binary installs a counting
+//! allocator), `logging` writes Redis-format log lines and follows CONFIG SET loglevel and
+//! SIGHUP, `health` is the container probe, and `server::metrics` the Prometheus endpoint.
 
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod channel_rates;
 pub mod client;
 pub mod commands;
 pub mod config;
+pub mod health;
+pub mod logging;
+pub mod memory;
+pub mod monitor;
 pub mod outbox;
+pub mod pause;
 pub mod protocol;
 pub mod registry;
 pub mod server;
+pub mod slowlog;
 pub mod state;
 pub mod stats;
 

@@ -1,57 +1,110 @@
 //! `pubsubd [/path/to/redis.conf] [--directive value …]`: parse arguments, load the config,
-//! set up logging, run the server until SIGINT/SIGTERM.
+//! set up logging, run the server until SIGINT/SIGTERM or SHUTDOWN.
+//!
+//! Also `--check-config` (load, report, exit) and `--health-check [[host:]port]` (the
+//! container's probe). Signals: SIGTERM/SIGINT start a graceful shutdown (a second SIGINT
+//! exits at once, as Redis's "You insist"), SIGHUP reopens the log file.
+
+mod counting_alloc;
 
 use std::process::ExitCode;
 
 use pubsubd::config::cli::{self, Action};
 use pubsubd::config::Config;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
-fn init_logging(cfg: &Config) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cfg.loglevel.filter()));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if cfg.logfile.is_empty() {
-        builder.init();
-    } else {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&cfg.logfile)
-            .map_err(|e| anyhow::anyhow!("Can't open the log file {}: {e}", cfg.logfile))?;
-        builder
-            .with_ansi(false)
-            .with_writer(std::sync::Mutex::new(file))
-            .init();
-    }
-    Ok(())
+#[global_allocator]
+static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
+
+/// The signals pubsubd handles, registered before it reports itself ready, so a SIGTERM
+/// right after start-up is a graceful shutdown rather than the default abrupt exit.
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
 }
 
-async fn wait_for_signal(token: CancellationToken) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("cannot listen for SIGTERM: {e}");
-            return;
+fn install_signals() -> std::io::Result<Signals> {
+    Ok(Signals {
+        term: signal(SignalKind::terminate())?,
+        int: signal(SignalKind::interrupt())?,
+        hup: signal(SignalKind::hangup())?,
+    })
+}
+
+async fn watch_signals(mut s: Signals, token: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = s.int.recv() => {
+                if token.is_cancelled() {
+                    tracing::warn!("You insist... exiting now.");
+                    std::process::exit(1);
+                }
+                tracing::warn!("Received SIGINT scheduling shutdown...");
+                token.cancel();
+            }
+            _ = s.term.recv() => {
+                tracing::warn!("Received SIGTERM scheduling shutdown...");
+                token.cancel();
+            }
+            _ = s.hup.recv() => match pubsubd::logging::reopen() {
+                Ok(()) => tracing::info!("Received SIGHUP, reopened the log file"),
+                Err(e) => tracing::warn!("Received SIGHUP, could not reopen the log file: {e}"),
+            },
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("Received SIGINT scheduling shutdown..."),
-        _ = term.recv() => tracing::info!("Received SIGTERM scheduling shutdown..."),
     }
-    token.cancel();
+}
+
+/// `supervised systemd` (or `auto` under systemd): tells systemd the service state.
+fn sd_notify(cfg: &Config, state: &str) {
+    let socket = std::env::var_os("NOTIFY_SOCKET");
+    let wanted = match cfg.supervised.as_str() {
+        "systemd" => true,
+        "auto" => socket.is_some(),
+        _ => false,
+    };
+    let Some(path) = socket.filter(|_| wanted) else {
+        return;
+    };
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let path = path.to_string_lossy().into_owned();
+    let addr = match path.strip_prefix('@') {
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            SocketAddr::from_abstract_name(name.as_bytes())
+        }
+        None => SocketAddr::from_pathname(&path),
+    };
+    let sent = UnixDatagram::unbound()
+        .and_then(|s| addr.and_then(|a| s.send_to_addr(state.as_bytes(), &a)));
+    if let Err(e) = sent {
+        tracing::warn!("systemd supervision: cannot notify {path}: {e}");
+    }
+}
+
+/// Why a keyspace directive is ignored, in the one warning logged for it.
+const IGNORED_WHY: &str = "no effect in pubsubd (no keyspace, persistence, replication or cluster)";
+
+fn warn_ignored(cfg: &Config) {
+    for d in &cfg.ignored {
+        tracing::warn!("Ignoring directive '{d}': {IGNORED_WHY}");
+    }
 }
 
 fn run(cfg: Config) -> anyhow::Result<()> {
-    init_logging(&cfg)?;
-    for d in &cfg.ignored {
-        tracing::warn!("Ignoring directive '{d}': pubsubd stores no data");
+    pubsubd::memory::set_allocated_source(counting_alloc::allocated);
+    pubsubd::logging::init(&cfg).map_err(|e| anyhow::anyhow!(e))?;
+    warn_ignored(&cfg);
+    if cfg.supervised == "upstart" {
+        tracing::warn!("supervised upstart is not supported; running unsupervised");
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cfg.worker_threads())
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        let signals = install_signals()?;
         let listeners = pubsubd::server::bind(&cfg).await?;
         for l in &listeners {
             tracing::info!("Ready to accept connections {}", l.describe());
@@ -59,15 +112,36 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         if !cfg.pidfile.is_empty() {
             std::fs::write(&cfg.pidfile, format!("{}\n", std::process::id()))?;
         }
+        sd_notify(&cfg, "READY=1");
+        let notify = cfg.clone();
         let pidfile = cfg.pidfile.clone();
         let token = CancellationToken::new();
-        tokio::spawn(wait_for_signal(token.clone()));
+        tokio::spawn(watch_signals(signals, token.clone()));
         pubsubd::server::run(cfg, listeners, token).await;
+        sd_notify(&notify, "STOPPING=1");
         if !pidfile.is_empty() {
             let _ = std::fs::remove_file(&pidfile);
         }
         Ok(())
     })
+}
+
+/// `--check-config`: what would start, and what would be ignored.
+fn check_config(cfg: &Config) -> ExitCode {
+    for d in &cfg.ignored {
+        eprintln!("warning: ignoring directive '{d}': {IGNORED_WHY}");
+    }
+    let source = if cfg.config_file.is_empty() {
+        "defaults and command line".to_string()
+    } else {
+        cfg.config_file.clone()
+    };
+    println!(
+        "Configuration OK ({source}): port {} bind {}",
+        cfg.port,
+        cfg.bind.join(" ")
+    );
+    ExitCode::SUCCESS
 }
 
 fn main() -> ExitCode {
@@ -80,6 +154,17 @@ fn main() -> ExitCode {
             println!("{v}");
             ExitCode::SUCCESS
         }
+        Ok(Action::CheckConfig(cfg)) => check_config(&cfg),
+        Ok(Action::HealthCheck(target)) => match pubsubd::health::probe(&target) {
+            Ok(reply) => {
+                println!("{reply}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("unhealthy: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Ok(Action::Run(cfg)) => match run(cfg) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -284,7 +284,8 @@ impl Outbox {
         s.stats
             .client_output_buffer_limit_disconnections
             .fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(
+        // The writer logs the one warning line for it, with the client's address.
+        tracing::debug!(
             client_id = s.id,
             pending_bytes = pending,
             "client scheduled to be closed ASAP for overcoming of output buffer limits"

@@ -1,7 +1,7 @@
 //! `ServerState`: what every connection and command shares — configuration, the registry, the
 //! client table and the counters. Built once by `server::run`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -10,11 +10,15 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::users::Acl;
+use crate::channel_rates::ChannelRates;
 use crate::client::ClientHandle;
 use crate::commands::table::Renames;
 use crate::config::{Config, Runtime};
+use crate::monitor::Monitors;
 use crate::outbox::OutputLimits;
+use crate::pause::Pause;
 use crate::registry::Registry;
+use crate::slowlog::SlowLog;
 use crate::stats::Stats;
 
 pub struct ServerState {
@@ -37,6 +41,21 @@ pub struct ServerState {
     pub acl: Acl,
     /// `rename-command`.
     pub renames: Renames,
+    /// Operations: the configuration as CONFIG GET/SET/REWRITE see it (the start-up one,
+    /// changed by CONFIG SET; hot paths read the cells in `runtime` and `limits` instead),
+    /// MONITOR, CLIENT PAUSE, SLOWLOG, per-channel rates, and SHUTDOWN NOW.
+    pub ops: Ops,
+}
+
+/// The operational state (see `ServerState::ops`).
+pub struct Ops {
+    pub live: parking_lot::RwLock<Config>,
+    pub monitors: Monitors,
+    pub pause: Pause,
+    pub slowlog: SlowLog,
+    pub channel_rates: ChannelRates,
+    /// SHUTDOWN NOW: close without waiting for queued output.
+    pub shutdown_now: AtomicBool,
 }
 
 impl ServerState {
@@ -54,6 +73,17 @@ impl ServerState {
                     .expect("the default user always loads")
             })
         });
+        let ops = Ops {
+            live: parking_lot::RwLock::new(config.clone()),
+            monitors: Monitors::default(),
+            pause: Pause::default(),
+            slowlog: SlowLog::default(),
+            channel_rates: ChannelRates::default(),
+            shutdown_now: AtomicBool::new(false),
+        };
+        if config.metrics_port != 0 {
+            ops.channel_rates.enable();
+        }
         Arc::new(ServerState {
             runtime: Runtime::new(&config),
             limits: Arc::new(OutputLimits::new(h, s, t)),
@@ -71,7 +101,26 @@ impl ServerState {
             renames: Renames::new(&config.rename_command),
             config,
             shutdown,
+            ops,
         })
+    }
+
+    /// Makes a configuration changed by CONFIG SET the live one: every run-time cell takes its
+    /// value, so running connections see it at once.
+    pub fn apply_config(&self, old: &Config, next: Config) {
+        self.runtime.apply(&next);
+        if next.requirepass != old.requirepass {
+            self.acl.set_requirepass(next.requirepass.0.as_bytes());
+        }
+        self.acl.set_pubsub_default_all(next.acl_pubsub_default_all);
+        self.acl
+            .log_max_len
+            .store(next.acllog_max_len, Ordering::Relaxed);
+        let (h, s, t) = next.pubsub_output_limit;
+        self.limits.set(h, s, t);
+        self.ops.slowlog.trim(next.slowlog_max_len);
+        crate::logging::set_level(next.loglevel);
+        *self.ops.live.write() = next;
     }
 
     /// A new client id: increasing, never reused (as Redis's).

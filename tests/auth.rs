@@ -267,9 +267,9 @@ fn config_reads_security_directives_and_rejects_users_with_an_aclfile() {
     let mut c = Config::default();
     apply_text(
         &mut c,
-        "requirepass \"p w\"\nuser alice on >x &news.* +@pubsub\nacl-pubsub-default allchannels\nprotected-mode no\nunixsocket /tmp/x.sock\nunixsocketperm 770\nrename-command CONFIG \"\"\ntls-port 6380\ntls-auth-clients optional\ntls-protocols \"TLSv1.2 TLSv1.3\"\n",
+        "requirepass \"p w\"\nuser alice on >x &news.* +@pubsub\nacl-pubsub-default allchannels\nprotected-mode no\nunixsocket /tmp/x.sock\nunixsocketperm 770\nrename-command FLUSHALL \"\"\ntls-port 6380\ntls-auth-clients optional\ntls-protocols \"TLSv1.2 TLSv1.3\"\n",
     )
-    .unwrap_err(); // CONFIG is not a command of this table: rename-command refuses it
+    .unwrap_err(); // FLUSHALL is not a command of this table: rename-command refuses it
     let mut c = Config::default();
     apply_text(
         &mut c,

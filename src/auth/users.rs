@@ -79,7 +79,8 @@ pub struct Acl {
     epoch: AtomicU64,
     /// Cached `default` user is `nopass` and `on`: connections start authenticated.
     default_open: AtomicBool,
-    pub pubsub_default_all: bool,
+    /// `acl-pubsub-default allchannels`; CONFIG SET changes it for users created afterwards.
+    pubsub_default_all: AtomicBool,
     pub file: Option<PathBuf>,
     log: Mutex<VecDeque<LogEntry>>,
     next_log_id: AtomicU64,
@@ -131,7 +132,7 @@ impl Acl {
             users: RwLock::new(users),
             epoch: AtomicU64::new(0),
             default_open: AtomicBool::new(true),
-            pubsub_default_all,
+            pubsub_default_all: AtomicBool::new(pubsub_default_all),
             file,
             log: Mutex::new(VecDeque::new()),
             next_log_id: AtomicU64::new(0),
@@ -154,6 +155,30 @@ impl Acl {
             c.acl_pubsub_default_all,
             c.acllog_max_len,
         )
+    }
+
+    /// Whether new users start with `allchannels` (`acl-pubsub-default`).
+    pub fn pubsub_default_all(&self) -> bool {
+        self.pubsub_default_all.load(Ordering::Relaxed)
+    }
+
+    /// CONFIG SET acl-pubsub-default: applies to users created from now on, as in Redis.
+    pub fn set_pubsub_default_all(&self, all: bool) {
+        self.pubsub_default_all.store(all, Ordering::Relaxed);
+    }
+
+    /// CONFIG SET requirepass, as Redis's `ACLUpdateDefaultUserPassword`: the default user's
+    /// passwords are reset to this one, or to `nopass` for an empty one. Authenticated
+    /// connections stay authenticated.
+    pub fn set_requirepass(&self, password: &[u8]) {
+        let rule = if password.is_empty() {
+            b"nopass".to_vec()
+        } else {
+            let mut r = b">".to_vec();
+            r.extend_from_slice(password);
+            r
+        };
+        let _ = self.set_user("default", &[b"resetpass", &rule]);
     }
 
     /// Changes since start; a connection re-reads its user when this moved.
@@ -179,7 +204,7 @@ impl Acl {
 
     pub fn default_user(&self) -> Arc<User> {
         self.get("default")
-            .unwrap_or_else(|| Arc::new(User::default_user(self.pubsub_default_all)))
+            .unwrap_or_else(|| Arc::new(User::default_user(self.pubsub_default_all())))
     }
 
     /// Every user, sorted by name (Redis's rax order).
@@ -198,10 +223,10 @@ impl Acl {
         let old = users.get(name).cloned();
         let mut u = match &old {
             Some(o) => (**o).clone(),
-            None => User::new(name, self.pubsub_default_all),
+            None => User::new(name, self.pubsub_default_all()),
         };
         for r in rules {
-            u.apply(r, self.pubsub_default_all)
+            u.apply(r, self.pubsub_default_all())
                 .map_err(|e| (r.to_vec(), e))?;
         }
         users.insert(name.to_string(), Arc::new(u));
@@ -264,10 +289,10 @@ impl Acl {
                 ));
                 continue;
             }
-            let mut u = User::new(&name, self.pubsub_default_all);
+            let mut u = User::new(&name, self.pubsub_default_all());
             for r in &argv[2..] {
                 let r = r.trim_ascii();
-                if let Err(e) = u.apply(r, self.pubsub_default_all) {
+                if let Err(e) = u.apply(r, self.pubsub_default_all()) {
                     errors.push_str(&format!("{shown}:{n}: {e}. "));
                 }
             }
@@ -282,7 +307,7 @@ impl Acl {
         if !users.contains_key("default") {
             users.insert(
                 "default".into(),
-                Arc::new(User::default_user(self.pubsub_default_all)),
+                Arc::new(User::default_user(self.pubsub_default_all())),
             );
         }
         Ok(users)

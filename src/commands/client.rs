@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::{arg_text, parse_i64, CmdResult, CommandError, Ctx};
 use crate::client::{ClientHandle, ReplyMode};
+use crate::pause::PauseMode;
 
 pub fn id(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     ctx.reply.int(ctx.client.id as i64);
@@ -83,6 +84,9 @@ pub fn setinfo(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 fn flags(h: &ClientHandle, m: &crate::client::ClientMeta) -> String {
     let mut f = String::new();
+    if m.monitor {
+        f.push('O');
+    }
     if m.sub + m.psub + m.ssub > 0 {
         f.push('P');
     }
@@ -345,6 +349,70 @@ pub fn reply(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// CLIENT PAUSE timeout [WRITE|ALL] (see `crate::pause`).
+pub fn pause(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let ms = match parse_i64(&args[2]) {
+        Ok(n) if n < 0 => return Err(CommandError::other("ERR timeout is negative")),
+        Ok(n) => n as u64,
+        Err(_) => {
+            return Err(CommandError::other(
+                "ERR timeout is not an integer or out of range",
+            ))
+        }
+    };
+    let mode = match args.get(3) {
+        None => PauseMode::All,
+        Some(m) if m.eq_ignore_ascii_case(b"write") => PauseMode::Write,
+        Some(m) if m.eq_ignore_ascii_case(b"all") => PauseMode::All,
+        Some(_) => {
+            return Err(CommandError::other(
+                "ERR CLIENT PAUSE mode must be WRITE or ALL",
+            ))
+        }
+    };
+    if args.len() > 4 {
+        return Err(CommandError::SubcommandSyntax {
+            sub: arg_text(&args[1], 128),
+            cmd: "CLIENT".into(),
+        });
+    }
+    let until = tokio::time::Instant::now() + std::time::Duration::from_millis(ms);
+    ctx.server.ops.pause.pause(mode, until);
+    ctx.reply.ok();
+    Ok(())
+}
+
+pub fn unpause(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    ctx.server.ops.pause.unpause();
+    ctx.reply.ok();
+    Ok(())
+}
+
+/// Whether CLIENT PAUSE holds this request back now: every command under `ALL`; under
+/// `WRITE`, PUBLISH (Redis 7 flags it `may_replicate`; SPUBLISH it does not) and an EXEC whose
+/// transaction would run one.
+pub fn held_by_pause(
+    server: &crate::state::ServerState,
+    client: &crate::client::ClientState,
+    req: &[Bytes],
+) -> bool {
+    let pause = &server.ops.pause;
+    if pause.current().is_none() {
+        return false;
+    }
+    let is_publish = |r: &[Bytes]| {
+        r.first()
+            .is_some_and(|n| n.eq_ignore_ascii_case(b"publish"))
+    };
+    let writes = is_publish(req)
+        || (req.first().is_some_and(|n| n.eq_ignore_ascii_case(b"exec"))
+            && client
+                .multi
+                .as_ref()
+                .is_some_and(|tx| tx.queued.iter().any(|q| is_publish(q))));
+    pause.holds(writes)
+}
+
 /// NO-EVICT and NO-TOUCH: accepted; a broker that stores nothing has no eviction or LRU.
 fn on_off(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if args[2].eq_ignore_ascii_case(b"on") || args[2].eq_ignore_ascii_case(b"off") {
@@ -402,6 +470,10 @@ const CLIENT_HELP: &[&str] = &[
     "      Return clients of specified type.",
     "    * ID <id> [<id>...]",
     "      Return clients with the specified IDs.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
     "REPLY (ON|OFF|SKIP)",
     "    Control the replies sent to the current connection.",
     "SETNAME <name>",

@@ -54,6 +54,7 @@ pub fn reset(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     c.patterns.clear();
     c.shard_channels.clear();
     c.multi = None;
+    ctx.server.ops.monitors.remove(c.id);
     c.db = 0;
     c.name = None;
     c.reply_mode = ReplyMode::On;
@@ -69,6 +70,7 @@ pub fn reset(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
         meta.db = 0;
         meta.multi = -1;
         meta.reply_off = false;
+        meta.monitor = false;
         meta.user = "default".to_string();
     }
     ctx.reply.simple("RESET");

@@ -95,31 +95,8 @@ fn human(bytes: u64) -> String {
     }
 }
 
-/// Resident set size in bytes, from /proc/self/statm.
-pub fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * 4096)
-}
-
-/// Peak resident set size in bytes, from /proc/self/status (VmHWM).
-fn peak_rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))?
-                .split_whitespace()
-                .nth(1)?
-                .parse::<u64>()
-                .ok()
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
 /// User and system CPU seconds of this process, from /proc/self/stat.
-fn cpu_seconds() -> (f64, f64) {
+pub fn cpu_seconds() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<&str> = after.split_whitespace().collect();
@@ -184,7 +161,7 @@ fn section(s: &ServerState, name: &str, o: &mut String) {
                         .map(|p| p.display().to_string())
                         .unwrap_or_default(),
                 ),
-                ("config_file", String::new()),
+                ("config_file", s.ops.live.read().config_file.clone()),
                 ("io_threads_active", "0".into()),
                 ("pubsubd_version", env!("CARGO_PKG_VERSION").into()),
                 (
@@ -221,23 +198,50 @@ fn section(s: &ServerState, name: &str, o: &mut String) {
             )
         }
         "memory" => {
-            let rss = rss_bytes();
-            let peak = peak_rss_bytes().max(rss);
-            let omem: usize = s.clients.iter().map(|c| c.outbox.pending()).sum();
+            let used = crate::memory::used();
+            let rss = crate::memory::rss_bytes();
+            let peak = crate::memory::peak().max(used);
+            let (mut normal, mut pubsub) = (0usize, 0usize);
+            for c in s.clients.iter() {
+                let m = c.meta.lock();
+                let is_pubsub = m.sub + m.psub + m.ssub > 0;
+                let n = c.outbox.pending() + m.qbuf;
+                drop(m);
+                if is_pubsub {
+                    pubsub += n;
+                } else {
+                    normal += n;
+                }
+            }
+            let frag = if used > 0 {
+                rss as f64 / used as f64
+            } else {
+                0.0
+            };
             writeln_all(
                 o,
                 "Memory",
                 &[
-                    ("used_memory", rss.to_string()),
-                    ("used_memory_human", human(rss)),
+                    ("used_memory", used.to_string()),
+                    ("used_memory_human", human(used)),
                     ("used_memory_rss", rss.to_string()),
                     ("used_memory_rss_human", human(rss)),
                     ("used_memory_peak", peak.to_string()),
                     ("used_memory_peak_human", human(peak)),
+                    (
+                        "used_memory_peak_perc",
+                        format!("{:.2}%", used as f64 * 100.0 / peak.max(1) as f64),
+                    ),
+                    ("used_memory_dataset", "0".into()),
                     ("maxmemory", "0".into()),
                     ("maxmemory_human", "0B".into()),
                     ("maxmemory_policy", "noeviction".into()),
-                    ("mem_clients_normal", omem.to_string()),
+                    ("mem_fragmentation_ratio", format!("{frag:.2}")),
+                    ("mem_clients_slaves", "0".into()),
+                    // Redis counts subscribers as normal clients here.
+                    ("mem_clients_normal", (normal + pubsub).to_string()),
+                    // pubsubd's own field: the subscribers' share of the above.
+                    ("mem_clients_pubsub", pubsub.to_string()),
                     ("mem_allocator", "libc".into()),
                 ],
             )

@@ -14,7 +14,9 @@
 //! confirmations through the registry, so replies and confirmations keep the order of commands.
 
 pub mod acl;
+mod admin;
 mod client;
+mod config;
 mod connection;
 mod info;
 mod multi;
@@ -31,6 +33,8 @@ use crate::client::{ClientHandle, ClientState};
 use crate::outbox::Outbox;
 use crate::protocol::{ReplyBuf, Request};
 use crate::state::ServerState;
+pub use client::held_by_pause;
+pub use info::cpu_seconds;
 pub use table::{lookup, CommandSpec, Lookup};
 
 /// An error reply; the connection stays open. Texts are byte-for-byte Redis 7's.
@@ -119,6 +123,10 @@ pub fn dispatch(ctx: &mut Ctx, req: Request) {
     if ctx.client.in_resp2_subscribe_context() && !spec.subscribe_context {
         return reject(ctx, Some(spec), CommandError::SubscribeContext(spec.name));
     }
+    if ctx.client.multi.is_some() && spec.flags.contains(&"no_multi") {
+        let e = CommandError::other("ERR Command not allowed inside a transaction");
+        return reject(ctx, Some(spec), e);
+    }
     if let Some(tx) = ctx.client.multi.as_mut() {
         if !spec.runs_in_multi {
             tx.queued.push(req);
@@ -141,6 +149,50 @@ pub fn call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes]) {
         ctx.error(&e);
     }
     ctx.client.call_stats.record(spec.index(), nanos, failed);
+    after_call(ctx, spec, args, nanos / 1000);
+}
+
+/// What Redis's `call()` does after a command ran: SLOWLOG and MONITOR. Each costs one
+/// relaxed atomic load when unused.
+fn after_call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes], usec: u64) {
+    let server = ctx.server;
+    let threshold = server
+        .runtime
+        .slowlog_log_slower_than
+        .load(Ordering::Relaxed);
+    if threshold >= 0 && usec as i64 >= threshold && !spec.flags.contains(&"skip_slowlog") {
+        server.ops.slowlog.record(
+            threshold,
+            server.runtime.slowlog_max_len.load(Ordering::Relaxed),
+            usec,
+            args,
+            &ctx.handle.addr,
+            ctx.client.name.as_ref(),
+        );
+    }
+    if server.ops.monitors.active() && !spec.flags.contains(&"admin") {
+        if ctx.handle.meta.lock().monitor {
+            // A monitor sees its own command after its reply, as in Redis.
+            ctx.flush();
+        }
+        let redacted = redacted_args(spec, args);
+        server
+            .ops
+            .monitors
+            .feed(ctx.client.db, &ctx.handle.addr, args, &redacted);
+    }
+}
+
+/// Arguments MONITOR shows as `(redacted)`: AUTH's, and HELLO's after AUTH (Redis 7).
+fn redacted_args(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
+    match spec.name {
+        "auth" => (1..args.len()).collect(),
+        "hello" => match args.iter().position(|a| a.eq_ignore_ascii_case(b"auth")) {
+            Some(i) => vec![i + 1, i + 2],
+            None => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
 }
 
 fn reject(ctx: &mut Ctx, spec: Option<&'static CommandSpec>, err: CommandError) {

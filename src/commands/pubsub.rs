@@ -163,6 +163,7 @@ fn publish_in(ctx: &mut Ctx, ns: Namespace, args: &[Bytes]) -> CmdResult {
         .stats
         .pubsub_messages_published
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ctx.server.ops.channel_rates.observe(ns, &args[1]);
     ctx.reply.int(n as i64);
     Ok(())
 }

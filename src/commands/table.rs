@@ -6,7 +6,9 @@ use std::sync::LazyLock;
 
 use bytes::Bytes;
 
-use super::{acl, client, connection, info, multi, pubsub, server, CommandError, Handler};
+use super::{
+    acl, admin, client, config, connection, info, multi, pubsub, server, CommandError, Handler,
+};
 
 /// Key positions, for the few commands whose channel is a key for cluster routing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -252,8 +254,48 @@ pub static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         args: &[group("enabled", "oneof", None, false, ON_OFF)]),
     cmd!("client|getredir", 2, client::getredir, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Returns the client ID to which the connection's tracking notifications are redirected.", "6.0.0", "connection", "O(1)"),
+    cmd!("client|pause", -3, client::pause, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
+        "Suspends commands processing.", "3.0.0", "connection", "O(1)",
+        args: &[arg("timeout", "integer"), group("mode", "oneof", None, true, &[pure("write", "WRITE"), pure("all", "ALL")])]),
+    cmd!("client|unpause", 2, client::unpause, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
+        "Resumes processing commands from paused clients.", "6.2.0", "connection", "O(N) Where N is the number of paused clients"),
     cmd!("client|help", 2, client::help, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
         "Returns helpful text about the different subcommands.", "5.0.0", "connection", "O(1)"),
+];
+
+pub static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd!("config|get", -3, config::get, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
+        "Returns the effective values of configuration parameters.", "2.0.0", "server",
+        "O(N) when N is the number of configuration parameters provided",
+        args: &[many("parameter", "string", false)]),
+    cmd!("config|set", -4, config::set, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
+        "Sets configuration parameters in-flight.", "2.0.0", "server",
+        "O(N) when N is the number of configuration parameters provided",
+        args: &[Arg { multiple: true, ..group("data", "block", None, false, &[arg("parameter", "string"), arg("value", "string")]) }],
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"]),
+    cmd!("config|resetstat", 2, config::resetstat, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
+        "Resets the server's statistics.", "2.0.0", "server", "O(1)",
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"]),
+    cmd!("config|rewrite", 2, config::rewrite, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
+        "Persists the effective configuration to file.", "2.8.0", "server", "O(1)",
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"]),
+    cmd!("config|help", 2, config::help, flags: ["loading", "stale"], acl: ["@slow"],
+        "Returns helpful text about the different subcommands.", "5.0.0", "server", "O(1)"),
+];
+
+pub static SLOWLOG_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd!("slowlog|get", -2, admin::slowlog_get, flags: ["admin", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
+        "Returns the slow log's entries.", "2.2.12", "server", "O(N) where N is the number of entries returned",
+        args: &[opt("count", "integer")],
+        tips: &["request_policy:all_nodes", "nondeterministic_output"]),
+    cmd!("slowlog|len", 2, admin::slowlog_len, flags: ["admin", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
+        "Returns the number of entries in the slow log.", "2.2.12", "server", "O(1)",
+        tips: &["request_policy:all_nodes", "response_policy:agg_sum", "nondeterministic_output"]),
+    cmd!("slowlog|reset", 2, admin::slowlog_reset, flags: ["admin", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
+        "Clears all entries from the slow log.", "2.2.12", "server", "O(N) where N is the number of entries in the slowlog",
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"]),
+    cmd!("slowlog|help", 2, admin::slowlog_help, flags: ["loading", "stale"], acl: ["@slow"],
+        "Show helpful text about the different subcommands", "6.2.0", "server", "O(1)"),
 ];
 
 pub static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
@@ -408,6 +450,18 @@ pub static TABLE: &[CommandSpec] = &[
     cmd!("discard", 1, multi::discard, flags: ["noscript", "loading", "stale", "fast", "allow_busy"], acl: ["@fast", "@transaction"],
         "Discards a transaction.", "2.0.0", "transactions", "O(N), when N is the number of queued commands",
         multi: true),
+    cmd!("config", -2, container, flags: [], acl: ["@slow"],
+        "A container for server configuration commands.", "2.0.0", "server", "Depends on subcommand.",
+        subs: CONFIG_SUBCOMMANDS),
+    cmd!("monitor", 1, admin::monitor, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
+        "Listens for all requests received by the server in real-time.", "1.0.0", "server", "O(1)"),
+    cmd!("shutdown", -1, admin::shutdown, flags: ["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], acl: ["@admin", "@slow", "@dangerous"],
+        "Synchronously saves the database(s) to disk and shuts down the Redis server.", "1.0.0", "server",
+        "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
+        args: &[group("save-selector", "oneof", None, true, &[pure("nosave", "NOSAVE"), pure("save", "SAVE")]), tok("now", "pure-token", "NOW", true), tok("force", "pure-token", "FORCE", true), tok("abort", "pure-token", "ABORT", true)]),
+    cmd!("slowlog", -2, container, flags: [], acl: ["@slow"],
+        "A container for slow log commands.", "2.2.12", "server", "Depends on subcommand.",
+        subs: SLOWLOG_SUBCOMMANDS),
 ];
 
 /// Result of looking up a request's command.

@@ -3,17 +3,32 @@
 //! Every `--name args…` becomes a config line applied after the file, so any directive the file
 //! accepts is also a flag (`--port 7000`, `--bind 127.0.0.1 ::1`,
 //! `--client-output-buffer-limit "pubsub 64mb 16mb 60"`).
+//!
+//! Two operational modes take the same arguments: `--check-config` loads the configuration,
+//! reports what it would ignore and exits (0 if it would start), and `--health-check
+//! [host:]port` is the container's health probe (PING, no redis-cli needed).
+//!
+//! `PUBSUBD_DEFAULTS`, if set, names a config file applied before everything else: the
+//! container image uses it to listen on every interface by default, as the official Redis
+//! image does, while a mounted redis.conf and flags still override it.
 
 use std::io::Read;
 use std::path::Path;
 
 use super::{file, Config, ConfigError};
 
+/// Environment variable naming a file of defaults applied before the config file and flags.
+pub const DEFAULTS_ENV: &str = "PUBSUBD_DEFAULTS";
+
 /// What `main` should do.
 // Built once at start: the size of `Run` does not matter.
 #[allow(clippy::large_enum_variant)]
 pub enum Action {
     Run(Config),
+    /// `--check-config`: the configuration loaded; report and exit.
+    CheckConfig(Config),
+    /// `--health-check [host:]port`: PING the server there and exit 0 if it answers.
+    HealthCheck(String),
     Help(String),
     Version(String),
 }
@@ -32,7 +47,7 @@ fn help() -> String {
         .version(env!("CARGO_PKG_VERSION"))
         .about("A Redis-compatible pub/sub broker")
         .override_usage(
-            "pubsubd [/path/to/redis.conf] [--directive value ...]\n       pubsubd - (read config from stdin)\n       pubsubd -v | --version\n       pubsubd -h | --help",
+            "pubsubd [/path/to/redis.conf] [--directive value ...]\n       pubsubd - (read config from stdin)\n       pubsubd --check-config [/path/to/redis.conf] [--directive value ...]\n       pubsubd --health-check [[host:]port]\n       pubsubd -v | --version\n       pubsubd -h | --help",
         )
         .after_help(
             "Examples:\n  pubsubd                       (127.0.0.1:6379)\n  pubsubd --port 7777\n  pubsubd /etc/redis/redis.conf --loglevel verbose\n  pubsubd --bind 0.0.0.0 --client-output-buffer-limit \"pubsub 64mb 16mb 60\"",
@@ -42,7 +57,7 @@ fn help() -> String {
 }
 
 /// Quotes a value so that `sdssplitargs` reads it back as one argument.
-fn quote(arg: &str) -> String {
+pub(crate) fn quote(arg: &str) -> String {
     let mut s = String::from("\"");
     for c in arg.chars() {
         match c {
@@ -63,10 +78,25 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Action, ConfigEr
     match args.first().map(String::as_str) {
         Some("-h" | "--help") => return Ok(Action::Help(help())),
         Some("-v" | "--version") => return Ok(Action::Version(version_line())),
+        Some("--health-check") => {
+            let target = args.get(1).cloned().unwrap_or_else(|| "6379".to_string());
+            return Ok(Action::HealthCheck(target));
+        }
+        Some("--check-config") => {
+            return Ok(Action::CheckConfig(load(&args[1..])?));
+        }
         _ => {}
     }
+    Ok(Action::Run(load(&args)?))
+}
+
+/// Builds the configuration: `PUBSUBD_DEFAULTS` → the file (or stdin) → the flags.
+fn load(args: &[String]) -> Result<Config, ConfigError> {
     let mut cfg = Config::default();
-    let mut rest = &args[..];
+    if let Some(defaults) = std::env::var_os(DEFAULTS_ENV).filter(|v| !v.is_empty()) {
+        file::load_file(&mut cfg, Path::new(&defaults))?;
+    }
+    let mut rest = args;
     if let Some(first) = args.first() {
         if first == "-" {
             let mut text = String::new();
@@ -76,10 +106,14 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Action, ConfigEr
                     path: "-".into(),
                     err,
                 })?;
-            file::apply_text(&mut cfg, &text)?;
+            file::apply_source(&mut cfg, &text, "stdin", 0)?;
             rest = &args[1..];
         } else if !first.starts_with('-') {
             file::load_file(&mut cfg, Path::new(first))?;
+            // CONFIG REWRITE and INFO need the absolute path, as Redis keeps it.
+            cfg.config_file = std::path::absolute(first)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| first.clone());
             rest = &args[1..];
         }
     }
@@ -100,9 +134,14 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Action, ConfigEr
             }
         }
     }
-    file::apply_text(&mut cfg, &lines)?;
+    file::apply_source(&mut cfg, &lines, "the command line", 0)?;
+    if cfg.daemonize {
+        return Err(ConfigError::Fatal {
+            reason: "daemonize yes is not supported: run pubsubd in the foreground under a supervisor (systemd, Docker), e.g. with --daemonize no".to_string(),
+        });
+    }
     cfg.validate()?;
-    Ok(Action::Run(cfg))
+    Ok(cfg)
 }
 
 #[cfg(test)]

@@ -10,9 +10,11 @@ use crate::protocol::decode::split_args;
 /// A configuration that cannot be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("\n*** FATAL CONFIG FILE ERROR (pubsubd {version}) ***\nReading the configuration file, at line {line}\n>>> '{text}'\n{reason}")]
+    #[error("\n*** FATAL CONFIG FILE ERROR (pubsubd {version}) ***\nReading the configuration file, at line {line}{}\n>>> '{text}'\n{reason}", in_source(file))]
     Directive {
         version: &'static str,
+        /// The file (or "the command line", "stdin") the line came from.
+        file: String,
         line: usize,
         text: String,
         reason: String,
@@ -23,6 +25,18 @@ pub enum ConfigError {
     #[error("{reason}")]
     Fatal { reason: String },
 }
+
+/// Redis names only the line; pubsubd also names the file, which matters with `include`.
+fn in_source(source: &str) -> String {
+    if source.is_empty() {
+        String::new()
+    } else {
+        format!(" of {source}")
+    }
+}
+
+/// Nested `include`s deeper than this are refused (Redis loops forever on an include cycle).
+const MAX_INCLUDE_DEPTH: usize = 16;
 
 /// Directives of a Redis keyspace server that pub/sub has no use for: accepted with a warning, so
 /// an existing redis.conf starts unchanged.
@@ -88,13 +102,10 @@ const IGNORED: &[&str] = &[
     "jemalloc-bg-thread",
     "lua-time-limit",
     "busy-reply-threshold",
-    "slowlog-log-slower-than",
-    "slowlog-max-len",
     "latency-monitor-threshold",
     "notify-keyspace-events",
     "dynamic-hz",
     "hz",
-    "supervised",
     "always-show-logo",
     "set-proc-title",
     "proc-title-template",
@@ -136,15 +147,63 @@ const BAD_DIRECTIVE: &str = "Bad directive or wrong number of arguments";
 
 /// Loads a config file into `cfg`.
 pub fn load_file(cfg: &mut Config, path: &Path) -> Result<(), ConfigError> {
+    load_nested(cfg, path, 0)
+}
+
+fn load_nested(cfg: &mut Config, path: &Path, depth: usize) -> Result<(), ConfigError> {
     let text = std::fs::read(path).map_err(|err| ConfigError::Open {
         path: path.display().to_string(),
         err,
     })?;
-    apply_text(cfg, &String::from_utf8_lossy(&text))
+    apply_source(
+        cfg,
+        &String::from_utf8_lossy(&text),
+        &path.display().to_string(),
+        depth,
+    )
 }
 
 /// Applies config text (a file's content, or command-line directives turned into lines).
 pub fn apply_text(cfg: &mut Config, text: &str) -> Result<(), ConfigError> {
+    apply_source(cfg, text, "", 0)
+}
+
+/// The files an `include` names: the path itself, or, when its file name has glob characters
+/// (`include /etc/redis/conf.d/*.conf`, Redis 7), the matching files in name order.
+fn include_paths(path: &str) -> Vec<std::path::PathBuf> {
+    let p = Path::new(path);
+    let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+    let Some(name) = name.filter(|n| n.contains(['*', '?', '['])) else {
+        return vec![p.to_path_buf()];
+    };
+    let dir = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            crate::registry::glob::stringmatch(
+                name.as_bytes(),
+                e.file_name().to_string_lossy().as_bytes(),
+                false,
+            )
+        })
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Applies config text read from `source` (a file name, or "" for the command line).
+pub fn apply_source(
+    cfg: &mut Config,
+    text: &str,
+    source: &str,
+    depth: usize,
+) -> Result<(), ConfigError> {
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -152,6 +211,7 @@ pub fn apply_text(cfg: &mut Config, text: &str) -> Result<(), ConfigError> {
         }
         let fail = |reason: &str| ConfigError::Directive {
             version: env!("CARGO_PKG_VERSION"),
+            file: source.to_string(),
             line: i + 1,
             text: line.to_string(),
             reason: reason.to_string(),
@@ -167,6 +227,16 @@ pub fn apply_text(cfg: &mut Config, text: &str) -> Result<(), ConfigError> {
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
         let name = args[0].to_ascii_lowercase();
+        if name == "include" {
+            let path = one(&args[1..]).map_err(|r| fail(&r))?;
+            if depth >= MAX_INCLUDE_DEPTH {
+                return Err(fail("Too many nested include directives"));
+            }
+            for file in include_paths(path) {
+                load_nested(cfg, &file, depth + 1)?;
+            }
+            continue;
+        }
         apply_directive(cfg, &name, &args[1..]).map_err(|r| fail(&r))?;
     }
     Ok(())
@@ -183,9 +253,21 @@ fn number(args: &[String], min: u64, max: u64) -> Result<u64, String> {
     let s = one(args)?;
     match parse_memory(s) {
         Some(n) if n >= min && n <= max => Ok(n),
-        _ => Err(format!(
+        Some(_) => Err(format!(
             "argument must be between {min} and {max} inclusive"
         )),
+        None => Err("argument couldn't be parsed into an integer".to_string()),
+    }
+}
+
+/// A signed integer directive (`slowlog-log-slower-than -1`).
+fn signed(args: &[String], min: i64, max: i64) -> Result<i64, String> {
+    match one(args)?.parse::<i64>() {
+        Ok(n) if n >= min && n <= max => Ok(n),
+        Ok(_) => Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        )),
+        Err(_) => Err("argument couldn't be parsed into an integer".to_string()),
     }
 }
 
@@ -213,6 +295,22 @@ pub fn apply_directive(cfg: &mut Config, name: &str, args: &[String]) -> Result<
         "databases" => cfg.databases = number(args, 1, i32::MAX as u64)?,
         "io-threads" => cfg.io_threads = number(args, 1, 128)? as usize,
         "shutdown-timeout" => cfg.shutdown_timeout = number(args, 0, i32::MAX as u64)?,
+        "metrics-port" => cfg.metrics_port = number(args, 0, 65535)? as u16,
+        "slowlog-log-slower-than" => cfg.slowlog_log_slower_than = signed(args, -1, i64::MAX)?,
+        "slowlog-max-len" => cfg.slowlog_max_len = number(args, 0, i64::MAX as u64)?,
+        "supervised" => {
+            let v = one(args)?.to_ascii_lowercase();
+            if !["upstart", "systemd", "auto", "no"].contains(&v.as_str()) {
+                return Err(
+                    "argument(s) must be one of the following: upstart, systemd, auto, no"
+                        .to_string(),
+                );
+            }
+            cfg.supervised = v;
+        }
+        "loadmodule" => {
+            return Err("Modules are not supported: pubsubd cannot load Redis modules".to_string())
+        }
         "proto-max-bulk-len" => {
             cfg.proto_max_bulk_len = number(args, 1024 * 1024, i64::MAX as u64)? as usize
         }
@@ -224,13 +322,7 @@ pub fn apply_directive(cfg: &mut Config, name: &str, args: &[String]) -> Result<
         )?,
         "logfile" => cfg.logfile = one(args)?.to_string(),
         "pidfile" => cfg.pidfile = one(args)?.to_string(),
-        "daemonize" => {
-            if yes_no(args)? {
-                return Err(
-                    "daemonize yes is not supported: run pubsubd under a supervisor".to_string(),
-                );
-            }
-        }
+        "daemonize" => cfg.daemonize = yes_no(args)?,
         "client-output-buffer-limit" => {
             if args.is_empty() || args.len() % 4 != 0 {
                 return Err("Wrong number of arguments in buffer limit configuration.".to_string());
@@ -246,7 +338,8 @@ pub fn apply_directive(cfg: &mut Config, name: &str, args: &[String]) -> Result<
                 };
                 match class[0].to_ascii_lowercase().as_str() {
                     "pubsub" => cfg.pubsub_output_limit = (h, s, t),
-                    "normal" | "replica" | "slave" => {}
+                    "normal" => cfg.normal_output_limit = (h, s, t),
+                    "replica" | "slave" => cfg.replica_output_limit = (h, s, t),
                     _ => {
                         return Err(
                             "Invalid client class specified in buffer limit configuration."
@@ -345,8 +438,8 @@ pub fn apply_directive(cfg: &mut Config, name: &str, args: &[String]) -> Result<
             load_file(&mut inner, Path::new(path)).map_err(|e| e.to_string())?;
             *cfg = inner;
         }
-        _ if IGNORED.contains(&name) => {
-            cfg.ignored.push(format!("{} {}", name, args.join(" ")));
+        _ if IGNORED.contains(&name) || super::params::keyspace_default(name).is_some() => {
+            super::params::record_ignored(cfg, name, args);
         }
         _ => return Err(BAD_DIRECTIVE.to_string()),
     }

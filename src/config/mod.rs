@@ -4,8 +4,10 @@
 
 pub mod cli;
 pub mod file;
+pub mod params;
+pub mod rewrite;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 pub use file::ConfigError;
 
@@ -33,6 +35,16 @@ impl LogLevel {
         })
     }
 
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => LogLevel::Debug,
+            1 => LogLevel::Verbose,
+            2 => LogLevel::Notice,
+            3 => LogLevel::Warning,
+            _ => LogLevel::Nothing,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             LogLevel::Debug => "debug",
@@ -46,7 +58,7 @@ impl LogLevel {
     /// The `tracing` filter directive for this level.
     pub fn filter(self) -> &'static str {
         match self {
-            LogLevel::Debug => "debug",
+            LogLevel::Debug => "trace",
             LogLevel::Verbose => "debug",
             LogLevel::Notice => "info",
             LogLevel::Warning => "warn",
@@ -118,6 +130,24 @@ pub struct Config {
     pub databases: u64,
     /// `client-output-buffer-limit pubsub <hard> <soft> <seconds>`.
     pub pubsub_output_limit: (u64, u64, u64),
+    /// The `normal` and `replica` classes: accepted, reported by CONFIG GET, without effect
+    /// (clients that are not subscribed are held back by backpressure instead).
+    pub normal_output_limit: (u64, u64, u64),
+    pub replica_output_limit: (u64, u64, u64),
+    /// `metrics-port`: the Prometheus endpoint's port on every `bind` address (0: off).
+    pub metrics_port: u16,
+    /// `slowlog-log-slower-than` (microseconds; negative: off, 0: every command).
+    pub slowlog_log_slower_than: i64,
+    pub slowlog_max_len: u64,
+    /// `supervised`: `systemd` (or `auto` under systemd) sends READY=1/STOPPING=1 to
+    /// `$NOTIFY_SOCKET`, for `Type=notify` units such as Debian's redis-server.service.
+    pub supervised: String,
+    /// `daemonize yes` is accepted while parsing (Debian's redis.conf has it and its unit
+    /// overrides it with `--daemonize no`) and refused at start if it is still set.
+    pub daemonize: bool,
+    /// The config file the server was started with, as an absolute path ("" for none or
+    /// stdin): INFO `config_file`, and the file CONFIG REWRITE rewrites.
+    pub config_file: String,
     pub proto_max_bulk_len: usize,
     pub client_query_buffer_limit: usize,
     /// Worker threads (`io-threads`); 0 means one per CPU.
@@ -157,6 +187,14 @@ impl Default for Config {
             pidfile: String::new(),
             databases: 16,
             pubsub_output_limit: crate::outbox::OutputLimits::DEFAULT,
+            normal_output_limit: (0, 0, 0),
+            replica_output_limit: (256 << 20, 64 << 20, 60),
+            metrics_port: 0,
+            slowlog_log_slower_than: 10_000,
+            slowlog_max_len: 128,
+            supervised: "no".to_string(),
+            daemonize: false,
+            config_file: String::new(),
             proto_max_bulk_len: DEFAULT_PROTO_MAX_BULK_LEN,
             client_query_buffer_limit: DEFAULT_CLIENT_QUERY_BUFFER_LIMIT,
             io_threads: 0,
@@ -204,19 +242,70 @@ impl Config {
     }
 }
 
-/// Settings that may change while the server runs.
+/// Settings that may change while the server runs (CONFIG SET), read where they apply.
 #[derive(Debug)]
 pub struct Runtime {
     pub maxclients: AtomicU64,
     pub timeout: AtomicU64,
+    pub tcp_keepalive: AtomicU64,
+    pub shutdown_timeout: AtomicU64,
+    pub proto_max_bulk_len: AtomicUsize,
+    pub client_query_buffer_limit: AtomicUsize,
+    pub slowlog_log_slower_than: AtomicI64,
+    pub slowlog_max_len: AtomicU64,
+    pub protected_mode: std::sync::atomic::AtomicBool,
+    loglevel: AtomicU8,
+    /// Woken by every CONFIG SET, so waits that depend on a setting (the idle timeout) restart.
+    pub changed: tokio::sync::Notify,
 }
 
 impl Runtime {
     pub fn new(cfg: &Config) -> Self {
-        Runtime {
-            maxclients: AtomicU64::new(cfg.maxclients),
-            timeout: AtomicU64::new(cfg.timeout),
-        }
+        let r = Runtime {
+            maxclients: AtomicU64::new(0),
+            timeout: AtomicU64::new(0),
+            tcp_keepalive: AtomicU64::new(0),
+            shutdown_timeout: AtomicU64::new(0),
+            proto_max_bulk_len: AtomicUsize::new(0),
+            client_query_buffer_limit: AtomicUsize::new(0),
+            slowlog_log_slower_than: AtomicI64::new(0),
+            slowlog_max_len: AtomicU64::new(0),
+            protected_mode: std::sync::atomic::AtomicBool::new(true),
+            loglevel: AtomicU8::new(0),
+            changed: tokio::sync::Notify::new(),
+        };
+        r.apply(cfg);
+        r
+    }
+
+    /// Takes every run-time setting from `cfg` (at start and after CONFIG SET).
+    pub fn apply(&self, cfg: &Config) {
+        let r = Ordering::Relaxed;
+        self.maxclients.store(cfg.maxclients, r);
+        self.timeout.store(cfg.timeout, r);
+        self.tcp_keepalive.store(cfg.tcp_keepalive, r);
+        self.shutdown_timeout.store(cfg.shutdown_timeout, r);
+        self.proto_max_bulk_len.store(cfg.proto_max_bulk_len, r);
+        self.client_query_buffer_limit
+            .store(cfg.client_query_buffer_limit, r);
+        self.slowlog_log_slower_than
+            .store(cfg.slowlog_log_slower_than, r);
+        self.slowlog_max_len.store(cfg.slowlog_max_len, r);
+        self.protected_mode.store(cfg.protected_mode, r);
+        self.loglevel.store(cfg.loglevel as u8, r);
+        self.changed.notify_waiters();
+    }
+
+    pub fn loglevel(&self) -> LogLevel {
+        LogLevel::from_u8(self.loglevel.load(Ordering::Relaxed))
+    }
+
+    pub fn tcp_keepalive(&self) -> u64 {
+        self.tcp_keepalive.load(Ordering::Relaxed)
+    }
+
+    pub fn shutdown_timeout(&self) -> u64 {
+        self.shutdown_timeout.load(Ordering::Relaxed)
     }
 
     pub fn maxclients(&self) -> u64 {

@@ -84,7 +84,7 @@ pub async fn serve(accepted: Accepted, state: Arc<ServerState>, tracker: TaskTra
         let fd = match &accepted.raw {
             RawStream::Tcp(s) => {
                 let _ = s.set_nodelay(true);
-                set_keepalive(s, state.config.tcp_keepalive);
+                set_keepalive(s, state.runtime.tcp_keepalive());
                 s.as_raw_fd() as i64
             }
             RawStream::Unix(s) => s.as_raw_fd() as i64,
@@ -94,7 +94,10 @@ pub async fn serve(accepted: Accepted, state: Arc<ServerState>, tracker: TaskTra
             return;
         };
         let (rd, mut wr) = stream.into_split();
-        if state.config.protected_mode && !peer.is_local() && state.acl.default_user().nopass {
+        if state.runtime.protected_mode.load(Ordering::Relaxed)
+            && !peer.is_local()
+            && state.acl.default_user().nopass
+        {
             tracing::warn!("Denied connection from {}: protected mode", peer.text());
             let _ = wr.write_all(PROTECTED_MODE_DENIED).await;
             let _ = wr.shutdown().await;
@@ -123,6 +126,7 @@ pub async fn serve(accepted: Accepted, state: Arc<ServerState>, tracker: TaskTra
             client.patterns.iter(),
         );
         state.clients.remove(&id);
+        state.ops.monitors.remove(id);
         let _ = writer.await;
         // What this connection wrote now counts among the closed connections' bytes.
         state.stats.total_net_output_bytes.fetch_add(
@@ -191,6 +195,8 @@ async fn read_loop(
                 tracing::debug!("closing idle client");
                 return DisconnectReason::Timeout;
             }
+            // CONFIG SET timeout: wait again with the new value.
+            _ = state.runtime.changed.notified() => continue,
         };
         match read {
             Ok(0) => return DisconnectReason::Eof,
@@ -203,7 +209,14 @@ async fn read_loop(
             Err(_) => return DisconnectReason::Io,
         }
         handle.touch();
-        let end = process(
+        // CONFIG SET proto-max-bulk-len / client-query-buffer-limit apply to running clients.
+        decoder.proto_max_bulk_len = state.runtime.proto_max_bulk_len.load(Ordering::Relaxed);
+        decoder.query_buffer_limit = state
+            .runtime
+            .client_query_buffer_limit
+            .load(Ordering::Relaxed);
+        let mut parked = None;
+        let mut end = process(
             &mut buf,
             &mut decoder,
             handle,
@@ -211,7 +224,39 @@ async fn read_loop(
             client,
             &mut reply,
             &mut wakes,
+            &mut parked,
         );
+        // A request CLIENT PAUSE holds back: reply to what ran before it, wait, run it, go on.
+        while let Some(req) = parked.take() {
+            if !reply.is_empty() {
+                handle.outbox.push(reply.take());
+            }
+            for o in wakes.drain(..) {
+                o.wake();
+            }
+            while crate::commands::held_by_pause(state, client, &req) {
+                tokio::select! {
+                    _ = state.ops.pause.changed() => {}
+                    _ = handle.kill_token().cancelled() => return DisconnectReason::Killed,
+                    _ = state.shutdown.cancelled() => return DisconnectReason::Shutdown,
+                }
+            }
+            run_one(req, handle, state, client, &mut reply, &mut wakes);
+            end = if client.close_after_reply {
+                Some(DisconnectReason::ClientQuit)
+            } else {
+                process(
+                    &mut buf,
+                    &mut decoder,
+                    handle,
+                    state,
+                    client,
+                    &mut reply,
+                    &mut wakes,
+                    &mut parked,
+                )
+            };
+        }
         if !reply.is_empty() {
             handle.outbox.push(reply.take());
         }
@@ -231,8 +276,10 @@ async fn read_loop(
     }
 }
 
-/// Runs every complete request in `buf`. Returns a reason when the connection must close after
-/// what was replied (QUIT, a protocol error).
+/// Runs every complete request in `buf`, stopping at one CLIENT PAUSE holds back (left in
+/// `parked`). Returns a reason when the connection must close after what was replied (QUIT, a
+/// protocol error).
+#[allow(clippy::too_many_arguments)]
 fn process(
     buf: &mut BytesMut,
     decoder: &mut Decoder,
@@ -241,11 +288,16 @@ fn process(
     client: &mut ClientState,
     reply: &mut ReplyBuf,
     wakes: &mut Vec<Outbox>,
+    parked: &mut Option<Vec<Bytes>>,
 ) -> Option<DisconnectReason> {
     loop {
         let auth_required = crate::auth::auth_required(state, client.authenticated);
         match decoder.decode(buf, auth_required) {
             Ok(Some(req)) => {
+                if crate::commands::held_by_pause(state, client, &req) {
+                    *parked = Some(req);
+                    return None;
+                }
                 run_one(req, handle, state, client, reply, wakes);
                 if client.close_after_reply {
                     return Some(DisconnectReason::ClientQuit);

@@ -7,6 +7,7 @@
 
 pub mod connection;
 pub mod listener;
+pub mod metrics;
 
 use std::io;
 use std::net::SocketAddr;
@@ -25,6 +26,8 @@ pub use listener::Listener;
 
 /// Pause after an accept error (e.g. out of file descriptors), so it cannot spin the CPU.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+/// Period of the housekeeping task (Redis's `hz` 10): samples the memory peak.
+const CRON_PERIOD: Duration = Duration::from_millis(100);
 
 /// Binds everything the config asks for: every `bind` address on `port` (plain TCP, unless
 /// `port 0`) and on `tls-port` (TLS, when set), and `unixsocket`.
@@ -87,7 +90,7 @@ pub async fn bind_tcp(config: &Config, port: u16) -> io::Result<Vec<TcpListener>
                 ))
             }
         };
-        match TcpListener::bind(sock).await {
+        match listen(sock) {
             Ok(l) => out.push(l),
             Err(e) if optional => {
                 tracing::warn!("Could not create optional listener on {sock}: {e}");
@@ -109,9 +112,29 @@ pub async fn bind_tcp(config: &Config, port: u16) -> io::Result<Vec<TcpListener>
     Ok(out)
 }
 
+/// Redis's default `tcp-backlog`.
+const TCP_BACKLOG: i32 = 511;
+
+/// A listening socket as Redis makes one: `SO_REUSEADDR`, and IPv6 sockets `IPV6_V6ONLY`, so
+/// `bind * -::*` (the container default) can listen on both 0.0.0.0 and :: on one port.
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(TCP_BACKLOG)?;
+    TcpListener::from_std(socket.into())
+}
+
 /// Serves clients on `listeners` until `shutdown` is cancelled.
 pub async fn run(config: Config, listeners: Vec<Listener>, shutdown: CancellationToken) {
-    let grace = Duration::from_secs(config.shutdown_timeout);
     let state = ServerState::new(config, shutdown.clone());
     let first_tcp = listeners
         .iter()
@@ -124,13 +147,48 @@ pub async fn run(config: Config, listeners: Vec<Listener>, shutdown: Cancellatio
     for listener in listeners {
         tracker.spawn(accept_loop(listener, state.clone(), tracker.clone()));
     }
+    start_operations(&state, &tracker).await;
     shutdown.cancelled().await;
+    // Read now: CONFIG SET shutdown-timeout applies, and SHUTDOWN NOW waits for nothing.
+    let grace = if state.ops.shutdown_now.load(Ordering::Relaxed) {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(state.runtime.shutdown_timeout())
+    };
     tracing::info!("Received shutdown: closing listeners and flushing clients");
     tracker.close();
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
         tracing::warn!("Some clients were still writing after the shutdown timeout");
     }
     tracing::info!("pubsubd is now ready to exit, bye bye...");
+}
+
+/// The housekeeping task and, if `metrics-port` is set, the metrics endpoint.
+async fn start_operations(state: &Arc<ServerState>, tracker: &TaskTracker) {
+    let cron_state = state.clone();
+    tracker.spawn(async move {
+        let mut tick = tokio::time::interval(CRON_PERIOD);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => crate::memory::sample(),
+                _ = cron_state.shutdown.cancelled() => return,
+            }
+        }
+    });
+    if state.config.metrics_port == 0 {
+        return;
+    }
+    match metrics::bind(state).await {
+        Ok(listeners) => {
+            for l in listeners {
+                if let Ok(a) = l.local_addr() {
+                    tracing::info!("Serving Prometheus metrics on http://{a}/metrics");
+                }
+                tracker.spawn(metrics::serve(l, state.clone(), tracker.clone()));
+            }
+        }
+        Err(e) => tracing::warn!("Metrics endpoint disabled: {e}"),
+    }
 }
 
 async fn accept_loop(listener: Listener, state: Arc<ServerState>, tracker: TaskTracker) {

@@ -143,6 +143,7 @@ scripts!(
     binary,
     pipelining,
     auth_acl,
+    operations,
 );
 
 #[test]
