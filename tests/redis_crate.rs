@@ -49,6 +49,31 @@ async fn sync_pubsub_resp2_and_resp3() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_payloads_and_non_ascii_channel_names() {
+    let s = TestServer::start().await;
+    for url in [s.url(), s.url3()] {
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut ps = client.get_async_pubsub().await.unwrap();
+        let channel = "канал·通道·🚀";
+        ps.subscribe(channel).await.unwrap();
+        ps.psubscribe("канал*").await.unwrap();
+        let mut publ = client.get_multiplexed_async_connection().await.unwrap();
+        let big: Vec<u8> = (0..1024 * 1024).map(|i| (i % 256) as u8).collect();
+        let n: i64 = publ.publish(channel, &big).await.unwrap();
+        assert_eq!(n, 2);
+        let mut stream = ps.on_message();
+        for _ in 0..2 {
+            let m = tokio::time::timeout(Duration::from_secs(5), stream.next())
+                .await
+                .expect("message in time")
+                .expect("stream open");
+            assert_eq!(m.get_channel_name(), channel);
+            assert_eq!(m.get_payload_bytes(), &big[..]);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_pubsub_receives_in_publish_order() {
     let s = TestServer::start().await;
     for url in [s.url(), s.url3()] {
