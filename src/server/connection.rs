@@ -3,8 +3,9 @@
 //!
 //! The reader ends on EOF, an I/O error, QUIT, a protocol error, CLIENT KILL, the idle timeout
 //! or shutdown; whatever the reason, the client's subscriptions are removed from the registry as
-//! soon as it ends, then the writer is waited for (it writes what is queued when the connection
-//! closes by QUIT, a protocol error or shutdown, and drops it otherwise).
+//! soon as it ends (at shutdown: once every reader has stopped, see `ServerState::flush`), then
+//! the writer is waited for (it writes what is queued when the connection closes by QUIT, a
+//! protocol error or shutdown, and drops it otherwise).
 
 use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
@@ -111,7 +112,18 @@ pub async fn serve(accepted: Accepted, state: Arc<ServerState>, tracker: TaskTra
         let writer = tracker.spawn(write_loop(wr, handle.clone(), state.clone()));
         let mut client = ClientState::new(id);
         client.authenticated = crate::auth::default_user_authenticated(&state);
-        let reason = read_loop(rd, &handle, &state, &mut client).await;
+        let reading = state.readers.enter();
+        let reason = if state.shutdown.is_cancelled() {
+            DisconnectReason::Shutdown
+        } else {
+            read_loop(rd, &handle, &state, &mut client).await
+        };
+        drop(reading);
+        if reason == DisconnectReason::Shutdown {
+            // Stay subscribed until every reader has stopped: a PUBLISH still running in
+            // another connection's pipeline counts this client and must reach it.
+            state.flush.cancelled().await;
+        }
 
         match reason {
             DisconnectReason::ClientQuit
@@ -184,6 +196,10 @@ async fn read_loop(
     let mut reply = ReplyBuf::new(client.resp);
     let mut wakes = Vec::new();
     loop {
+        if state.shutdown.is_cancelled() {
+            // Even with more of a pipeline readable: shutdown waits for readers to stop.
+            return DisconnectReason::Shutdown;
+        }
         if handle.outbox.pending() >= READ_PAUSE_BYTES {
             // Backpressure: take no new commands until the client reads what it was sent.
             tokio::select! {
@@ -392,8 +408,8 @@ async fn write_loop(mut wr: WriteHalf, handle: Arc<ClientHandle>, state: Arc<Ser
             biased;
             b = outbox.next_batch(&mut batch) => b,
             _ = handle.kill_token().cancelled() => break,
-            _ = state.shutdown.cancelled() => {
-                // Write what is already queued, then close.
+            _ = state.flush.cancelled() => {
+                // Every reader has stopped: write what is already queued, then close.
                 while outbox.try_batch(&mut batch) {
                     match write_batch(&mut wr, &mut batch, &mut buf).await {
                         Ok(n) => {
