@@ -29,6 +29,11 @@ pub struct ServerState {
     pub registry: Registry,
     /// Connected clients by id.
     pub clients: DashMap<u64, Arc<ClientHandle>>,
+    /// Connections counted against `maxclients`: from accept (before any TLS handshake) to
+    /// close, as Redis counts a client from `acceptCommonHandler`. `clients` only holds them
+    /// once their task has started, so a burst of connections accepted together would all pass
+    /// a check against it.
+    connections: AtomicU64,
     next_client_id: AtomicU64,
     pub started: Instant,
     pub started_unix: u64,
@@ -97,6 +102,7 @@ impl ServerState {
             registry: Registry::new(stats.clone()),
             stats,
             clients: DashMap::new(),
+            connections: AtomicU64::new(0),
             next_client_id: AtomicU64::new(1),
             started: Instant::now(),
             started_unix: SystemTime::now()
@@ -132,9 +138,28 @@ impl ServerState {
         *self.ops.live.write() = next;
     }
 
+    /// Takes a `maxclients` slot for a connection just accepted; `None` when all are taken.
+    pub fn admit(self: &Arc<Self>) -> Option<Admission> {
+        let max = self.runtime.maxclients();
+        if self.connections.fetch_add(1, Ordering::AcqRel) >= max {
+            self.connections.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Admission(self.clone()))
+    }
+
     /// A new client id: increasing, never reused (as Redis's).
     pub fn next_client_id(&self) -> u64 {
         self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// A connection's `maxclients` slot, given back when dropped.
+pub struct Admission(Arc<ServerState>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -23,7 +23,7 @@ use crate::client::{ClientHandle, ClientState, ReplyMode};
 use crate::commands::{dispatch, Ctx};
 use crate::outbox::{Batch, Outbox, READ_PAUSE_BYTES};
 use crate::protocol::{Decoder, ProtocolError, ReplyBuf};
-use crate::state::ServerState;
+use crate::state::{Admission, ServerState};
 
 use super::listener::{Accepted, RawStream, ReadHalf, Stream, WriteHalf};
 
@@ -76,8 +76,14 @@ pub enum DisconnectReason {
     Shutdown,
 }
 
-/// Serves one accepted connection until it ends.
-pub async fn serve(accepted: Accepted, state: Arc<ServerState>, tracker: TaskTracker) {
+/// Serves one accepted connection until it ends. `_slot` holds its `maxclients` place until
+/// then.
+pub async fn serve(
+    accepted: Accepted,
+    state: Arc<ServerState>,
+    tracker: TaskTracker,
+    _slot: Admission,
+) {
     let id = state.next_client_id();
     let peer = accepted.peer.clone();
     let span = tracing::debug_span!("client", client_id = id, peer = %peer.text());

@@ -213,15 +213,20 @@ async fn accept_loop(listener: Listener, state: Arc<ServerState>, tracker: TaskT
                     .stats
                     .total_connections_received
                     .fetch_add(1, Ordering::Relaxed);
-                if state.clients.len() as u64 >= state.runtime.maxclients() {
+                let Some(slot) = state.admit() else {
                     state
                         .stats
                         .rejected_connections
                         .fetch_add(1, Ordering::Relaxed);
                     tracker.spawn(reject_max_clients(accepted));
                     continue;
-                }
-                tracker.spawn(connection::serve(accepted, state.clone(), tracker.clone()));
+                };
+                tracker.spawn(connection::serve(
+                    accepted,
+                    state.clone(),
+                    tracker.clone(),
+                    slot,
+                ));
             }
             Err(e) => {
                 tracing::warn!("Accepting client connection: {e}");
