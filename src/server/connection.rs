@@ -325,6 +325,12 @@ fn process(
         let auth_required = crate::auth::auth_required(state, client.authenticated);
         match decoder.decode(buf, auth_required) {
             Ok(Some(req)) => {
+                if cross_protocol_attack(&req) {
+                    security_warning(handle);
+                    // Redis frees the client at once: replies not yet written are dropped too.
+                    handle.outbox.kill();
+                    return Some(DisconnectReason::Killed);
+                }
                 if crate::commands::held_by_pause(state, client, &req) {
                     *parked = Some(req);
                     return None;
@@ -344,6 +350,31 @@ fn process(
             }
         }
     }
+}
+
+/// Redis's guard against cross-protocol scripting (`processCommand`): a request named `POST`
+/// or `Host:` (any case) is an HTTP request smuggled to the server, and the connection is
+/// closed without a reply, before authentication, MULTI or anything else looks at it.
+fn cross_protocol_attack(req: &[Bytes]) -> bool {
+    req.first()
+        .is_some_and(|n| n.eq_ignore_ascii_case(b"post") || n.eq_ignore_ascii_case(b"host:"))
+}
+
+/// Seconds between two security warnings, as Redis's `securityWarningCommand` limits them.
+const SECURITY_WARNING_PERIOD: Duration = Duration::from_secs(60);
+
+fn security_warning(handle: &ClientHandle) {
+    static LAST: parking_lot::Mutex<Option<std::time::Instant>> = parking_lot::Mutex::new(None);
+    let now = std::time::Instant::now();
+    let mut last = LAST.lock();
+    if last.is_some_and(|t| now.duration_since(t) <= SECURITY_WARNING_PERIOD) {
+        return;
+    }
+    *last = Some(now);
+    tracing::warn!(
+        "Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Redis. This is likely due to an attacker attempting to use Cross Protocol Scripting to compromise your Redis instance. Connection from {} aborted.",
+        handle.addr
+    );
 }
 
 fn run_one(
