@@ -482,18 +482,18 @@ async fn write_loop(mut wr: WriteHalf, handle: Arc<ClientHandle>, state: Arc<Ser
                 let _ = wr.shutdown().await;
                 break;
             }
-            Batch::Killed => {
-                if outbox.was_slow_consumer() {
-                    tracing::warn!(
-                        client_id = handle.id,
-                        addr = %handle.addr,
-                        omem = outbox.pending(),
-                        "Client closed for overcoming of output buffer limits"
-                    );
-                }
-                break;
-            }
+            Batch::Killed => break,
         }
+    }
+    // Here, not in the `Killed` arm: a slow consumer's writer is usually blocked writing to
+    // it when the limit is crossed, and leaves through the kill token instead.
+    if outbox.was_slow_consumer() {
+        tracing::warn!(
+            client_id = handle.id,
+            addr = %handle.addr,
+            omem = outbox.slow_consumer_bytes(),
+            "Client closed for overcoming of output buffer limits"
+        );
     }
     // The reader must stop too, whatever ended the writer.
     handle.outbox.kill();
