@@ -1,5 +1,6 @@
 //! The binary's global allocator: the system allocator, counting the bytes it has handed out
-//! so INFO `used_memory` is what the process has allocated, as Redis's zmalloc counts it.
+//! so INFO `used_memory` is what the process has allocated, as Redis's zmalloc counts it, and
+//! `trim`, which gives freed memory back to the kernel.
 //!
 //! This is the only `unsafe` code of pubsubd, and the reason it lives in the binary: the
 //! library is `#![forbid(unsafe_code)]`. It forwards every call unchanged to `System` and
@@ -48,6 +49,16 @@ fn add(delta: isize) {
 pub fn allocated() -> u64 {
     let total: isize = COUNT.iter().map(|s| s.0.load(Ordering::Relaxed)).sum();
     total.max(0) as u64
+}
+
+/// Returns the pages of freed memory to the kernel: glibc keeps them otherwise, and the
+/// resident size of a server that held many clients would stay at its peak.
+pub fn trim() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim takes no pointer; it only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// `System`, counted.

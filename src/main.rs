@@ -94,6 +94,7 @@ fn warn_ignored(cfg: &Config) {
 
 fn run(cfg: Config) -> anyhow::Result<()> {
     pubsubd::memory::set_allocated_source(counting_alloc::allocated);
+    pubsubd::memory::set_trim(counting_alloc::trim);
     pubsubd::logging::init(&cfg).map_err(|e| anyhow::anyhow!(e))?;
     warn_ignored(&cfg);
     if cfg.supervised == "upstart" {

@@ -96,6 +96,8 @@ struct Shared {
     pubsub: AtomicBool,
     state: AtomicU8,
     slow_consumer: AtomicBool,
+    /// Bytes that were queued when it was closed as a slow consumer (for the warning).
+    slow_consumer_bytes: AtomicU64,
     // Written by publishers and by the writer.
     queue: Line<Mutex<Queue>>,
     wake: Line<Notify>,
@@ -150,6 +152,7 @@ impl Outbox {
             pubsub: AtomicBool::new(false),
             state: AtomicU8::new(OPEN),
             slow_consumer: AtomicBool::new(false),
+            slow_consumer_bytes: AtomicU64::new(0),
             queue: Line(Mutex::new(Queue {
                 frames: VecDeque::new(),
                 bytes: 0,
@@ -203,6 +206,11 @@ impl Outbox {
     /// Whether it was closed for going over the output buffer limit.
     pub fn was_slow_consumer(&self) -> bool {
         self.0.slow_consumer.load(Ordering::Relaxed)
+    }
+
+    /// The bytes queued when it was closed for going over the output buffer limit.
+    pub fn slow_consumer_bytes(&self) -> u64 {
+        self.0.slow_consumer_bytes.load(Ordering::Relaxed)
     }
 
     /// Queues a frame and wakes the writer. Never blocks. Returns false if the client is closed
@@ -280,6 +288,8 @@ impl Outbox {
         if s.state.swap(KILLED, Ordering::AcqRel) == KILLED {
             return;
         }
+        s.slow_consumer_bytes
+            .store(pending as u64, Ordering::Relaxed);
         s.slow_consumer.store(true, Ordering::Relaxed);
         s.stats
             .client_output_buffer_limit_disconnections

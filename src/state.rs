@@ -1,7 +1,7 @@
 //! `ServerState`: what every connection and command shares — configuration, the registry, the
 //! client table and the counters. Built once by `server::run`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -29,14 +29,26 @@ pub struct ServerState {
     pub registry: Registry,
     /// Connected clients by id.
     pub clients: DashMap<u64, Arc<ClientHandle>>,
+    /// Connections counted against `maxclients`: from accept (before any TLS handshake) to
+    /// close, as Redis counts a client from `acceptCommonHandler`. `clients` only holds them
+    /// once their task has started, so a burst of connections accepted together would all pass
+    /// a check against it.
+    connections: AtomicU64,
     next_client_id: AtomicU64,
     pub started: Instant,
     pub started_unix: u64,
     pub run_id: String,
     /// The TCP port actually listened on (the configured one, or the one the OS chose for 0).
     pub tcp_port: AtomicU64,
-    /// Cancelled to shut the server down.
+    /// Cancelled to shut the server down: readers stop taking commands.
     pub shutdown: CancellationToken,
+    /// Cancelled once every reader has stopped after `shutdown` (or the grace time ran out):
+    /// writers then write what is queued and close. Flushing any earlier could close a
+    /// subscriber while a publisher's pipeline is still being run, losing messages whose
+    /// PUBLISH was then acknowledged.
+    pub flush: CancellationToken,
+    /// Connections whose reader may still run commands (see `Readers`).
+    pub readers: Readers,
     /// Users, the ACL log and the aclfile.
     pub acl: Acl,
     /// `rename-command`.
@@ -90,6 +102,7 @@ impl ServerState {
             registry: Registry::new(stats.clone()),
             stats,
             clients: DashMap::new(),
+            connections: AtomicU64::new(0),
             next_client_id: AtomicU64::new(1),
             started: Instant::now(),
             started_unix: SystemTime::now()
@@ -101,6 +114,8 @@ impl ServerState {
             renames: Renames::new(&config.rename_command),
             config,
             shutdown,
+            flush: CancellationToken::new(),
+            readers: Readers::default(),
             ops,
         })
     }
@@ -123,9 +138,69 @@ impl ServerState {
         *self.ops.live.write() = next;
     }
 
+    /// Takes a `maxclients` slot for a connection just accepted; `None` when all are taken.
+    pub fn admit(self: &Arc<Self>) -> Option<Admission> {
+        let max = self.runtime.maxclients();
+        if self.connections.fetch_add(1, Ordering::AcqRel) >= max {
+            self.connections.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Admission(self.clone()))
+    }
+
     /// A new client id: increasing, never reused (as Redis's).
     pub fn next_client_id(&self) -> u64 {
         self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// A connection's `maxclients` slot, given back when dropped.
+pub struct Admission(Arc<ServerState>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Counts the connections whose reader may still run a command, so that shutdown can wait for
+/// the last PUBLISH to be fanned out before the writers flush and close.
+#[derive(Default)]
+pub struct Readers {
+    active: AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// A reader counted in `Readers`, until dropped.
+pub struct Reading<'a>(&'a Readers);
+
+impl Readers {
+    /// Counts a reader in. The caller checks `shutdown` *after* this: either shutdown sees this
+    /// reader and waits for it, or the reader sees shutdown and runs nothing.
+    pub fn enter(&self) -> Reading<'_> {
+        self.active.fetch_add(1, Ordering::SeqCst);
+        Reading(self)
+    }
+
+    /// Resolves once no reader is running.
+    pub async fn stopped(&self) {
+        loop {
+            let idle = self.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.active.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        if self.0.active.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
     }
 }
 

@@ -57,6 +57,10 @@ pub enum CommandError {
     /// Any other text, already complete with its code (`ERR …`, `NOPROTO …`).
     #[error("{0}")]
     Other(Cow<'static, str>),
+    /// A text echoing a client's argument, sent as the bytes Redis sends: the argument is not
+    /// necessarily UTF-8 (shown lossily where it is printed).
+    #[error("{}", String::from_utf8_lossy(.0))]
+    Echo(Bytes),
 }
 
 impl CommandError {
@@ -96,7 +100,10 @@ impl Ctx<'_> {
     pub fn error(&mut self, e: &CommandError) {
         let text = e.to_string();
         self.server.stats.count_error(&text);
-        self.reply.error(&text);
+        match e {
+            CommandError::Echo(raw) => self.reply.error_bytes(raw),
+            _ => self.reply.error(&text),
+        }
     }
 }
 
@@ -225,6 +232,12 @@ pub fn parse_i64(arg: &[u8]) -> Result<i64, CommandError> {
 }
 
 /// Lossy text of an argument, for error messages. Like Redis's `%s`, stops at a NUL byte.
+/// An argument as C's `%.<max>s` prints it: up to `max` bytes, cut at a NUL.
+pub fn arg_bytes(arg: &[u8], max: usize) -> &[u8] {
+    let end = memchr::memchr(0, arg).unwrap_or(arg.len()).min(max);
+    &arg[..end]
+}
+
 pub fn arg_text(arg: &[u8], max: usize) -> String {
     let end = memchr::memchr(0, arg).unwrap_or(arg.len()).min(max);
     String::from_utf8_lossy(&arg[..end]).into_owned()

@@ -577,30 +577,34 @@ fn lookup_with(req: &[Bytes], renames: Option<&Renames>) -> Lookup {
         .find(|s| s.short_name().as_bytes().eq_ignore_ascii_case(sub))
     {
         Some(s) => Lookup::Found(s),
-        None => Lookup::Unknown(CommandError::other(format!(
-            "ERR unknown subcommand '{}'. Try {} HELP.",
-            super::arg_text(sub, 128),
-            super::arg_text(name, usize::MAX).to_ascii_uppercase()
-        ))),
+        None => {
+            let mut e = b"ERR unknown subcommand '".to_vec();
+            e.extend_from_slice(super::arg_bytes(sub, 128));
+            e.extend_from_slice(b"'. Try ");
+            e.extend(super::arg_bytes(name, usize::MAX).to_ascii_uppercase());
+            e.extend_from_slice(b" HELP.");
+            Lookup::Unknown(CommandError::Echo(e.into()))
+        }
     }
 }
 
+/// Redis's text, with the arguments' bytes as sent (`%.128s`, up to 128 bytes of arguments).
 fn unknown_command(req: &[Bytes]) -> CommandError {
-    let mut args = String::new();
+    let mut args = Vec::new();
     for a in &req[1..] {
         if args.len() >= 128 {
             break;
         }
         let room = 128 - args.len();
-        args.push('\'');
-        args.push_str(&super::arg_text(a, room));
-        args.push_str("' ");
+        args.push(b'\'');
+        args.extend_from_slice(super::arg_bytes(a, room));
+        args.extend_from_slice(b"' ");
     }
-    CommandError::other(format!(
-        "ERR unknown command '{}', with args beginning with: {}",
-        super::arg_text(&req[0], 128),
-        args
-    ))
+    let mut e = b"ERR unknown command '".to_vec();
+    e.extend_from_slice(super::arg_bytes(&req[0], 128));
+    e.extend_from_slice(b"', with args beginning with: ");
+    e.extend_from_slice(&args);
+    CommandError::Echo(e.into())
 }
 
 #[cfg(test)]
@@ -619,6 +623,19 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "ERR unknown command 'FOO', with args beginning with: 'a' 'b' "
+        );
+    }
+
+    // was: names and arguments that are not UTF-8 came back as U+FFFD replacement characters
+    #[test]
+    fn unknown_command_echoes_raw_bytes() {
+        let req = vec![Bytes::from_static(b"\xff\xfe"), Bytes::from_static(b"a\0b")];
+        let Lookup::Unknown(CommandError::Echo(e)) = lookup(&req) else {
+            panic!()
+        };
+        assert_eq!(
+            &e[..],
+            b"ERR unknown command '\xff\xfe', with args beginning with: 'a' "
         );
     }
 

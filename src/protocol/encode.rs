@@ -155,8 +155,13 @@ impl ReplyBuf {
     /// An error line; `msg` is the full text after `-` (e.g. `ERR syntax error`). Like Redis's
     /// `addReplyErrorLength`, newlines inside are replaced by spaces to keep the protocol valid.
     pub fn error(&mut self, msg: &str) {
+        self.error_bytes(msg.as_bytes());
+    }
+
+    /// An error whose text may hold bytes that are not UTF-8 (a client's argument echoed back).
+    pub fn error_bytes(&mut self, msg: &[u8]) {
         self.buf.put_u8(b'-');
-        for &b in msg.as_bytes() {
+        for &b in msg {
             self.buf
                 .put_u8(if b == b'\r' || b == b'\n' { b' ' } else { b });
         }

@@ -3,8 +3,9 @@
 //!
 //! The reader ends on EOF, an I/O error, QUIT, a protocol error, CLIENT KILL, the idle timeout
 //! or shutdown; whatever the reason, the client's subscriptions are removed from the registry as
-//! soon as it ends, then the writer is waited for (it writes what is queued when the connection
-//! closes by QUIT, a protocol error or shutdown, and drops it otherwise).
+//! soon as it ends (at shutdown: once every reader has stopped, see `ServerState::flush`), then
+//! the writer is waited for (it writes what is queued when the connection closes by QUIT, a
+//! protocol error or shutdown, and drops it otherwise).
 
 use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
@@ -22,7 +23,7 @@ use crate::client::{ClientHandle, ClientState, ReplyMode};
 use crate::commands::{dispatch, Ctx};
 use crate::outbox::{Batch, Outbox, READ_PAUSE_BYTES};
 use crate::protocol::{Decoder, ProtocolError, ReplyBuf};
-use crate::state::ServerState;
+use crate::state::{Admission, ServerState};
 
 use super::listener::{Accepted, RawStream, ReadHalf, Stream, WriteHalf};
 
@@ -75,8 +76,14 @@ pub enum DisconnectReason {
     Shutdown,
 }
 
-/// Serves one accepted connection until it ends.
-pub async fn serve(accepted: Accepted, state: Arc<ServerState>, tracker: TaskTracker) {
+/// Serves one accepted connection until it ends. `_slot` holds its `maxclients` place until
+/// then.
+pub async fn serve(
+    accepted: Accepted,
+    state: Arc<ServerState>,
+    tracker: TaskTracker,
+    _slot: Admission,
+) {
     let id = state.next_client_id();
     let peer = accepted.peer.clone();
     let span = tracing::debug_span!("client", client_id = id, peer = %peer.text());
@@ -111,7 +118,18 @@ pub async fn serve(accepted: Accepted, state: Arc<ServerState>, tracker: TaskTra
         let writer = tracker.spawn(write_loop(wr, handle.clone(), state.clone()));
         let mut client = ClientState::new(id);
         client.authenticated = crate::auth::default_user_authenticated(&state);
-        let reason = read_loop(rd, &handle, &state, &mut client).await;
+        let reading = state.readers.enter();
+        let reason = if state.shutdown.is_cancelled() {
+            DisconnectReason::Shutdown
+        } else {
+            read_loop(rd, &handle, &state, &mut client).await
+        };
+        drop(reading);
+        if reason == DisconnectReason::Shutdown {
+            // Stay subscribed until every reader has stopped: a PUBLISH still running in
+            // another connection's pipeline counts this client and must reach it.
+            state.flush.cancelled().await;
+        }
 
         match reason {
             DisconnectReason::ClientQuit
@@ -139,13 +157,22 @@ pub async fn serve(accepted: Accepted, state: Arc<ServerState>, tracker: TaskTra
     .await
 }
 
+/// Probes Redis sends before it considers a silent peer gone (`anetKeepAlive`'s TCP_KEEPCNT).
+const KEEPALIVE_PROBES: u32 = 3;
+
+/// `tcp-keepalive <secs>` as Redis's `anetKeepAlive` applies it on Linux: the first probe after
+/// `secs` of silence (TCP_KEEPIDLE), then one every `secs / 3` (at least 1, TCP_KEEPINTVL),
+/// and the connection fails after `KEEPALIVE_PROBES` unanswered ones (TCP_KEEPCNT), so a
+/// half-open peer is dropped about `2 * secs` after it went silent. Without TCP_KEEPCNT the
+/// kernel's default of 9 probes would apply and a peer would take three times longer to drop.
 fn set_keepalive(stream: &TcpStream, secs: u64) {
     if secs == 0 {
         return;
     }
     let ka = socket2::TcpKeepalive::new()
         .with_time(Duration::from_secs(secs))
-        .with_interval(Duration::from_secs((secs / 3).max(1)));
+        .with_interval(Duration::from_secs((secs / 3).max(1)))
+        .with_retries(KEEPALIVE_PROBES);
     let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&ka);
 }
 
@@ -175,6 +202,10 @@ async fn read_loop(
     let mut reply = ReplyBuf::new(client.resp);
     let mut wakes = Vec::new();
     loop {
+        if state.shutdown.is_cancelled() {
+            // Even with more of a pipeline readable: shutdown waits for readers to stop.
+            return DisconnectReason::Shutdown;
+        }
         if handle.outbox.pending() >= READ_PAUSE_BYTES {
             // Backpressure: take no new commands until the client reads what it was sent.
             tokio::select! {
@@ -294,6 +325,12 @@ fn process(
         let auth_required = crate::auth::auth_required(state, client.authenticated);
         match decoder.decode(buf, auth_required) {
             Ok(Some(req)) => {
+                if cross_protocol_attack(&req) {
+                    security_warning(handle);
+                    // Redis frees the client at once: replies not yet written are dropped too.
+                    handle.outbox.kill();
+                    return Some(DisconnectReason::Killed);
+                }
                 if crate::commands::held_by_pause(state, client, &req) {
                     *parked = Some(req);
                     return None;
@@ -313,6 +350,31 @@ fn process(
             }
         }
     }
+}
+
+/// Redis's guard against cross-protocol scripting (`processCommand`): a request named `POST`
+/// or `Host:` (any case) is an HTTP request smuggled to the server, and the connection is
+/// closed without a reply, before authentication, MULTI or anything else looks at it.
+fn cross_protocol_attack(req: &[Bytes]) -> bool {
+    req.first()
+        .is_some_and(|n| n.eq_ignore_ascii_case(b"post") || n.eq_ignore_ascii_case(b"host:"))
+}
+
+/// Seconds between two security warnings, as Redis's `securityWarningCommand` limits them.
+const SECURITY_WARNING_PERIOD: Duration = Duration::from_secs(60);
+
+fn security_warning(handle: &ClientHandle) {
+    static LAST: parking_lot::Mutex<Option<std::time::Instant>> = parking_lot::Mutex::new(None);
+    let now = std::time::Instant::now();
+    let mut last = LAST.lock();
+    if last.is_some_and(|t| now.duration_since(t) <= SECURITY_WARNING_PERIOD) {
+        return;
+    }
+    *last = Some(now);
+    tracing::warn!(
+        "Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Redis. This is likely due to an attacker attempting to use Cross Protocol Scripting to compromise your Redis instance. Connection from {} aborted.",
+        handle.addr
+    );
 }
 
 fn run_one(
@@ -383,8 +445,8 @@ async fn write_loop(mut wr: WriteHalf, handle: Arc<ClientHandle>, state: Arc<Ser
             biased;
             b = outbox.next_batch(&mut batch) => b,
             _ = handle.kill_token().cancelled() => break,
-            _ = state.shutdown.cancelled() => {
-                // Write what is already queued, then close.
+            _ = state.flush.cancelled() => {
+                // Every reader has stopped: write what is already queued, then close.
                 while outbox.try_batch(&mut batch) {
                     match write_batch(&mut wr, &mut batch, &mut buf).await {
                         Ok(n) => {
@@ -420,18 +482,18 @@ async fn write_loop(mut wr: WriteHalf, handle: Arc<ClientHandle>, state: Arc<Ser
                 let _ = wr.shutdown().await;
                 break;
             }
-            Batch::Killed => {
-                if outbox.was_slow_consumer() {
-                    tracing::warn!(
-                        client_id = handle.id,
-                        addr = %handle.addr,
-                        omem = outbox.pending(),
-                        "Client closed for overcoming of output buffer limits"
-                    );
-                }
-                break;
-            }
+            Batch::Killed => break,
         }
+    }
+    // Here, not in the `Killed` arm: a slow consumer's writer is usually blocked writing to
+    // it when the limit is crossed, and leaves through the kill token instead.
+    if outbox.was_slow_consumer() {
+        tracing::warn!(
+            client_id = handle.id,
+            addr = %handle.addr,
+            omem = outbox.slow_consumer_bytes(),
+            "Client closed for overcoming of output buffer limits"
+        );
     }
     // The reader must stop too, whatever ended the writer.
     handle.outbox.kill();
@@ -487,4 +549,33 @@ async fn write_batch(
         buf.clear();
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn keepalive_of(secs: u64) -> (bool, Duration, Duration, u32) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (s, _) = l.accept().await.unwrap();
+        set_keepalive(&s, secs);
+        let r = socket2::SockRef::from(&s);
+        (
+            r.keepalive().unwrap(),
+            r.tcp_keepalive_time().unwrap(),
+            r.tcp_keepalive_interval().unwrap(),
+            r.tcp_keepalive_retries().unwrap(),
+        )
+    }
+
+    // was: TCP_KEEPCNT left at the kernel's 9, so half-open peers took 3x as long to drop
+    #[tokio::test]
+    async fn keepalive_settings_are_redis_anet_keepalive() {
+        let s = Duration::from_secs;
+        assert_eq!(keepalive_of(300).await, (true, s(300), s(100), 3));
+        assert_eq!(keepalive_of(1).await, (true, s(1), s(1), 3));
+        assert_eq!(keepalive_of(7).await, (true, s(7), s(2), 3));
+        assert!(!keepalive_of(0).await.0, "tcp-keepalive 0 leaves it off");
+    }
 }

@@ -1,9 +1,11 @@
 //! The network side: listeners, the accept loops, maxclients, and graceful shutdown.
 //!
 //! `run(config, listeners, shutdown)` is the single entry point. `main` passes a token that
-//! SIGINT/SIGTERM cancel; tests pass their own. On cancel the accept loops stop, every connection
-//! stops reading and writes what is already queued, and `run` returns once every task is done or
-//! `shutdown-timeout` has passed. Every task goes through one `TaskTracker`.
+//! SIGINT/SIGTERM cancel; tests pass their own. On cancel the accept loops stop and every
+//! connection stops reading; once the last reader has stopped (so no PUBLISH is still fanning
+//! out), `ServerState::flush` tells the writers to write what is queued and close, and `run`
+//! returns once every task is done or `shutdown-timeout` has passed. Every task goes through one
+//! `TaskTracker`.
 
 pub mod connection;
 pub mod listener;
@@ -156,8 +158,16 @@ pub async fn run(config: Config, listeners: Vec<Listener>, shutdown: Cancellatio
         Duration::from_secs(state.runtime.shutdown_timeout())
     };
     tracing::info!("Received shutdown: closing listeners and flushing clients");
+    let deadline = tokio::time::Instant::now() + grace;
+    // Readers stop at their next await; only then is everything that will ever be queued
+    // queued, and the writers may flush it and close.
+    let _ = tokio::time::timeout_at(deadline, state.readers.stopped()).await;
+    state.flush.cancel();
     tracker.close();
-    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+    if tokio::time::timeout_at(deadline, tracker.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("Some clients were still writing after the shutdown timeout");
     }
     tracing::info!("pubsubd is now ready to exit, bye bye...");
@@ -203,15 +213,20 @@ async fn accept_loop(listener: Listener, state: Arc<ServerState>, tracker: TaskT
                     .stats
                     .total_connections_received
                     .fetch_add(1, Ordering::Relaxed);
-                if state.clients.len() as u64 >= state.runtime.maxclients() {
+                let Some(slot) = state.admit() else {
                     state
                         .stats
                         .rejected_connections
                         .fetch_add(1, Ordering::Relaxed);
                     tracker.spawn(reject_max_clients(accepted));
                     continue;
-                }
-                tracker.spawn(connection::serve(accepted, state.clone(), tracker.clone()));
+                };
+                tracker.spawn(connection::serve(
+                    accepted,
+                    state.clone(),
+                    tracker.clone(),
+                    slot,
+                ));
             }
             Err(e) => {
                 tracing::warn!("Accepting client connection: {e}");

@@ -129,6 +129,14 @@ impl Raw {
         }
     }
 
+    /// Wraps a stream connected by other means.
+    pub fn from_stream(stream: TcpStream) -> Self {
+        Raw {
+            stream,
+            buf: BytesMut::new(),
+        }
+    }
+
     pub async fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("write");
     }
