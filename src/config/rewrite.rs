@@ -90,9 +90,36 @@ fn lines_for(
             format!("{name} {}", super::cli::quote(&value)),
             value != def,
         )],
-        Kind::Plain | Kind::List => {
+        Kind::List => {
+            let items: Vec<String> = list_items(name, cfg).iter().map(|a| word(a)).collect();
+            vec![(
+                name.to_string(),
+                format!("{name} {}", items.join(" ")),
+                value != def,
+            )]
+        }
+        Kind::Plain => {
             vec![(name.to_string(), format!("{name} {value}"), value != def)]
         }
+    }
+}
+
+/// The items of a list parameter, as the config holds them (CONFIG GET joins them).
+fn list_items(name: &str, cfg: &Config) -> Vec<String> {
+    match name {
+        "bind" => cfg.bind.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// One item of a list, bare as Redis writes it when `sdssplitargs` reads it back unchanged,
+/// quoted otherwise (an empty item, or one holding a blank, a quote or a special byte).
+fn word(item: &str) -> String {
+    let plain = |b: &u8| b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'\\');
+    if !item.is_empty() && item.bytes().all(|b| plain(&b)) {
+        item.to_string()
+    } else {
+        super::cli::quote(item)
     }
 }
 
@@ -248,6 +275,20 @@ mod tests {
         let mut back = Config::default();
         super::super::file::apply_text(&mut back, &out).unwrap();
         assert_eq!(back.requirepass, cfg.requirepass);
+    }
+
+    #[test]
+    fn bind_items_that_need_quotes_get_them() {
+        // was: items were joined bare, so `bind a ""` came back as `bind a`.
+        let cfg = Config {
+            bind: vec!["127.0.0.1".into(), "".into(), "a b".into()],
+            ..Config::default()
+        };
+        let out = rewrite_text("bind 127.0.0.1\n", &cfg);
+        assert_eq!(out, "bind 127.0.0.1 \"\" \"a b\"\n");
+        let mut back = Config::default();
+        super::super::file::apply_text(&mut back, &out).unwrap();
+        assert_eq!(back.bind, cfg.bind);
     }
 
     #[test]
