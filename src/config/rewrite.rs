@@ -125,7 +125,12 @@ fn word(item: &str) -> String {
 
 /// The rewritten text of a config file whose current text is `original`.
 pub fn rewrite_text(original: &str, cfg: &Config) -> String {
-    let mut lines: Vec<Option<String>> = original.lines().map(|l| Some(l.to_string())).collect();
+    // Kept lines lose stray carriage returns at their end, as Redis's `sdstrim` takes them off:
+    // `lines()` removes only one `\r\n`, and a kept `\r` would make every rewrite change the file.
+    let mut lines: Vec<Option<String>> = original
+        .lines()
+        .map(|l| Some(l.trim_end_matches('\r').to_string()))
+        .collect();
     // Where each directive is, keyed by name (`client-output-buffer-limit <class>` per class,
     // so each class's line keeps its place).
     let mut at: HashMap<String, Vec<usize>> = HashMap::new();
@@ -289,6 +294,16 @@ mod tests {
         let mut back = Config::default();
         super::super::file::apply_text(&mut back, &out).unwrap();
         assert_eq!(back.bind, cfg.bind);
+    }
+
+    #[test]
+    fn a_second_rewrite_changes_nothing_after_stray_carriage_returns() {
+        // was: a kept line ending in `\r` (`x\r\r\n`, or `x\r` at the very end) came back as
+        // `x\r\n`, then as `x\n`: the second rewrite changed the file again.
+        let cfg = Config::default();
+        let once = rewrite_text("# x\r\r\nport 6379\r\n", &cfg);
+        assert_eq!(once, "# x\nport 6379\n");
+        assert_eq!(rewrite_text(&once, &cfg), once);
     }
 
     #[test]
