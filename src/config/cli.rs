@@ -56,16 +56,23 @@ fn help() -> String {
         .to_string()
 }
 
-/// Quotes a value so that `sdssplitargs` reads it back as one argument.
+/// Quotes a value so that `sdssplitargs` reads it back as one argument, with Redis's
+/// `sdscatrepr` escapes (what `rewriteConfigStringOption` writes): `\n \r \t \a \b \\ \"`, and
+/// `\xHH` for every other byte outside printable ASCII. A raw NUL would end the line for
+/// `sdssplitargs`, so it must be escaped like the rest.
 pub(crate) fn quote(arg: &str) -> String {
     let mut s = String::from("\"");
-    for c in arg.chars() {
-        match c {
-            '"' => s.push_str("\\\""),
-            '\\' => s.push_str("\\\\"),
-            '\n' => s.push_str("\\n"),
-            '\r' => s.push_str("\\r"),
-            _ => s.push(c),
+    for &b in arg.as_bytes() {
+        match b {
+            b'\\' => s.push_str("\\\\"),
+            b'"' => s.push_str("\\\""),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            b'\t' => s.push_str("\\t"),
+            7 => s.push_str("\\a"),
+            8 => s.push_str("\\b"),
+            0x20..=0x7e => s.push(char::from(b)),
+            _ => s.push_str(&format!("\\x{b:02x}")),
         }
     }
     s.push('"');

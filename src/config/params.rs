@@ -20,7 +20,8 @@ pub enum Kind {
     Memory,
     /// A string, quoted when needed (`logfile ""`).
     Text,
-    /// Several arguments in one value (`bind 127.0.0.1 ::1`), split when set.
+    /// Several arguments in one value (`bind 127.0.0.1 ::1`), split when set; CONFIG REWRITE
+    /// takes the items from `rewrite::list_items`.
     List,
     /// `client-output-buffer-limit`: one line per class.
     OutputLimits,

@@ -29,7 +29,7 @@ pub mod glob;
 pub mod patterns;
 
 use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -360,6 +360,41 @@ impl Registry {
         }
         out
     }
+
+    /// Who is subscribed to what: every channel, shard channel and pattern with the ids of its
+    /// subscribers in subscription order. For consistency checks in tests and fuzzing, never a
+    /// serving path: it takes each stripe, then the pattern index, one at a time, so the picture
+    /// is only consistent while nothing else changes the registry.
+    pub fn snapshot(&self) -> Snapshot {
+        let ids = |subs: &Subscribers| subs.iter().map(Outbox::id).collect::<Vec<_>>();
+        let map = |m: &ChannelMap| {
+            let mut out = BTreeMap::new();
+            for shard in m.shards.iter() {
+                for (ch, subs) in shard.lock().iter() {
+                    out.insert(ch.clone(), ids(subs));
+                }
+            }
+            out
+        };
+        Snapshot {
+            channels: map(&self.global),
+            shard_channels: map(&self.shard),
+            patterns: self
+                .patterns
+                .read()
+                .iter()
+                .map(|(p, subs)| (p.clone(), ids(subs)))
+                .collect(),
+        }
+    }
+}
+
+/// A copy of the registry's subscriptions (`Registry::snapshot`): name → subscriber ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub channels: BTreeMap<Bytes, Vec<u64>>,
+    pub shard_channels: BTreeMap<Bytes, Vec<u64>>,
+    pub patterns: BTreeMap<Bytes, Vec<u64>>,
 }
 
 fn remove_subscriber(
@@ -450,5 +485,6 @@ mod tests {
         assert_eq!(r.channel_count(Namespace::Global), 0);
         assert!(r.channels(Namespace::Global, None).is_empty());
         assert_eq!(r.numpat(), 0);
+        assert_eq!(r.snapshot(), Snapshot::default());
     }
 }

@@ -1,0 +1,9 @@
+//! `glob`: see `tests/fuzz_harness/glob.rs` for the input format and the checks. The harness
+//! is shared with `tests/fuzz_replay.rs`, which replays the kept inputs in `cargo test`.
+
+#![no_main]
+
+#[path = "../../tests/fuzz_harness/mod.rs"]
+mod fuzz_harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_harness::glob::run(data));
