@@ -26,20 +26,8 @@
 //!
 //! ## Latest figures
 //!
-//! AMD EPYC, 2 cores (nproc), Linux 6.18.44, 2026-11-23, load average ≈ 5 from other jobs;
-//! pubsubd (this crate, bench profile) vs Redis server v=7.0.15; medians of 3 interleaved runs.
-//!
-//! ```text
-//! cargo bench --bench loadgen -- --pubsubd --redis /usr/bin/redis-server \
-//!     --scenario fanout,channels --reps 3 --duration 2
-//! ```
-//!
-//! | scenario | figure      | pubsubd | redis | pubsubd ÷ redis | target | met | checks |
-//! |----------|-------------|--------:|------:|----------------:|--------|-----|--------|
-//! | fanout   | deliv/s     |   3.37M | 2.41M |           1.40× | ≥ 2.0× | no  | 6/6 ok |
-//! | fanout   | deliv/CPU-s |   7.98M | 4.83M |           1.65× | ≥ 1.5× | yes | 6/6 ok |
-//! | channels | deliv/s     |   37.5k | 35.0k |           1.07× | ≥ 1.5× | no  | 6/6 ok |
-//! | channels | deliv/CPU-s |   67.1k | 83.9k |           0.80× |        |     | 6/6 ok |
+//! README.md's Performance section holds the latest table (machine, date, command, both
+//! servers' figures, targets) and the profiles behind the targets it misses.
 
 mod patterns;
 mod publisher;
