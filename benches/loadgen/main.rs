@@ -46,6 +46,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _, Result};
 use clap::Parser;
 
+use crate::patterns::Shape;
 use crate::report::{Context, ScenarioRuns};
 use crate::run::Outcome;
 use crate::scenario::{Params, Scenario};
@@ -92,6 +93,13 @@ struct Cli {
     /// of the pattern lookup alone, without deliveries.
     #[arg(long)]
     pattern_miss: bool,
+    /// Patterns the pattern scenarios subscribe: a quarter of each shape, or one shape.
+    #[arg(long, value_enum, default_value_t = Shape::Mixed)]
+    pattern_shape: Shape,
+    /// In `patterns-0`, give every channel published one exact subscriber, so that the
+    /// no-pattern baseline delivers as much as a one-shape pattern set does.
+    #[arg(long)]
+    pattern_exact_baseline: bool,
     /// Publishes per second in the latency scenario.
     #[arg(long, default_value_t = 20_000.0)]
     rate: f64,
@@ -185,6 +193,8 @@ async fn real_main(cli: Cli) -> Result<bool> {
         duration: Duration::from_secs_f64(cli.duration),
         pattern_full_window: cli.pattern_full_window,
         pattern_miss: cli.pattern_miss,
+        pattern_shape: cli.pattern_shape,
+        pattern_exact_baseline: cli.pattern_exact_baseline,
         window: cli.window.max(1),
         batch: cli.batch.clamp(1, cli.window.max(1)),
         rate: cli.rate,

@@ -9,30 +9,81 @@ use crate::scenario::{Params, PATTERNS_PER_CONN};
 use crate::server::Running;
 use crate::subscriber::SubSpec;
 
-/// The pattern set: `n` distinct patterns in four shapes, pattern `i` of shape `i % 4`.
-/// The fourth shape carries the index too (`h?llo.<i>.[a-z]*`) so that every pattern is distinct.
-pub(crate) fn pattern_set(n: usize) -> Vec<Vec<u8>> {
+/// Which patterns the pattern scenarios subscribe (`--pattern-shape`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shape {
+    /// A quarter of each shape below.
+    Mixed,
+    /// `news.<i>.*`, a literal head.
+    News,
+    /// `user:<i>:*`, a literal head.
+    User,
+    /// `*:<i>`, a literal tail.
+    Suffix,
+    /// `h?llo.<i>.[a-z]*`, wildcards in the head.
+    Glob,
+}
+
+impl Shape {
+    const SINGLE: [Shape; 4] = [Shape::News, Shape::User, Shape::Suffix, Shape::Glob];
+
+    /// The patterns, for the scenario description.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Shape::Mixed => "news.<i>.* user:<i>:* *:<i> h?llo.<i>.[a-z]*",
+            Shape::News => "news.<i>.*",
+            Shape::User => "user:<i>:*",
+            Shape::Suffix => "*:<i>",
+            Shape::Glob => "h?llo.<i>.[a-z]*",
+        }
+    }
+
+    fn pattern(self, i: usize) -> String {
+        match self {
+            Shape::News => format!("news.{i}.*"),
+            Shape::User => format!("user:{i}:*"),
+            Shape::Suffix => format!("*:{i}"),
+            Shape::Glob | Shape::Mixed => format!("h?llo.{i}.[a-z]*"),
+        }
+    }
+}
+
+/// The pattern set: `n` distinct patterns of `shape`; mixed, pattern `i` has shape `i % 4`
+/// with index `i / 4`. The glob shape carries the index too, so that every pattern is distinct.
+pub(crate) fn pattern_set(n: usize, shape: Shape) -> Vec<Vec<u8>> {
     (0..n)
-        .map(|i| {
-            let j = i / 4;
-            match i % 4 {
-                0 => format!("news.{j}.*"),
-                1 => format!("user:{j}:*"),
-                2 => format!("*:{j}"),
-                _ => format!("h?llo.{j}.[a-z]*"),
-            }
-            .into_bytes()
+        .map(|i| match shape {
+            Shape::Mixed => Shape::SINGLE[i % 4].pattern(i / 4),
+            s => s.pattern(i),
         })
+        .map(String::into_bytes)
         .collect()
 }
 
-/// Channels to publish against [`pattern_set`]`(n)`, each with how many patterns it matches:
-/// `news.<k>.flash` (1), `user:<k>:<m>` (2: `user:<k>:*` and `*:<m>`), `hallo.<k>.world` (1).
-/// With `miss`, channels `miss.<k>.x` that no pattern of the set matches.
-fn pattern_channels(n: usize, miss: bool) -> Vec<(Vec<u8>, i64)> {
+/// Channels to publish against [`pattern_set`]`(n, shape)`, each with how many patterns it
+/// matches. Mixed: `news.<k>.flash` (1), `user:<k>:<m>` (2: `user:<k>:*` and `*:<m>`),
+/// `hallo.<k>.world` (1). One shape: one channel per pattern index, matching that pattern only
+/// (`news.<k>.flash`, `user:<k>:inbox`, `event.<j>:<k>`, `hallo.<k>.world`).
+/// With `miss`, channels `miss.<k>.x` that no pattern of any set matches.
+fn pattern_channels(n: usize, shape: Shape, miss: bool) -> Vec<(Vec<u8>, i64)> {
     if miss {
         return (0..3000)
             .map(|j| (format!("miss.{j}.x").into_bytes(), 0))
+            .collect();
+    }
+    if shape != Shape::Mixed {
+        let hit = i64::from(n > 0);
+        return (0..3000)
+            .map(|j| {
+                let k = if n > 0 { (j * 7919) % n } else { j };
+                let c = match shape {
+                    Shape::News => format!("news.{k}.flash"),
+                    Shape::User => format!("user:{k}:inbox"),
+                    Shape::Suffix => format!("event.{j}:{k}"),
+                    _ => format!("hallo.{k}.world"),
+                };
+                (c.into_bytes(), hit)
+            })
             .collect();
     }
     let count = |shape: usize| (n + 3 - shape) / 4;
@@ -60,8 +111,8 @@ fn pattern_channels(n: usize, miss: bool) -> Vec<(Vec<u8>, i64)> {
         .collect()
 }
 
-pub(crate) fn pattern_subs(n: usize) -> Vec<SubSpec> {
-    pattern_set(n)
+pub(crate) fn pattern_subs(n: usize, shape: Shape) -> Vec<SubSpec> {
+    pattern_set(n, shape)
         .chunks(PATTERNS_PER_CONN)
         .map(|c| SubSpec {
             names: c.to_vec(),
@@ -88,15 +139,34 @@ fn pattern_pace(p: &Params, n: usize) -> Pace {
 
 pub(crate) async fn patterns(srv: &Running, p: &Params, n: usize) -> Result<Outcome> {
     let body = payload(64);
-    let cmds: Vec<_> = pattern_channels(n, p.pattern_miss)
+    let mut channels = pattern_channels(n, p.pattern_shape, p.pattern_miss);
+    let mut subs = pattern_subs(n, p.pattern_shape);
+    if n == 0 && p.pattern_exact_baseline {
+        // The no-pattern baseline with the same deliveries: every channel published has one
+        // exact subscriber, as every channel matches one pattern in the one-shape sets.
+        let names: Vec<Vec<u8>> = channels.iter().map(|(c, _)| c.clone()).collect();
+        subs = names
+            .chunks(PATTERNS_PER_CONN)
+            .map(|c| SubSpec {
+                names: c.to_vec(),
+                patterns: false,
+                buf_size: 64 * 1024,
+            })
+            .collect();
+        for (_, e) in &mut channels {
+            *e = 1;
+        }
+    }
+    let conns = subs.len().max(1);
+    let cmds: Vec<_> = channels
         .into_iter()
         .map(|(c, e)| (publish_cmd(&c, &body), e))
         .collect();
     let load = Load {
-        subs: pattern_subs(n),
+        subs,
         plans: vec![Plan::new(&cmds)],
         pace: pattern_pace(p, n),
-        max_lag: Some(lag_budget(p, n.div_ceil(PATTERNS_PER_CONN).max(1), 64)),
+        max_lag: Some(lag_budget(p, conns, 64)),
         latency_epoch: None,
     };
     Ok(throughput_outcome(run_load(srv, p, load).await?))
@@ -123,17 +193,26 @@ fn glob(p: &[u8], s: &[u8]) -> bool {
 /// Every published channel matches exactly as many patterns as its expected PUBLISH reply says.
 /// Runs at start-up (a bench built with `harness = false` runs no `#[test]`).
 pub fn self_check() -> Result<()> {
-    for n in [0, 1, 2, 3, 5, 40, 1000] {
-        let pats = pattern_set(n);
-        for (ch, want) in pattern_channels(n, false)
+    for (n, shape) in [0, 1, 2, 3, 5, 40, 1000].into_iter().flat_map(|n| {
+        [
+            Shape::Mixed,
+            Shape::News,
+            Shape::User,
+            Shape::Suffix,
+            Shape::Glob,
+        ]
+        .map(|s| (n, s))
+    }) {
+        let pats = pattern_set(n, shape);
+        for (ch, want) in pattern_channels(n, shape, false)
             .iter()
-            .chain(pattern_channels(n, true).iter())
+            .chain(pattern_channels(n, shape, true).iter())
             .step_by(7)
         {
             let got = pats.iter().filter(|p| glob(p, ch)).count() as i64;
             anyhow::ensure!(
                 got == *want,
-                "{n} patterns: channel {} matches {got}, expected {want}",
+                "{n} patterns of shape {shape:?}: channel {} matches {got}, expected {want}",
                 String::from_utf8_lossy(ch)
             );
         }

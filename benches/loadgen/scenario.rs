@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 
+use crate::patterns::Shape;
 use crate::server::ServerOpts;
 use crate::stats::Fmt;
 
@@ -63,6 +64,10 @@ pub struct Params {
     pub pattern_full_window: bool,
     /// Publish to channels that match no pattern in the pattern scenarios.
     pub pattern_miss: bool,
+    /// Which patterns the pattern scenarios subscribe.
+    pub pattern_shape: Shape,
+    /// In `patterns-0`, give every channel published one exact subscriber.
+    pub pattern_exact_baseline: bool,
     /// Publishes per second in the latency scenario.
     pub rate: f64,
     /// Publisher connections in the many-channels scenario.
@@ -183,13 +188,29 @@ impl Scenario {
                 p.healthy,
                 SLOW_OBUF_LIMIT.join(" ")
             ),
-            Scenario::Patterns(n) => format!(
-                "{n} patterns (news.<i>.* user:<i>:* *:<i> h?llo.<i>.[a-z]*), \
-                 each channel published matches 0–2, 1 pipelining publisher, 64 B"
-            ),
-            Scenario::PatternChurn => {
-                "PSUBSCRIBE+PUNSUBSCRIBE pairs, pipelined, with 100,000 patterns subscribed".into()
+            Scenario::Patterns(n) => {
+                let matches = if p.pattern_miss {
+                    "none"
+                } else if p.pattern_shape == Shape::Mixed {
+                    "0–2"
+                } else {
+                    "1"
+                };
+                let exact = if *n == 0 && p.pattern_exact_baseline {
+                    ", each channel published has 1 exact subscriber"
+                } else {
+                    ""
+                };
+                format!(
+                    "{n} patterns ({}), each channel published matches {matches}{exact}, \
+                     1 pipelining publisher, 64 B",
+                    p.pattern_shape.describe()
+                )
             }
+            Scenario::PatternChurn => format!(
+                "PSUBSCRIBE+PUNSUBSCRIBE pairs, pipelined, with 100,000 patterns ({}) subscribed",
+                p.pattern_shape.describe()
+            ),
         }
     }
 
@@ -202,7 +223,7 @@ impl Scenario {
             Scenario::Latency => p.latency_subscribers + 1,
             Scenario::Conns => p.conns + 1,
             Scenario::Slow => p.healthy + 2,
-            Scenario::Patterns(n) => n.div_ceil(PATTERNS_PER_CONN) + 1,
+            Scenario::Patterns(n) => n.div_ceil(PATTERNS_PER_CONN).max(3) + 1,
             Scenario::PatternChurn => 100_000 / PATTERNS_PER_CONN + 2,
         }
     }

@@ -271,7 +271,7 @@ pub async fn churn(srv: &Running, p: &Params) -> Result<Outcome> {
     let counters = Arc::new(Counters::default());
     let _subs = subscriber::start_subscribers(
         srv.addr,
-        pattern_subs(100_000),
+        pattern_subs(100_000, p.pattern_shape),
         counters,
         None,
         CONNECT_CONCURRENCY,
