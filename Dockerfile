@@ -12,8 +12,10 @@ ARG DEBIAN_RELEASE=bookworm
 
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS build
 WORKDIR /src
-# Dependencies first, in their own layer: rebuilt only when Cargo.toml or Cargo.lock change.
+# Dependencies first, in their own layer: rebuilt only when Cargo.toml, Cargo.lock or the
+# benches change (cargo reads the manifest's [[bench]] targets, so their files must exist).
 COPY Cargo.toml Cargo.lock ./
+COPY benches ./benches
 RUN mkdir src \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
@@ -39,9 +41,9 @@ ENV PUBSUBD_DEFAULTS=/etc/pubsubd/defaults.conf
 WORKDIR /data
 USER redis:redis
 EXPOSE 6379
-# PING on the default port; +PONG, or -NOAUTH when a password is set, is healthy. With another
-# port, override it: --health-cmd "pubsubd --health-check 7000".
+# PING on the ports the server (PID 1) listens on, whatever the config says; +PONG, or -NOAUTH
+# when a password is set, is healthy.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
-    CMD ["pubsubd", "--health-check", "6379"]
+    CMD ["pubsubd", "--health-check"]
 ENTRYPOINT ["docker-entrypoint.sh"]
 CMD ["pubsubd"]
