@@ -17,6 +17,26 @@ use tokio_util::sync::CancellationToken;
 #[global_allocator]
 static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
 
+/// What `--health-check` probes: the port given; else, when PID 1 is this same program (a
+/// container whose entrypoint exec'd pubsubd), every TCP port it listens on; else 6379.
+fn health_targets(given: Option<String>) -> Vec<String> {
+    if let Some(t) = given {
+        return vec![t];
+    }
+    let pid1_is_us = match (std::fs::read_link("/proc/1/exe"), std::env::current_exe()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if pid1_is_us {
+        if let Ok(addrs) = pubsubd::health::listening_addrs(1) {
+            if !addrs.is_empty() {
+                return addrs.iter().map(|a| a.to_string()).collect();
+            }
+        }
+    }
+    vec!["6379".to_string()]
+}
+
 /// The signals pubsubd handles, registered before it reports itself ready, so a SIGTERM
 /// right after start-up is a graceful shutdown rather than the default abrupt exit.
 struct Signals {
@@ -156,16 +176,18 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Action::CheckConfig(cfg)) => check_config(&cfg),
-        Ok(Action::HealthCheck(target)) => match pubsubd::health::probe(&target) {
-            Ok(reply) => {
-                println!("{reply}");
-                ExitCode::SUCCESS
+        Ok(Action::HealthCheck(target)) => {
+            match pubsubd::health::probe_any(&health_targets(target)) {
+                Ok(reply) => {
+                    println!("{reply}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("unhealthy: {e}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(e) => {
-                eprintln!("unhealthy: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Ok(Action::Run(cfg)) => match run(cfg) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

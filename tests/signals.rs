@@ -277,6 +277,25 @@ async fn health_check_probe() {
     assert!(String::from_utf8_lossy(&down.stderr).starts_with("unhealthy: "));
 }
 
+/// What `--health-check` without a port probes in a container (where the server is PID 1):
+/// the TCP ports that process listens on, found through /proc, wildcards as loopback.
+#[tokio::test]
+async fn health_check_finds_the_ports_a_server_listens_on() {
+    let port = free_port();
+    let p = spawn(&["--port", &port.to_string(), "--bind", "0.0.0.0"]);
+    wait_for_port(port).await;
+    let addrs = pubsubd::health::listening_addrs(p.0.id()).unwrap();
+    let want: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert_eq!(addrs, vec![want], "0.0.0.0 is probed on loopback");
+    let targets: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+    let reply = tokio::task::spawn_blocking(move || pubsubd::health::probe_any(&targets))
+        .await
+        .unwrap();
+    assert_eq!(reply, Ok("+PONG".to_string()));
+    signal(&p, "TERM");
+    wait_exit(p).await;
+}
+
 /// `supervised systemd`: READY=1 once listening and STOPPING=1 at shutdown, on $NOTIFY_SOCKET,
 /// so Debian's `Type=notify` redis-server unit can start pubsubd.
 #[tokio::test]

@@ -27,8 +27,9 @@ pub enum Action {
     Run(Config),
     /// `--check-config`: the configuration loaded; report and exit.
     CheckConfig(Config),
-    /// `--health-check [host:]port`: PING the server there and exit 0 if it answers.
-    HealthCheck(String),
+    /// `--health-check [[host:]port]`: PING the server there (or, without a port, on the ports
+    /// the container's pubsubd listens on) and exit 0 if it answers.
+    HealthCheck(Option<String>),
     Help(String),
     Version(String),
 }
@@ -86,8 +87,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Action, ConfigEr
         Some("-h" | "--help") => return Ok(Action::Help(help())),
         Some("-v" | "--version") => return Ok(Action::Version(version_line())),
         Some("--health-check") => {
-            let target = args.get(1).cloned().unwrap_or_else(|| "6379".to_string());
-            return Ok(Action::HealthCheck(target));
+            return Ok(Action::HealthCheck(args.get(1).cloned()));
         }
         Some("--check-config") => {
             return Ok(Action::CheckConfig(load(&args[1..])?));
