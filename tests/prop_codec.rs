@@ -6,21 +6,15 @@
 //! Case counts are modest so `cargo test` stays fast; set `PROPTEST_CASES` for a longer run.
 
 mod fuzz_harness;
+mod prop_util;
 
 use bytes::{Bytes, BytesMut};
+use prop_util::config;
 use proptest::prelude::*;
 use pubsubd::protocol::encode::{self, PushItem};
 use pubsubd::protocol::{Decoder, ProtocolError, ReplyBuf, Request, RespVersion};
 
 use fuzz_harness::resp::{parse_all, Value};
-
-fn config(default_cases: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default_cases);
-    ProptestConfig::with_cases(cases)
-}
 
 /// Binary-safe arguments, biased towards the bytes that matter to the protocol.
 fn arg() -> impl Strategy<Value = Vec<u8>> {

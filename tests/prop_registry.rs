@@ -10,10 +10,12 @@
 //! Case counts are modest so `cargo test` stays fast; set `PROPTEST_CASES` for a longer run.
 
 mod fuzz_harness;
+mod prop_util;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
+use prop_util::config;
 use proptest::prelude::*;
 use pubsubd::registry::glob::stringmatch;
 use pubsubd::registry::Namespace;
@@ -29,14 +31,6 @@ const RESP3_SLOT: usize = 1;
 
 const CHANNELS: &[&[u8]] = &[b"a", b"b", b"ab", b"a.b", b"", b"*"];
 const PATTERNS: &[&[u8]] = &[b"a*", b"*", b"?", b"a?", b"[ab]*", b"b", b"\\*", b""];
-
-fn config(default_cases: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default_cases);
-    ProptestConfig::with_cases(cases)
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {

@@ -138,8 +138,21 @@ impl World {
     pub fn disconnect(&mut self, slot: usize) {
         let fresh = self.connect();
         let old = std::mem::replace(&mut self.conns[slot], fresh);
-        let (s, id) = (&old.state, old.state.id);
-        old.handle.outbox.kill();
+        self.close(old);
+    }
+
+    /// Disconnects every client, leaving the server with none.
+    pub fn disconnect_all(&mut self) {
+        for c in std::mem::take(&mut self.conns) {
+            self.close(c);
+        }
+    }
+
+    /// What the server does when a connection ends: its queue closed, its subscriptions and
+    /// its entries in the client and monitor lists gone.
+    fn close(&self, c: Conn) {
+        let (s, id) = (&c.state, c.state.id);
+        c.handle.outbox.kill();
         self.server.registry.remove_client(
             id,
             s.channels.iter(),
@@ -148,22 +161,6 @@ impl World {
         );
         self.server.clients.remove(&id);
         self.server.ops.monitors.remove(id);
-    }
-
-    /// Disconnects every client, leaving the server with none.
-    pub fn disconnect_all(&mut self) {
-        for c in std::mem::take(&mut self.conns) {
-            let (s, id) = (&c.state, c.state.id);
-            c.handle.outbox.kill();
-            self.server.registry.remove_client(
-                id,
-                s.channels.iter(),
-                s.shard_channels.iter(),
-                s.patterns.iter(),
-            );
-            self.server.clients.remove(&id);
-            self.server.ops.monitors.remove(id);
-        }
     }
 
     /// The registry holds exactly the subscriptions the clients hold, each subscriber once, no
