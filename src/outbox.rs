@@ -14,9 +14,10 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use bytes::Bytes;
-use parking_lot::Mutex;
+use bytes::{Bytes, BytesMut};
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +27,27 @@ use crate::stats::Stats;
 
 /// The reader of a client stops taking new commands while this many bytes wait to be written.
 pub const READ_PAUSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Frames up to this size are copied into the queue's tail buffer instead of being queued as
+/// their own `Bytes`: the writer then gets one contiguous buffer to send, and the frame's
+/// memory is freed by the thread that allocated it. A frame freed by a writer on another core
+/// makes glibc's allocator take the allocating thread's arena lock, against that thread's own
+/// allocations; copying a small frame costs less. Larger frames are queued as they are.
+pub const COPY_MAX_FRAME: usize = 1024;
+
+/// A frame fanned out to more receivers than this is shared among them, not copied: the
+/// publisher would otherwise copy it once per receiver on its own thread, where sharing lets
+/// each writer copy it into its write buffer in parallel.
+pub const COPY_MAX_RECEIVERS: usize = 4;
+
+/// The tail buffer's first allocation. A tail up to this size is split off for the writer and
+/// its space reused; a longer one is handed over whole.
+const TAIL_KEEP: usize = 1024;
+
+/// The tail buffer is queued as a frame of its own once it would grow past this, so a queue
+/// that grows (a slow reader) is a list of chunks, as Redis's reply list is, and never one
+/// buffer copied into a twice larger one.
+const TAIL_CHUNK: usize = 16 * 1024;
 
 /// `client-output-buffer-limit pubsub` values, changeable at run time by CONFIG SET.
 #[derive(Debug)]
@@ -75,13 +97,73 @@ const CLOSING: u8 = 1;
 /// Close now, dropping what is queued (slow consumer, CLIENT KILL, peer gone).
 const KILLED: u8 = 2;
 
+/// Everything a push touches fits one cache line with the lock (see `Line`): the tail buffer
+/// lives behind a pointer, its length is mirrored here, and the soft-limit clock is elsewhere.
 struct Queue {
+    /// Frames in order; the tail follows the last of them.
     frames: VecDeque<Bytes>,
-    /// Bytes queued and not yet written. Kept under the queue's lock, which a push takes
-    /// anyway, so a push touches one contended cache line instead of several.
+    /// Bytes queued and not yet written (including a batch the writer is writing).
     bytes: usize,
-    /// When the pending bytes first went over the soft limit, if they still are.
-    soft_since: Option<Instant>,
+    /// Bytes in `tail`.
+    tail_len: usize,
+    /// Small frames copied end to end (see `COPY_MAX_FRAME`), allocated on first use.
+    tail: Option<Box<BytesMut>>,
+}
+
+impl Queue {
+    fn is_empty(&self) -> bool {
+        self.frames.is_empty() && self.tail_len == 0
+    }
+
+    /// Appends a small frame to the tail buffer.
+    fn copy(&mut self, bytes: &[u8]) {
+        let len = bytes.len();
+        let tail = self.tail.get_or_insert_with(Box::default);
+        if tail.len() + len > TAIL_CHUNK {
+            self.frames.push_back(std::mem::take(&mut **tail).freeze());
+        }
+        if tail.capacity() - tail.len() < len {
+            tail.reserve(len.max(TAIL_KEEP));
+        }
+        tail.extend_from_slice(bytes);
+        self.tail_len = tail.len();
+    }
+
+    /// Queues what the tail holds as a frame. A tail longer than `TAIL_KEEP` is handed over
+    /// with its buffer, so no large allocation stays behind; a short one is split off, and its
+    /// space comes back once the writer has dropped the chunk.
+    #[inline]
+    fn flush_tail(&mut self) {
+        if self.tail_len == 0 {
+            return;
+        }
+        if let Some(tail) = self.tail.as_mut() {
+            let chunk = if tail.len() > TAIL_KEEP {
+                std::mem::take(&mut **tail).freeze()
+            } else {
+                tail.split().freeze()
+            };
+            self.frames.push_back(chunk);
+        }
+        self.tail_len = 0;
+    }
+
+    /// Moves everything queued, in order, into `out` (empty); false if nothing is queued.
+    fn take(&mut self, out: &mut VecDeque<Bytes>) -> bool {
+        self.flush_tail();
+        if self.frames.is_empty() {
+            return false;
+        }
+        std::mem::swap(&mut self.frames, out);
+        true
+    }
+
+    fn clear(&mut self) {
+        self.frames.clear();
+        self.tail = None;
+        self.tail_len = 0;
+        self.bytes = 0;
+    }
 }
 
 /// Keeps a field on a cache line of its own, so that the lines publishers only read are not
@@ -98,6 +180,11 @@ struct Shared {
     slow_consumer: AtomicBool,
     /// Bytes that were queued when it was closed as a slow consumer (for the warning).
     slow_consumer_bytes: AtomicU64,
+    /// When the outbox was made: the origin of `soft_since`.
+    created: Instant,
+    /// When the pending bytes first went over the soft limit, as nanoseconds after `created`
+    /// plus one; 0 while they are under it.
+    soft_since: AtomicU64,
     // Written by publishers and by the writer.
     queue: Line<Mutex<Queue>>,
     wake: Line<Notify>,
@@ -153,10 +240,13 @@ impl Outbox {
             state: AtomicU8::new(OPEN),
             slow_consumer: AtomicBool::new(false),
             slow_consumer_bytes: AtomicU64::new(0),
+            created: Instant::now(),
+            soft_since: AtomicU64::new(0),
             queue: Line(Mutex::new(Queue {
                 frames: VecDeque::new(),
                 bytes: 0,
-                soft_since: None,
+                tail_len: 0,
+                tail: None,
             })),
             wake: Line(Notify::new()),
             drained: Notify::new(),
@@ -190,9 +280,11 @@ impl Outbox {
         self.0.queue.0.lock().bytes
     }
 
-    /// Frames queued (`oll` in CLIENT LIST).
+    /// Buffers queued (`oll` in CLIENT LIST): frames queued as they are, plus one for the
+    /// small frames copied together (Redis, too, counts reply blocks rather than replies).
     pub fn queued_frames(&self) -> usize {
-        self.0.queue.0.lock().frames.len()
+        let q = self.0.queue.0.lock();
+        q.frames.len() + usize::from(q.tail_len > 0)
     }
 
     pub fn is_open(&self) -> bool {
@@ -235,19 +327,55 @@ impl Outbox {
     /// `wake` later: a publisher fanning out a pipeline of PUBLISH commands wakes each
     /// subscriber's writer once per batch, so the writer sends the batch in one write.
     pub fn push_deferred(&self, frame: Bytes) -> Pushed {
+        if frame.len() <= COPY_MAX_FRAME {
+            self.enqueue_copy(&frame)
+        } else {
+            self.enqueue_frame(frame)
+        }
+    }
+
+    /// `push_deferred` for a frame fanned out to `receivers` clients: copied when it is small
+    /// and has few receivers, shared (cloned) otherwise.
+    #[inline]
+    pub fn push_shared_deferred(&self, frame: &Bytes, receivers: usize) -> Pushed {
+        if receivers <= COPY_MAX_RECEIVERS && frame.len() <= COPY_MAX_FRAME {
+            self.enqueue_copy(frame)
+        } else {
+            self.enqueue_frame(frame.clone())
+        }
+    }
+
+    fn enqueue_frame(&self, frame: Bytes) -> Pushed {
         let s = &*self.0;
         if s.state.load(Ordering::Acquire) != OPEN {
             return Pushed::Dropped;
         }
         let len = frame.len();
         let mut q = s.queue.0.lock();
-        let was_empty = q.frames.is_empty();
+        let was_empty = q.is_empty();
+        q.flush_tail();
         q.frames.push_back(frame);
+        self.queued(q, len, was_empty)
+    }
+
+    fn enqueue_copy(&self, frame: &[u8]) -> Pushed {
+        let s = &*self.0;
+        if s.state.load(Ordering::Acquire) != OPEN {
+            return Pushed::Dropped;
+        }
+        let mut q = s.queue.0.lock();
+        let was_empty = q.is_empty();
+        q.copy(frame);
+        self.queued(q, frame.len(), was_empty)
+    }
+
+    /// Counts `len` more bytes queued, applies the output limit, and says whether to wake.
+    #[inline]
+    fn queued(&self, mut q: MutexGuard<'_, Queue>, len: usize, was_empty: bool) -> Pushed {
         q.bytes += len;
         let pending = q.bytes;
-        if s.pubsub.load(Ordering::Relaxed) && self.over_limit(&mut q, pending as u64) {
-            q.frames.clear();
-            q.bytes = 0;
+        if self.0.pubsub.load(Ordering::Relaxed) && self.over_limit(pending as u64) {
+            q.clear();
             drop(q);
             self.kill_slow_consumer(pending);
             return Pushed::Dropped;
@@ -262,23 +390,29 @@ impl Outbox {
 
     /// Redis's `checkClientOutputBufferLimits`: over the hard limit, or over the soft limit for
     /// longer than the soft seconds (measured from the first push that went over it).
-    fn over_limit(&self, q: &mut Queue, pending: u64) -> bool {
-        let (hard, soft, soft_secs) = self.0.limits.get();
+    /// Called under the queue's lock, which orders the updates of `soft_since`.
+    fn over_limit(&self, pending: u64) -> bool {
+        let s = &*self.0;
+        let (hard, soft, soft_secs) = s.limits.get();
         if hard > 0 && pending >= hard {
             return true;
         }
         if soft > 0 && pending >= soft {
             let now = Instant::now();
-            match q.soft_since {
-                None => q.soft_since = Some(now),
-                Some(t) => {
+            match s.soft_since.load(Ordering::Relaxed) {
+                0 => {
+                    let since = now.duration_since(s.created).as_nanos() as u64 + 1;
+                    s.soft_since.store(since, Ordering::Relaxed);
+                }
+                since => {
+                    let t = s.created + Duration::from_nanos(since - 1);
                     if now.duration_since(t).as_secs() > soft_secs {
                         return true;
                     }
                 }
             }
-        } else {
-            q.soft_since = None;
+        } else if s.soft_since.load(Ordering::Relaxed) != 0 {
+            s.soft_since.store(0, Ordering::Relaxed);
         }
         false
     }
@@ -323,9 +457,7 @@ impl Outbox {
     /// Closes the connection now, dropping what is queued.
     pub fn kill(&self) {
         if self.0.state.swap(KILLED, Ordering::AcqRel) != KILLED {
-            let mut q = self.0.queue.0.lock();
-            q.frames.clear();
-            q.bytes = 0;
+            self.0.queue.0.lock().clear();
         }
         self.0.killed.cancel();
         self.0.wake.0.notify_one();
@@ -343,8 +475,7 @@ impl Outbox {
                     return Batch::Killed;
                 }
                 let mut q = s.queue.0.lock();
-                if !q.frames.is_empty() {
-                    std::mem::swap(&mut q.frames, out);
+                if q.take(out) {
                     return Batch::Frames;
                 }
                 if state == CLOSING {
@@ -357,12 +488,10 @@ impl Outbox {
 
     /// Takes whatever is queued without waiting (used to flush at shutdown).
     pub fn try_batch(&self, out: &mut VecDeque<Bytes>) -> bool {
-        let mut q = self.0.queue.0.lock();
-        if q.frames.is_empty() || self.is_killed() {
+        if self.is_killed() {
             return false;
         }
-        std::mem::swap(&mut q.frames, out);
-        true
+        self.0.queue.0.lock().take(out)
     }
 
     /// Records that `n` bytes were written; wakes a reader paused by backpressure.
@@ -412,14 +541,8 @@ mod tests {
         let o = outbox(0, 0, 0);
         o.push(Bytes::from_static(b"a"));
         o.push(Bytes::from_static(b"b"));
-        let mut out = VecDeque::new();
-        assert_eq!(o.next_batch(&mut out).await, Batch::Frames);
-        assert_eq!(
-            out,
-            vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")]
-        );
         assert_eq!(o.pending(), 2);
-        o.written(2);
+        assert_eq!(drain(&o).await, b"ab");
         assert_eq!(o.pending(), 0);
     }
 
@@ -464,6 +587,88 @@ mod tests {
         assert!(o.push(Bytes::from(vec![0u8; 1])));
         tokio::time::advance(std::time::Duration::from_secs(5)).await;
         assert!(o.push(Bytes::from(vec![0u8; 12])));
+    }
+
+    async fn drain(o: &Outbox) -> Vec<u8> {
+        let mut out = VecDeque::new();
+        assert_eq!(o.next_batch(&mut out).await, Batch::Frames);
+        let mut all = Vec::new();
+        for f in out {
+            all.extend_from_slice(&f);
+        }
+        o.written(all.len());
+        all
+    }
+
+    #[tokio::test]
+    async fn copied_and_shared_frames_keep_their_order() {
+        let o = outbox(0, 0, 0);
+        let big = Bytes::from(vec![b'L'; COPY_MAX_FRAME + 1]);
+        let fanned = Bytes::from_static(b"F");
+        let mut want = Vec::new();
+        for (i, f) in [
+            Bytes::from_static(b"a"),
+            big.clone(),
+            Bytes::from_static(b"b"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            want.extend_from_slice(&f);
+            if i == 1 {
+                o.push_shared_deferred(&f, 1);
+            } else {
+                o.push(f);
+            }
+        }
+        o.push_shared_deferred(&fanned, COPY_MAX_RECEIVERS + 1);
+        o.push_shared_deferred(&fanned, 1);
+        want.extend_from_slice(b"FF");
+        assert_eq!(o.pending(), want.len());
+        assert_eq!(
+            o.queued_frames(),
+            5,
+            "a | big | b | F (shared) | F (the tail)"
+        );
+        assert_eq!(drain(&o).await, want);
+        assert_eq!(o.pending(), 0);
+        // The tail is reused and still in order after a drain.
+        o.push(Bytes::from_static(b"c"));
+        assert_eq!(drain(&o).await, b"c");
+    }
+
+    #[tokio::test]
+    async fn a_growing_queue_is_kept_in_bounded_chunks() {
+        let o = outbox(0, 0, 0);
+        let mut want = Vec::new();
+        for i in 0..100u8 {
+            let f = Bytes::from(vec![i; 1000]);
+            want.extend_from_slice(&f);
+            o.push(f);
+        }
+        let mut out = VecDeque::new();
+        assert_eq!(o.next_batch(&mut out).await, Batch::Frames);
+        assert!(out.len() >= want.len() / TAIL_CHUNK);
+        assert!(out.iter().all(|c| c.len() <= TAIL_CHUNK));
+        let got: Vec<u8> = out.iter().flat_map(|c| c.iter().copied()).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_push_touches_one_cache_line() {
+        assert!(std::mem::size_of::<Mutex<Queue>>() <= 64);
+        assert_eq!(std::mem::align_of::<Line<Mutex<Queue>>>(), 64);
+    }
+
+    #[tokio::test]
+    async fn kill_drops_copied_frames_too() {
+        let o = outbox(0, 0, 0);
+        o.push(Bytes::from_static(b"x"));
+        o.kill();
+        assert_eq!(o.pending(), 0);
+        assert_eq!(o.queued_frames(), 0);
+        let mut out = VecDeque::new();
+        assert_eq!(o.next_batch(&mut out).await, Batch::Killed);
     }
 
     #[tokio::test]

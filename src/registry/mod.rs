@@ -105,11 +105,9 @@ impl<'a> PushFrames<'a> {
         }
     }
 
-    fn message(&mut self, v: RespVersion) -> Bytes {
+    fn message(&mut self, v: RespVersion) -> &Bytes {
         let (kind, channel, payload) = (self.kind, self.channel, self.payload);
-        self.msg[v as usize]
-            .get_or_insert_with(|| encode::message(v, kind, channel, payload))
-            .clone()
+        self.msg[v as usize].get_or_insert_with(|| encode::message(v, kind, channel, payload))
     }
 }
 
@@ -157,7 +155,8 @@ impl Registry {
         let shard = map.shard(channel).lock();
         if let Some(subs) = shard.get(channel) {
             for s in subs {
-                if s.push_deferred(frames.message(s.resp())) == Pushed::NeedsWake {
+                let f = frames.message(s.resp());
+                if s.push_shared_deferred(f, subs.len()) == Pushed::NeedsWake {
                     wakes.push(s.clone());
                 }
             }
@@ -171,9 +170,8 @@ impl Registry {
                     for s in subs {
                         let v = s.resp();
                         let f = pm[v as usize]
-                            .get_or_insert_with(|| encode::pmessage(v, pattern, channel, payload))
-                            .clone();
-                        if s.push_deferred(f) == Pushed::NeedsWake {
+                            .get_or_insert_with(|| encode::pmessage(v, pattern, channel, payload));
+                        if s.push_shared_deferred(f, subs.len()) == Pushed::NeedsWake {
                             wakes.push(s.clone());
                         }
                     }
