@@ -166,6 +166,28 @@ impl Queue {
     }
 }
 
+/// A small frame for `Outbox::enqueue_small`.
+enum Small<'a> {
+    Owned(Bytes),
+    Borrowed(&'a Bytes),
+}
+
+impl Small<'_> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Small::Owned(b) => b,
+            Small::Borrowed(b) => b,
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Small::Owned(b) => b,
+            Small::Borrowed(b) => b.clone(),
+        }
+    }
+}
+
 /// Keeps a field on a cache line of its own, so that the lines publishers only read are not
 /// invalidated by the writer's updates.
 #[repr(align(64))]
@@ -328,7 +350,7 @@ impl Outbox {
     /// subscriber's writer once per batch, so the writer sends the batch in one write.
     pub fn push_deferred(&self, frame: Bytes) -> Pushed {
         if frame.len() <= COPY_MAX_FRAME {
-            self.enqueue_copy(&frame)
+            self.enqueue_small(Small::Owned(frame))
         } else {
             self.enqueue_frame(frame)
         }
@@ -339,7 +361,7 @@ impl Outbox {
     #[inline]
     pub fn push_shared_deferred(&self, frame: &Bytes, receivers: usize) -> Pushed {
         if receivers <= COPY_MAX_RECEIVERS && frame.len() <= COPY_MAX_FRAME {
-            self.enqueue_copy(frame)
+            self.enqueue_small(Small::Borrowed(frame))
         } else {
             self.enqueue_frame(frame.clone())
         }
@@ -358,15 +380,24 @@ impl Outbox {
         self.queued(q, len, was_empty)
     }
 
-    fn enqueue_copy(&self, frame: &[u8]) -> Pushed {
+    /// A small frame is copied into the tail buffer, except the first one into an empty queue
+    /// of a connection that has no tail buffer yet: a connection only gets one once frames
+    /// queue up behind each other, so idle ones (a subscription's confirmation, a rare message)
+    /// keep no buffer.
+    fn enqueue_small(&self, frame: Small<'_>) -> Pushed {
         let s = &*self.0;
         if s.state.load(Ordering::Acquire) != OPEN {
             return Pushed::Dropped;
         }
+        let len = frame.as_slice().len();
         let mut q = s.queue.0.lock();
         let was_empty = q.is_empty();
-        q.copy(frame);
-        self.queued(q, frame.len(), was_empty)
+        if was_empty && q.tail.is_none() {
+            q.frames.push_back(frame.into_bytes());
+        } else {
+            q.copy(frame.as_slice());
+        }
+        self.queued(q, len, was_empty)
     }
 
     /// Counts `len` more bytes queued, applies the output limit, and says whether to wake.
@@ -652,6 +683,21 @@ mod tests {
         assert!(out.iter().all(|c| c.len() <= TAIL_CHUNK));
         let got: Vec<u8> = out.iter().flat_map(|c| c.iter().copied()).collect();
         assert_eq!(got, want);
+    }
+
+    #[tokio::test]
+    async fn a_lone_frame_allocates_no_tail_buffer() {
+        let o = outbox(0, 0, 0);
+        o.push(Bytes::from_static(b"confirmation"));
+        assert!(o.0.queue.0.lock().tail.is_none());
+        assert_eq!(drain(&o).await, b"confirmation");
+        o.push(Bytes::from_static(b"1"));
+        o.push(Bytes::from_static(b"2"));
+        assert!(
+            o.0.queue.0.lock().tail.is_some(),
+            "frames queued up: copied"
+        );
+        assert_eq!(drain(&o).await, b"12");
     }
 
     #[test]

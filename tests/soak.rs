@@ -212,10 +212,10 @@ struct Flood {
 }
 
 /// A subscriber that never reads (a 4 KiB receive buffer) and a healthy one share a channel
-/// while a publisher floods it with 1 KiB messages, keeping within a few thousand messages of
-/// the healthy subscriber. Returns once the slow one was disconnected and the healthy one got
+/// while a publisher floods it with messages of `size` bytes, keeping within a few thousand
+/// messages of the healthy subscriber. Returns once the slow one was disconnected and the healthy one got
 /// every message, in order; the server's RSS is sampled every 10 ms throughout.
-async fn flood_a_slow_consumer(srv: &Server) -> Flood {
+async fn flood_a_slow_consumer(srv: &Server, size: usize) -> Flood {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::Arc;
     let addr = srv.addr();
@@ -267,7 +267,7 @@ async fn flood_a_slow_consumer(srv: &Server) -> Flood {
         })
     };
     const BATCH: u64 = 100;
-    let pad = vec![b'x'; 1014];
+    let pad = vec![b'x'; size - 10];
     let mut p = Raw::connect(addr).await;
     let mut published = 0u64;
     let mut after_drop = None;
@@ -330,26 +330,33 @@ async fn flood_a_slow_consumer(srv: &Server) -> Flood {
 
 /// What the server's RSS may exceed its idle level by, beyond the hard limit: the healthy
 /// subscriber's and the publisher's buffers, the frames' overhead (a `Bytes` header and a
-/// queue slot per 1 KiB message, about 8%) and the allocator's slack. Measured at under 1 MiB
+/// queue slot per 1 KiB message, about 8%; small messages are copied into 16 KiB chunks
+/// instead) and the allocator's slack. Measured at under 1 MiB
 /// above the 4 MiB limit and under 5 MiB above the 32 MiB one on a 2-core machine.
 const FLOOD_SLACK_KIB: u64 = 8 * 1024;
 
 /// The output buffer limit bounds the server's memory whatever a subscriber that stopped
 /// reading is sent: over `client-output-buffer-limit pubsub` (4mb here, then Redis's default
 /// 32mb), it is disconnected and counted, while a healthy subscriber of the same channel gets
-/// every message in order.
+/// every message in order. With 1 KiB messages (queued as shared frames) and 100-byte ones
+/// (copied into the connection's buffer).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_to_a_subscriber_that_never_reads_stays_within_the_hard_limit() {
-    for (limit, hard_mib) in [(Some("4mb"), 4u64), (None, 32)] {
+    for (limit, hard_mib, size) in [
+        (Some("4mb"), 4u64, 1024),
+        (None, 32, 1024),
+        (Some("4mb"), 4, 100),
+        (None, 32, 100),
+    ] {
         let args: Vec<&str> = match limit {
             Some(h) => vec!["--client-output-buffer-limit", "pubsub", h, "2mb", "60"],
             None => vec![],
         };
         let srv = Server::start("flood", &args).await;
-        let f = flood_a_slow_consumer(&srv).await;
+        let f = flood_a_slow_consumer(&srv, size).await;
         let over = f.rss_peak.saturating_sub(f.rss_before);
         println!(
-            "slow consumer, pubsub hard limit {hard_mib} MiB: disconnected after {} x 1 KiB \
+            "slow consumer, pubsub hard limit {hard_mib} MiB: disconnected after {} x {size} B \
              messages; RSS {} idle, {} peak (+{}: {} over the limit)",
             f.published,
             mib(f.rss_before),
@@ -359,7 +366,7 @@ async fn a_flood_to_a_subscriber_that_never_reads_stays_within_the_hard_limit() 
         );
         assert!(
             over <= hard_mib * 1024 + FLOOD_SLACK_KIB,
-            "RSS rose {over} KiB with a {hard_mib} MiB limit"
+            "RSS rose {over} KiB with a {hard_mib} MiB limit and {size} B messages"
         );
     }
 }
