@@ -25,16 +25,17 @@ fi
 
 echo "== cargo test (unit, property, integration, differential)"
 cargo build --quiet --bin pubsubd
+bin="${CARGO_TARGET_DIR:-target}/debug/pubsubd"
 cargo test 2>&1
 
 echo "== interop suite against redis-server (control)"
 tests/interop/run.sh --server redis
 
 echo "== interop suite against pubsubd"
-tests/interop/run.sh --server pubsubd --bin target/debug/pubsubd
+tests/interop/run.sh --server pubsubd --bin "$bin"
 
 echo "== TLS and ACL interop against redis-server (control)"
 tests/interop/tls/run.sh --server redis
 
 echo "== TLS and ACL interop against pubsubd"
-tests/interop/tls/run.sh --server pubsubd --bin target/debug/pubsubd
+tests/interop/tls/run.sh --server pubsubd --bin "$bin"
