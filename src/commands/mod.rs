@@ -231,16 +231,15 @@ pub fn parse_i64(arg: &[u8]) -> Result<i64, CommandError> {
     crate::protocol::decode::string2ll(arg).ok_or(CommandError::NotInteger)
 }
 
-/// Lossy text of an argument, for error messages. Like Redis's `%s`, stops at a NUL byte.
 /// An argument as C's `%.<max>s` prints it: up to `max` bytes, cut at a NUL.
 pub fn arg_bytes(arg: &[u8], max: usize) -> &[u8] {
     let end = memchr::memchr(0, arg).unwrap_or(arg.len()).min(max);
     &arg[..end]
 }
 
+/// Lossy text of an argument, for error messages: `arg_bytes` as UTF-8.
 pub fn arg_text(arg: &[u8], max: usize) -> String {
-    let end = memchr::memchr(0, arg).unwrap_or(arg.len()).min(max);
-    String::from_utf8_lossy(&arg[..end]).into_owned()
+    String::from_utf8_lossy(arg_bytes(arg, max)).into_owned()
 }
 
 /// A HELP reply: one status line per text line, as Redis's `addReplyHelp`.
