@@ -16,8 +16,8 @@ WORKDIR /src
 # benches change (cargo reads the manifest's [[bench]] targets, so their files must exist).
 COPY Cargo.toml Cargo.lock ./
 COPY benches ./benches
-RUN mkdir src \
-    && echo 'fn main() {}' > src/main.rs \
+RUN mkdir -p src/bin/pubsubd \
+    && echo 'fn main() {}' > src/bin/pubsubd/main.rs \
     && touch src/lib.rs \
     && cargo build --release --locked --bin pubsubd \
     && rm -rf src target/release/.fingerprint/pubsubd-* target/release/deps/pubsubd-* target/release/deps/libpubsubd-*

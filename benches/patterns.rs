@@ -32,7 +32,7 @@ use std::hint::black_box;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use pubsubd::registry::glob::stringmatch;
+use pubsubd::glob::stringmatch;
 use pubsubd::registry::patterns::PatternIndex;
 
 const SIZES: [usize; 4] = [0, 1_000, 10_000, 100_000];

@@ -91,9 +91,6 @@ pub struct ClientState {
     pub reply_mode: ReplyMode,
     pub authenticated: bool,
     pub user: String,
-    /// The ACL user `user` names, as of `acl_epoch` (re-read when the ACL changes).
-    pub acl: Option<Arc<crate::auth::rules::User>>,
-    pub acl_epoch: u64,
     /// Set by QUIT: stop reading, write what is queued, close.
     pub close_after_reply: bool,
     /// The last command run (`cmd` in CLIENT LIST).
@@ -117,8 +114,6 @@ impl ClientState {
             reply_mode: ReplyMode::On,
             authenticated: true,
             user: "default".to_string(),
-            acl: None,
-            acl_epoch: 0,
             close_after_reply: false,
             last_cmd: "NULL",
             call_stats: CallStats::default(),

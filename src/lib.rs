@@ -7,52 +7,65 @@
 //! publish order, to whoever is subscribed at that moment, and never stored.
 //!
 //! ## Architecture
+//! Modules are layered; each uses only the layers below it, and `tests/architecture.rs` fails
+//! when a `crate::` path points up or sideways (read it next):
 //! ```text
-//! server (accept, connection tasks) → commands (table, dispatch, handlers)
-//!        → registry (channels, patterns, fan-out) → outbox (per-client byte-counted queues)
-//!                                                 → protocol (decode requests, encode replies)
+//! server      accept loops, connection tasks, listeners (TCP/TLS/unix), /metrics, start-up checks
+//!   ↓
+//! commands    the command table, lookup and its one numbering, dispatch, handlers, ACL glue
+//!   ↓
+//! state       ServerState: config, registry, client table, users, ops, counters
+//!   ↓
+//! auth · registry · ops · (backbone · cluster)
+//!   ↓
+//! client → outbox → protocol · logging
+//!   ↓
+//! config · stats · memory
+//!   ↓
+//! glob
 //! ```
 //! A connection's reader decodes requests from its read buffer (`protocol::decode`), and
 //! `commands::dispatch` checks and runs each one against the client's `ClientState` and the shared
 //! `Registry`. Replies and pushed messages go into the client's `Outbox`, which its writer task
 //! drains to the socket in batches. PUBLISH encodes each message frame once per protocol version
-//! and hands every receiver a reference-counted clone. The registry's locking (one order stripe per
-//! channel) gives every subscriber of a channel the same order of messages.
+//! and hands every receiver a reference-counted clone. The registry's order stripes (a fixed
+//! array of locks, each covering the channels that hash to it) give every subscriber of a
+//! channel the same order of messages.
 //!
-//! `auth` owns users, ACL rules and passwords: dispatch asks it whether a client must
+//! `auth` owns users, ACL rules and passwords, and decides on a command catalogue
+//! (`auth::catalogue`) that `commands` builds from its table and hands over: names, categories,
+//! subcommands and which arguments are channels. Dispatch asks it whether a client must
 //! authenticate first (NOAUTH) and whether its user may run a command on its channels (NOPERM).
-//! `server::listener` turns TCP, TLS (rustls) and unix sockets into one stream type.
-//!
-//! `client`, `config` and `stats` are leaves any layer may use; nothing below `server` knows about
-//! sockets, tasks or signals.
+//! `config` describes settings and knows no subsystem; what only a subsystem can check (ACL
+//! rules, command names in `rename-command`, TLS material) is checked by `server::startup`,
+//! with Redis's fatal config report naming the file and line. Nothing below `server` knows
+//! about sockets, tasks or signals.
 //!
 //! ## Operations
 //! `config` reads redis.conf and the command line and holds the table CONFIG GET/SET/REWRITE
 //! work from (`config::params`); values CONFIG SET may change live in small shared cells
 //! (`config::Runtime`, `outbox::OutputLimits`) that connections read where they apply.
-//! `monitor` (MONITOR), `pause` (CLIENT PAUSE), `slowlog` (SLOWLOG) and `channel_rates`
-//! (busiest channels) are leaves kept in `ServerState::ops`, each costing a command one atomic
-//! load while unused. `memory` reads the allocator's count (the binary installs a counting
-//! allocator), `logging` writes Redis-format log lines and follows CONFIG SET loglevel and
-//! SIGHUP, `health` is the container probe, and `server::metrics` the Prometheus endpoint.
+//! `ops` holds MONITOR, CLIENT PAUSE, SLOWLOG and the busiest channels (`ops::Ops`, kept in
+//! `ServerState::ops`), each costing a command one atomic load while unused. `stats` holds the
+//! counters INFO and the metrics endpoint (`server::metrics`) render; `memory` reads the
+//! allocator's count (the binary installs a counting allocator); `logging` writes Redis-format
+//! log lines and follows CONFIG SET loglevel and SIGHUP. The binary (src/bin/pubsubd/) adds
+//! argument handling, signals, the counting allocator and the container health probe.
 
 #![forbid(unsafe_code)]
 
 pub mod auth;
-pub mod channel_rates;
 pub mod client;
 pub mod commands;
 pub mod config;
-pub mod health;
+pub mod glob;
 pub mod logging;
 pub mod memory;
-pub mod monitor;
+pub mod ops;
 pub mod outbox;
-pub mod pause;
 pub mod protocol;
 pub mod registry;
 pub mod server;
-pub mod slowlog;
 pub mod state;
 pub mod stats;
 

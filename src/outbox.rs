@@ -59,7 +59,7 @@ pub struct OutputLimits {
 
 impl OutputLimits {
     /// Redis's default: `pubsub 32mb 8mb 60`.
-    pub const DEFAULT: (u64, u64, u64) = (32 * 1024 * 1024, 8 * 1024 * 1024, 60);
+    pub const DEFAULT: (u64, u64, u64) = crate::config::DEFAULT_PUBSUB_OUTPUT_LIMIT;
 
     pub fn new(hard: u64, soft: u64, soft_seconds: u64) -> Self {
         OutputLimits {

@@ -1,7 +1,8 @@
 //! `ServerState`: what every connection and command shares — configuration, the registry, the
 //! client table and the counters. Built once by `server::run`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -9,16 +10,13 @@ use dashmap::DashMap;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::catalogue::Catalogue;
 use crate::auth::users::Acl;
-use crate::channel_rates::ChannelRates;
 use crate::client::ClientHandle;
-use crate::commands::table::Renames;
 use crate::config::{Config, Runtime};
-use crate::monitor::Monitors;
+use crate::ops::Ops;
 use crate::outbox::OutputLimits;
-use crate::pause::Pause;
 use crate::registry::Registry;
-use crate::slowlog::SlowLog;
 use crate::stats::Stats;
 
 pub struct ServerState {
@@ -59,43 +57,34 @@ pub struct ServerState {
     pub ops: Ops,
 }
 
-/// The operational state (see `ServerState::ops`).
-pub struct Ops {
-    pub live: parking_lot::RwLock<Config>,
-    pub monitors: Monitors,
-    pub pause: Pause,
-    pub slowlog: SlowLog,
-    pub channel_rates: ChannelRates,
-    /// SHUTDOWN NOW: close without waiting for queued output.
-    pub shutdown_now: AtomicBool,
-}
-
 impl ServerState {
-    pub fn new(config: Config, shutdown: CancellationToken) -> Arc<Self> {
+    /// The state of a server run with `config`, whose users' rules are about `catalogue`.
+    pub fn new(
+        config: Config,
+        catalogue: &'static Catalogue,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
         let stats = Arc::new(Stats::default());
         let (h, s, t) = config.pubsub_output_limit;
-        // `Config::validate` has already refused a bad aclfile; if it changed since, start
+        // `server::startup::check` has already refused a bad aclfile; if it changed since, start
         // with the configured users and say so.
-        let acl = Acl::from_config(&config).unwrap_or_else(|e| {
+        let acl = Acl::from_config(catalogue, &config).unwrap_or_else(|e| {
             tracing::warn!("{e}");
             let mut c = config.clone();
             c.aclfile.clear();
-            Acl::from_config(&c).unwrap_or_else(|_| {
-                Acl::new(None, &[], None, c.acl_pubsub_default_all, c.acllog_max_len)
-                    .expect("the default user always loads")
+            Acl::from_config(catalogue, &c).unwrap_or_else(|_| {
+                Acl::new(
+                    catalogue,
+                    None,
+                    &[],
+                    None,
+                    c.acl_pubsub_default_all,
+                    c.acllog_max_len,
+                )
+                .expect("the default user always loads")
             })
         });
-        let ops = Ops {
-            live: parking_lot::RwLock::new(config.clone()),
-            monitors: Monitors::default(),
-            pause: Pause::default(),
-            slowlog: SlowLog::default(),
-            channel_rates: ChannelRates::default(),
-            shutdown_now: AtomicBool::new(false),
-        };
-        if config.metrics_port != 0 {
-            ops.channel_rates.enable();
-        }
+        let ops = Ops::new(config.clone(), config.metrics_port != 0);
         Arc::new(ServerState {
             runtime: Runtime::new(&config),
             limits: Arc::new(OutputLimits::new(h, s, t)),
@@ -151,6 +140,34 @@ impl ServerState {
     /// A new client id: increasing, never reused (as Redis's).
     pub fn next_client_id(&self) -> u64 {
         self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// `rename-command`: names that now reach a command, and original names that no longer do.
+/// Names are lowercase; `server::startup::check` has refused names of no command.
+#[derive(Debug, Default)]
+pub struct Renames {
+    /// New name → the command's own name.
+    pub to: HashMap<String, String>,
+    /// Commands no longer reachable by their own name.
+    pub hidden: HashSet<String>,
+}
+
+impl Renames {
+    /// From `(from, to)` pairs (lowercase); an empty `to` only hides the command.
+    pub fn new(pairs: &[(String, String)]) -> Self {
+        let mut r = Renames::default();
+        for (from, to) in pairs {
+            r.hidden.insert(from.clone());
+            if !to.is_empty() {
+                r.to.insert(to.clone(), from.clone());
+            }
+        }
+        r
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hidden.is_empty()
     }
 }
 

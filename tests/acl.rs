@@ -387,7 +387,7 @@ async fn aclfile_load_and_save() {
         aclfile: file.display().to_string(),
         ..Config::default()
     };
-    cfg.validate().unwrap();
+    pubsubd::server::startup::check(&cfg).unwrap();
     let s = TestServer::with_config(cfg).await;
     let mut app = login(&s, "app", "foobar").await;
     app.roundtrip(&["PUBLISH", "app.x", "m"], b":0\r\n").await;

@@ -264,12 +264,21 @@ async fn protected_mode_lets_loopback_clients_in() {
 #[test]
 fn config_reads_security_directives_and_rejects_users_with_an_aclfile() {
     use pubsubd::config::file::apply_text;
+    use pubsubd::server::startup::check;
     let mut c = Config::default();
     apply_text(
         &mut c,
         "requirepass \"p w\"\nuser alice on >x &news.* +@pubsub\nacl-pubsub-default allchannels\nprotected-mode no\nunixsocket /tmp/x.sock\nunixsocketperm 770\nrename-command FLUSHALL \"\"\ntls-port 6380\ntls-auth-clients optional\ntls-protocols \"TLSv1.2 TLSv1.3\"\n",
     )
-    .unwrap_err(); // FLUSHALL is not a command of this table: rename-command refuses it
+    .unwrap();
+    // FLUSHALL is not a command of this table: the start-up check refuses it, naming the line.
+    let e = check(&c).unwrap_err().to_string();
+    assert!(
+        e.contains(
+            "at line 7\n>>> 'rename-command FLUSHALL \"\"'\nNo such command in rename-command"
+        ),
+        "{e}"
+    );
     let mut c = Config::default();
     apply_text(
         &mut c,
@@ -289,8 +298,11 @@ fn config_reads_security_directives_and_rejects_users_with_an_aclfile() {
         "{e}"
     );
     let mut c = Config::default();
-    let e = apply_text(&mut c, "user bob on &a allchannels &b\n")
-        .unwrap_err()
-        .to_string();
+    apply_text(&mut c, "user bob on &a allchannels &b\n").unwrap();
+    let e = check(&c).unwrap_err().to_string();
+    assert!(
+        e.contains("at line 1\n>>> 'user bob on &a allchannels &b'\n"),
+        "{e}"
+    );
     assert!(e.contains("Error in user declaration '&b': Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid"), "{e}");
 }

@@ -9,5 +9,5 @@ fn the_shipped_example_config_loads() {
     assert_eq!(cfg.pubsub_output_limit, (32 << 20, 8 << 20, 60));
     assert!(cfg.protected_mode);
     assert_eq!(cfg.acllog_max_len, 128);
-    cfg.validate().expect("example config validates");
+    pubsubd::server::startup::check(&cfg).expect("example config validates");
 }

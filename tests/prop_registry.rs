@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 use prop_util::config;
 use proptest::prelude::*;
-use pubsubd::registry::glob::stringmatch;
+use pubsubd::glob::stringmatch;
 use pubsubd::registry::Namespace;
 
 use fuzz_harness::resp::Value;

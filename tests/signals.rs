@@ -4,6 +4,10 @@
 //! probe.
 
 mod common;
+/// The health probe is binary-only code; it is tested here from its source.
+#[path = "../src/bin/pubsubd/health.rs"]
+#[allow(dead_code)]
+mod health;
 mod ops_util;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -284,11 +288,11 @@ async fn health_check_finds_the_ports_a_server_listens_on() {
     let port = free_port();
     let p = spawn(&["--port", &port.to_string(), "--bind", "0.0.0.0"]);
     wait_for_port(port).await;
-    let addrs = pubsubd::health::listening_addrs(p.0.id()).unwrap();
+    let addrs = health::listening_addrs(p.0.id()).unwrap();
     let want: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     assert_eq!(addrs, vec![want], "0.0.0.0 is probed on loopback");
     let targets: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
-    let reply = tokio::task::spawn_blocking(move || pubsubd::health::probe_any(&targets))
+    let reply = tokio::task::spawn_blocking(move || health::probe_any(&targets))
         .await
         .unwrap();
     assert_eq!(reply, Ok("+PONG".to_string()));

@@ -13,110 +13,14 @@
 //! `(` is a syntax error.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::LazyLock;
 
 use bytes::Bytes;
 
+use super::catalogue::{Catalogue, ChannelArgs, CATEGORIES, MAX_COMMANDS};
 use super::password;
-use crate::commands::table::{CommandSpec, TABLE};
-use crate::registry::glob::stringmatch;
+use crate::glob::stringmatch;
 
-/// Redis's ACL categories, in Redis's order (ACL CAT lists them so).
-pub const CATEGORIES: &[&str] = &[
-    "keyspace",
-    "read",
-    "write",
-    "set",
-    "sortedset",
-    "list",
-    "hash",
-    "string",
-    "bitmap",
-    "hyperloglog",
-    "geo",
-    "stream",
-    "pubsub",
-    "admin",
-    "fast",
-    "slow",
-    "blocking",
-    "dangerous",
-    "connection",
-    "transaction",
-    "scripting",
-];
-
-/// Room in a user's command bitmap (commands plus subcommands of the table).
-pub const MAX_COMMANDS: usize = 256;
 const WORDS: usize = MAX_COMMANDS / 64;
-
-/// Every command and subcommand of the table, numbered for the permission bitmap.
-pub struct CommandIndex {
-    pub specs: Vec<&'static CommandSpec>,
-    by_ptr: HashMap<usize, usize>,
-    by_name: HashMap<&'static str, usize>,
-    /// Category bits (index into `CATEGORIES`) per command.
-    pub categories: Vec<u32>,
-    /// Subcommand ids of each container command.
-    children: Vec<Vec<usize>>,
-    parent: Vec<Option<usize>>,
-}
-
-fn category_bits(spec: &CommandSpec) -> u32 {
-    spec.acl
-        .iter()
-        .filter_map(|c| {
-            CATEGORIES
-                .iter()
-                .position(|n| c.strip_prefix('@') == Some(n))
-        })
-        .fold(0, |acc, i| acc | (1 << i))
-}
-
-/// The command index, built from the table on first use.
-pub static INDEX: LazyLock<CommandIndex> = LazyLock::new(|| {
-    let mut ix = CommandIndex {
-        specs: Vec::new(),
-        by_ptr: HashMap::new(),
-        by_name: HashMap::new(),
-        categories: Vec::new(),
-        children: Vec::new(),
-        parent: Vec::new(),
-    };
-    fn add(ix: &mut CommandIndex, spec: &'static CommandSpec, parent: Option<usize>) -> usize {
-        let id = ix.specs.len();
-        ix.specs.push(spec);
-        ix.by_ptr.insert(spec as *const CommandSpec as usize, id);
-        ix.by_name.insert(spec.name, id);
-        ix.categories.push(category_bits(spec));
-        ix.children.push(Vec::new());
-        ix.parent.push(parent);
-        id
-    }
-    for spec in TABLE {
-        let id = add(&mut ix, spec, None);
-        for sub in spec.subcommands {
-            let sid = add(&mut ix, sub, Some(id));
-            ix.children[id].push(sid);
-        }
-    }
-    assert!(ix.specs.len() < MAX_COMMANDS, "raise MAX_COMMANDS");
-    ix
-});
-
-impl CommandIndex {
-    /// The id of a table row.
-    pub fn id(&self, spec: &'static CommandSpec) -> usize {
-        self.by_ptr[&(spec as *const CommandSpec as usize)]
-    }
-
-    /// Finds a command (`publish`) or subcommand (`client|kill`) by name, case-insensitively.
-    pub fn find(&self, name: &str) -> Option<usize> {
-        self.by_name
-            .get(name.to_ascii_lowercase().as_str())
-            .copied()
-    }
-}
 
 /// Why a rule was refused; the texts are Redis's `ACLSetUserStringError`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -140,6 +44,8 @@ pub enum RuleError {
 /// One ACL user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
+    /// The commands this user's bitmap is over.
+    catalogue: &'static Catalogue,
     pub name: String,
     pub enabled: bool,
     pub nopass: bool,
@@ -189,8 +95,9 @@ pub fn has_spaces(s: &[u8]) -> bool {
 impl User {
     /// A user as `ACL SETUSER name` creates it: off, no passwords, no commands; channels per
     /// `acl-pubsub-default`.
-    pub fn new(name: &str, pubsub_default_all: bool) -> Self {
+    pub fn new(catalogue: &'static Catalogue, name: &str, pubsub_default_all: bool) -> Self {
         User {
+            catalogue,
             name: name.to_string(),
             enabled: false,
             nopass: false,
@@ -211,8 +118,8 @@ impl User {
     }
 
     /// Redis's default user: `on nopass ~* &* +@all`.
-    pub fn default_user(pubsub_default_all: bool) -> Self {
-        let mut u = User::new("default", pubsub_default_all);
+    pub fn default_user(catalogue: &'static Catalogue, pubsub_default_all: bool) -> Self {
+        let mut u = User::new(catalogue, "default", pubsub_default_all);
         for r in ["+@all", "~*", "&*", "on", "nopass"] {
             let _ = u.apply(r.as_bytes(), pubsub_default_all);
         }
@@ -237,14 +144,14 @@ impl User {
     fn change_perm(&mut self, id: usize, on: bool) {
         self.set_bit(id, on);
         self.firstargs.remove(&id);
-        for &sub in &INDEX.children[id] {
+        for &sub in self.catalogue.children(id) {
             self.set_bit(sub, on);
         }
     }
 
     fn set_category(&mut self, cat: usize, on: bool) {
-        for id in 0..INDEX.specs.len() {
-            if INDEX.categories[id] & (1 << cat) != 0 {
+        for id in 0..self.catalogue.len() {
+            if self.catalogue.categories(id) & (1 << cat) != 0 {
                 self.change_perm(id, on);
             }
         }
@@ -407,7 +314,7 @@ impl User {
                     .position(|c| *c == name)
                     .ok_or(RuleError::UnknownCommand)?;
                 self.set_category(cat, op[0] == b'+');
-                if !INDEX.categories.iter().any(|c| c & (1 << cat) != 0) {
+                if self.catalogue.in_category(cat).next().is_none() {
                     // A category with none of our commands (`+@read`): kept for ACL SAVE.
                     self.foreign.push(format!("{}@{name}", op[0] as char));
                 }
@@ -425,7 +332,7 @@ impl User {
                 .push(format!("{}{}", if allow { '+' } else { '-' }, name));
             Ok(())
         };
-        if let Some(id) = INDEX.find(&name) {
+        if let Some(id) = self.catalogue.find(&name) {
             self.change_perm(id, allow);
             return Ok(());
         }
@@ -438,26 +345,26 @@ impl User {
         };
         if !allow {
             // `-cmd|sub` names a subcommand that must exist.
-            return if is_redis_command(cmd) && INDEX.find(cmd).is_none() {
+            return if is_redis_command(cmd) && self.catalogue.find(cmd).is_none() {
                 foreign(self)
             } else {
                 Err(RuleError::UnknownCommand)
             };
         }
-        let Some(id) = INDEX.find(cmd) else {
+        let Some(id) = self.catalogue.find(cmd) else {
             return if is_redis_command(cmd) {
                 foreign(self)
             } else {
                 Err(RuleError::UnknownCommand)
             };
         };
-        if INDEX.parent[id].is_some() {
+        if self.catalogue.get(id).parent.is_some() {
             return Err(RuleError::FirstArgOfSubcommand);
         }
         if sub.is_empty() {
             return Err(RuleError::Syntax);
         }
-        if !INDEX.children[id].is_empty() {
+        if !self.catalogue.children(id).is_empty() {
             return Err(RuleError::UnknownCommand);
         }
         let args = self.firstargs.entry(id).or_default();
@@ -488,11 +395,11 @@ impl User {
     }
 
     /// Redis's `ACLSelectorCheckCmd` for our commands: the command bit (or an allowed first
-    /// argument), then the channels it names.
-    pub fn check(&self, spec: &'static CommandSpec, args: &[Bytes]) -> Result<(), Denied> {
-        let id = INDEX.id(spec);
-        if !self.allcommands && !spec.flags.contains(&"no_auth") && !self.bit(id) {
-            let idx = if INDEX.parent[id].is_some() { 2 } else { 1 };
+    /// argument), then the channels it names. `id` is the command's catalogue id.
+    pub fn check(&self, id: usize, args: &[Bytes]) -> Result<(), Denied> {
+        let command = self.catalogue.get(id);
+        if !self.allcommands && !command.no_auth && !self.bit(id) {
+            let idx = if command.parent.is_some() { 2 } else { 1 };
             let allowed = args.get(idx).is_some_and(|a| {
                 self.firstargs
                     .get(&id)
@@ -505,11 +412,11 @@ impl User {
         if self.allchannels {
             return Ok(());
         }
-        let (from, literal) = match spec.name {
-            "publish" | "spublish" => (1..2.min(args.len()), false),
-            "subscribe" | "ssubscribe" => (1..args.len(), false),
-            "psubscribe" => (1..args.len(), true),
-            _ => return Ok(()),
+        let (from, literal) = match command.channels {
+            ChannelArgs::First => (1..2.min(args.len()), false),
+            ChannelArgs::All => (1..args.len(), false),
+            ChannelArgs::AllPatterns => (1..args.len(), true),
+            ChannelArgs::None => return Ok(()),
         };
         for i in from {
             let ok = if literal {
@@ -574,10 +481,10 @@ impl User {
     /// commands that reproduce the bitmap (Redis's `ACLDescribeSelectorCommandRules`), then the
     /// rules about commands pubsubd does not have.
     pub fn commands_text(&self) -> String {
-        let n = INDEX.specs.len();
+        let n = self.catalogue.len();
         let additive = !self.future;
         let mut rules = String::from(if additive { "-@all " } else { "+@all " });
-        let mut fake = User::new("", false);
+        let mut fake = User::new(self.catalogue, "", false);
         fake.apply_inner(if additive { b"-@all" } else { b"+@all" }, false)
             .ok();
         let mut temp = self.clone();
@@ -591,7 +498,7 @@ impl User {
                 }
                 let (mut on, mut off) = (0, 0);
                 for id in 0..n {
-                    if INDEX.categories[id] & (1 << j) != 0 {
+                    if self.catalogue.categories(id) & (1 << j) != 0 {
                         if temp.bit(id) {
                             on += 1;
                         } else {
@@ -618,13 +525,13 @@ impl User {
             let (user, f) = (self.bit(id), fake.bit(id));
             if user != f {
                 rules.push(if user { '+' } else { '-' });
-                rules.push_str(INDEX.specs[id].name);
+                rules.push_str(self.catalogue.name(id));
                 rules.push(' ');
                 fake.change_perm(id, user);
             }
             if !user {
                 for a in self.firstargs.get(&id).into_iter().flatten() {
-                    rules.push_str(&format!("+{}|{} ", INDEX.specs[id].name, a));
+                    rules.push_str(&format!("+{}|{} ", self.catalogue.name(id), a));
                 }
             }
         }
@@ -673,260 +580,59 @@ impl User {
 
 /// Whether `name` is a command (or container) of Redis 7.2, so that rules about it are accepted.
 pub fn is_redis_command(name: &str) -> bool {
-    REDIS_COMMANDS.binary_search(&name).is_ok()
+    super::redis_commands::REDIS_COMMANDS
+        .binary_search(&name)
+        .is_ok()
 }
 
-/// Redis 7.2's top-level commands (sorted), for accepting aclfiles written for Redis.
-static REDIS_COMMANDS: &[&str] = &[
-    "acl",
-    "append",
-    "asking",
-    "auth",
-    "bgrewriteaof",
-    "bgsave",
-    "bitcount",
-    "bitfield",
-    "bitfield_ro",
-    "bitop",
-    "bitpos",
-    "blmove",
-    "blmpop",
-    "blpop",
-    "brpop",
-    "brpoplpush",
-    "bzmpop",
-    "bzpopmax",
-    "bzpopmin",
-    "client",
-    "cluster",
-    "command",
-    "config",
-    "copy",
-    "dbsize",
-    "debug",
-    "decr",
-    "decrby",
-    "del",
-    "discard",
-    "dump",
-    "echo",
-    "eval",
-    "eval_ro",
-    "evalsha",
-    "evalsha_ro",
-    "exec",
-    "exists",
-    "expire",
-    "expireat",
-    "expiretime",
-    "failover",
-    "fcall",
-    "fcall_ro",
-    "flushall",
-    "flushdb",
-    "function",
-    "geoadd",
-    "geodist",
-    "geohash",
-    "geopos",
-    "georadius",
-    "georadius_ro",
-    "georadiusbymember",
-    "georadiusbymember_ro",
-    "geosearch",
-    "geosearchstore",
-    "get",
-    "getbit",
-    "getdel",
-    "getex",
-    "getrange",
-    "getset",
-    "hdel",
-    "hello",
-    "hexists",
-    "hget",
-    "hgetall",
-    "hincrby",
-    "hincrbyfloat",
-    "hkeys",
-    "hlen",
-    "hmget",
-    "hmset",
-    "hrandfield",
-    "hscan",
-    "hset",
-    "hsetnx",
-    "hstrlen",
-    "hvals",
-    "incr",
-    "incrby",
-    "incrbyfloat",
-    "info",
-    "keys",
-    "lastsave",
-    "latency",
-    "lcs",
-    "lindex",
-    "linsert",
-    "llen",
-    "lmove",
-    "lmpop",
-    "lolwut",
-    "lpop",
-    "lpos",
-    "lpush",
-    "lpushx",
-    "lrange",
-    "lrem",
-    "lset",
-    "ltrim",
-    "memory",
-    "mget",
-    "migrate",
-    "module",
-    "monitor",
-    "move",
-    "mset",
-    "msetnx",
-    "multi",
-    "object",
-    "persist",
-    "pexpire",
-    "pexpireat",
-    "pexpiretime",
-    "pfadd",
-    "pfcount",
-    "pfdebug",
-    "pfmerge",
-    "pfselftest",
-    "ping",
-    "psetex",
-    "psubscribe",
-    "psync",
-    "pttl",
-    "publish",
-    "pubsub",
-    "punsubscribe",
-    "quit",
-    "randomkey",
-    "readonly",
-    "readwrite",
-    "rename",
-    "renamenx",
-    "replconf",
-    "replicaof",
-    "reset",
-    "restore",
-    "restore-asking",
-    "role",
-    "rpop",
-    "rpoplpush",
-    "rpush",
-    "rpushx",
-    "sadd",
-    "save",
-    "scan",
-    "scard",
-    "script",
-    "sdiff",
-    "sdiffstore",
-    "select",
-    "set",
-    "setbit",
-    "setex",
-    "setnx",
-    "setrange",
-    "shutdown",
-    "sinter",
-    "sintercard",
-    "sinterstore",
-    "sismember",
-    "slaveof",
-    "slowlog",
-    "smembers",
-    "smismember",
-    "smove",
-    "sort",
-    "sort_ro",
-    "spop",
-    "spublish",
-    "srandmember",
-    "srem",
-    "sscan",
-    "ssubscribe",
-    "strlen",
-    "subscribe",
-    "substr",
-    "sunion",
-    "sunionstore",
-    "sunsubscribe",
-    "swapdb",
-    "sync",
-    "time",
-    "touch",
-    "ttl",
-    "type",
-    "unlink",
-    "unsubscribe",
-    "unwatch",
-    "wait",
-    "waitaof",
-    "watch",
-    "xack",
-    "xadd",
-    "xautoclaim",
-    "xclaim",
-    "xdel",
-    "xgroup",
-    "xinfo",
-    "xlen",
-    "xpending",
-    "xrange",
-    "xread",
-    "xreadgroup",
-    "xrevrange",
-    "xsetid",
-    "xtrim",
-    "zadd",
-    "zcard",
-    "zcount",
-    "zdiff",
-    "zdiffstore",
-    "zincrby",
-    "zinter",
-    "zintercard",
-    "zinterstore",
-    "zlexcount",
-    "zmpop",
-    "zmscore",
-    "zpopmax",
-    "zpopmin",
-    "zrandmember",
-    "zrange",
-    "zrangebylex",
-    "zrangebyscore",
-    "zrangestore",
-    "zrank",
-    "zrem",
-    "zremrangebylex",
-    "zremrangebyrank",
-    "zremrangebyscore",
-    "zrevrange",
-    "zrevrangebylex",
-    "zrevrangebyscore",
-    "zrevrank",
-    "zscan",
-    "zscore",
-    "zunion",
-    "zunionstore",
-];
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::auth::catalogue::Command;
+    use std::sync::LazyLock;
+
+    /// A few commands shaped like the real table's rows: enough for every kind of rule.
+    pub(crate) static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(|| {
+        let c = |name, acl, channels, parent| Command {
+            name,
+            acl,
+            no_auth: false,
+            channels,
+            parent,
+        };
+        Catalogue::new(vec![
+            c("publish", &["@pubsub", "@fast"], ChannelArgs::First, None),
+            c("subscribe", &["@pubsub", "@slow"], ChannelArgs::All, None),
+            c(
+                "psubscribe",
+                &["@pubsub", "@slow"],
+                ChannelArgs::AllPatterns,
+                None,
+            ),
+            c("ping", &["@fast", "@connection"], ChannelArgs::None, None),
+            c("select", &["@fast", "@connection"], ChannelArgs::None, None),
+            c("client", &["@slow"], ChannelArgs::None, None),
+            c(
+                "client|id",
+                &["@slow", "@connection"],
+                ChannelArgs::None,
+                Some(5),
+            ),
+            c(
+                "client|kill",
+                &["@admin", "@slow", "@dangerous", "@connection"],
+                ChannelArgs::None,
+                Some(5),
+            ),
+        ])
+    });
+
+    fn new(name: &str) -> User {
+        User::new(&CATALOGUE, name, false)
+    }
 
     fn user(rules: &[&str]) -> User {
-        let mut u = User::new("u", false);
+        let mut u = new("u");
         for r in rules {
             u.apply(r.as_bytes(), false).unwrap();
         }
@@ -935,18 +641,20 @@ mod tests {
 
     #[test]
     fn redis_command_list_is_sorted() {
-        assert!(REDIS_COMMANDS.windows(2).all(|w| w[0] < w[1]));
+        assert!(crate::auth::redis_commands::REDIS_COMMANDS
+            .windows(2)
+            .all(|w| w[0] < w[1]));
     }
 
     #[test]
     fn new_user_is_off_with_nothing() {
-        let u = User::new("bob", false);
+        let u = new("bob");
         assert_eq!(u.describe(), b"off resetchannels -@all");
     }
 
     #[test]
     fn default_user_describes_like_redis() {
-        let u = User::default_user(false);
+        let u = User::default_user(&CATALOGUE, false);
         assert_eq!(u.describe(), b"on nopass ~* &* +@all");
     }
 
@@ -970,7 +678,7 @@ mod tests {
     fn foreign_commands_are_kept_and_unknown_ones_refused() {
         let u = user(&["-@all", "+get", "+@read", "-flushall"]);
         assert_eq!(u.commands_text(), "-@all +get +@read -flushall");
-        let mut u = User::new("u", false);
+        let mut u = new("u");
         assert_eq!(u.apply(b"+nosuch", false), Err(RuleError::UnknownCommand));
         assert_eq!(u.apply(b"+@nosuch", false), Err(RuleError::UnknownCommand));
     }
@@ -979,7 +687,7 @@ mod tests {
     fn subcommand_rules() {
         let u = user(&["-@all", "+client|id"]);
         assert_eq!(u.commands_text(), "-@all +client|id");
-        let mut u = User::new("u", false);
+        let mut u = new("u");
         assert_eq!(
             u.apply(b"+client|id|x", false),
             Err(RuleError::FirstArgOfSubcommand)
@@ -1014,14 +722,14 @@ mod tests {
         ] {
             let u = user(rules);
             let text = String::from_utf8(u.describe()).unwrap();
-            let mut again = User::new("u", false);
+            let mut again = new("u");
             for r in text.split(' ') {
                 again.apply(r.as_bytes(), false).unwrap();
             }
             assert_eq!(again.describe(), u.describe(), "{text}");
-            let n = INDEX.specs.len();
+            let n = CATALOGUE.len();
             for id in 0..n {
-                assert_eq!(again.bit(id), u.bit(id), "{text}: {}", INDEX.specs[id].name);
+                assert_eq!(again.bit(id), u.bit(id), "{text}: {}", CATALOGUE.name(id));
             }
         }
     }

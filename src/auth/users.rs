@@ -16,10 +16,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, RwLock};
 
+use super::catalogue::Catalogue;
 use super::rules::{has_spaces, RuleError, User};
 
-/// Default length of the ACL log (`acllog-max-len`).
-pub const DEFAULT_ACLLOG_MAX_LEN: usize = 128;
+pub use crate::config::DEFAULT_ACLLOG_MAX_LEN;
 
 /// Entries within this many milliseconds of each other with the same reason, context, object
 /// and user are grouped into one (Redis's `ACL_LOG_GROUPING_MAX_TIME_DELTA`).
@@ -75,6 +75,8 @@ pub struct LoadError(pub String);
 
 /// Users, the ACL log, and where they persist.
 pub struct Acl {
+    /// The commands users' rules are about.
+    catalogue: &'static Catalogue,
     users: RwLock<BTreeMap<String, Arc<User>>>,
     epoch: AtomicU64,
     /// Cached `default` user is `nopass` and `on`: connections start authenticated.
@@ -91,13 +93,14 @@ impl Acl {
     /// The table as the server starts: the default user (with `requirepass` if set), then
     /// `user` directives, then the aclfile.
     pub fn new(
+        catalogue: &'static Catalogue,
         requirepass: Option<&[u8]>,
         config_users: &[Vec<String>],
         file: Option<PathBuf>,
         pubsub_default_all: bool,
         log_max_len: usize,
     ) -> Result<Acl, LoadError> {
-        let mut default = User::default_user(pubsub_default_all);
+        let mut default = User::default_user(catalogue, pubsub_default_all);
         if let Some(pw) = requirepass {
             default.apply(b"resetpass", pubsub_default_all).ok();
             let mut rule = b">".to_vec();
@@ -117,7 +120,7 @@ impl Acl {
                     u.apply(b"reset", pubsub_default_all).ok();
                     u
                 }
-                None => User::new(name, pubsub_default_all),
+                None => User::new(catalogue, name, pubsub_default_all),
             };
             for r in rules {
                 u.apply(r.as_bytes(), pubsub_default_all).map_err(|e| {
@@ -129,6 +132,7 @@ impl Acl {
             users.insert(name.clone(), Arc::new(u));
         }
         let acl = Acl {
+            catalogue,
             users: RwLock::new(users),
             epoch: AtomicU64::new(0),
             default_open: AtomicBool::new(true),
@@ -147,14 +151,28 @@ impl Acl {
     }
 
     /// The table a configuration describes: `requirepass`, `user` lines, `aclfile`.
-    pub fn from_config(c: &crate::config::Config) -> Result<Acl, LoadError> {
+    pub fn from_config(
+        catalogue: &'static Catalogue,
+        c: &crate::config::Config,
+    ) -> Result<Acl, LoadError> {
         Acl::new(
+            catalogue,
             (!c.requirepass.0.is_empty()).then_some(c.requirepass.0.as_bytes()),
             &c.users.0,
             (!c.aclfile.is_empty()).then(|| PathBuf::from(&c.aclfile)),
             c.acl_pubsub_default_all,
             c.acllog_max_len,
         )
+    }
+
+    /// The commands users' rules are about.
+    pub fn catalogue(&self) -> &'static Catalogue {
+        self.catalogue
+    }
+
+    /// A user as `ACL SETUSER name` creates it.
+    pub fn new_user(&self, name: &str) -> User {
+        User::new(self.catalogue, name, self.pubsub_default_all())
     }
 
     /// Whether new users start with `allchannels` (`acl-pubsub-default`).
@@ -203,8 +221,12 @@ impl Acl {
     }
 
     pub fn default_user(&self) -> Arc<User> {
-        self.get("default")
-            .unwrap_or_else(|| Arc::new(User::default_user(self.pubsub_default_all())))
+        self.get("default").unwrap_or_else(|| {
+            Arc::new(User::default_user(
+                self.catalogue,
+                self.pubsub_default_all(),
+            ))
+        })
     }
 
     /// Every user, sorted by name (Redis's rax order).
@@ -223,7 +245,7 @@ impl Acl {
         let old = users.get(name).cloned();
         let mut u = match &old {
             Some(o) => (**o).clone(),
-            None => User::new(name, self.pubsub_default_all()),
+            None => User::new(self.catalogue, name, self.pubsub_default_all()),
         };
         for r in rules {
             u.apply(r, self.pubsub_default_all())
@@ -289,7 +311,7 @@ impl Acl {
                 ));
                 continue;
             }
-            let mut u = User::new(&name, self.pubsub_default_all());
+            let mut u = User::new(self.catalogue, &name, self.pubsub_default_all());
             for r in &argv[2..] {
                 let r = r.trim_ascii();
                 if let Err(e) = u.apply(r, self.pubsub_default_all()) {
@@ -307,7 +329,10 @@ impl Acl {
         if !users.contains_key("default") {
             users.insert(
                 "default".into(),
-                Arc::new(User::default_user(self.pubsub_default_all())),
+                Arc::new(User::default_user(
+                    self.catalogue,
+                    self.pubsub_default_all(),
+                )),
             );
         }
         Ok(users)
@@ -404,14 +429,15 @@ fn io_text(e: &std::io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::rules::tests::CATALOGUE;
 
     fn acl() -> Acl {
-        Acl::new(None, &[], None, false, DEFAULT_ACLLOG_MAX_LEN).unwrap()
+        Acl::new(&CATALOGUE, None, &[], None, false, DEFAULT_ACLLOG_MAX_LEN).unwrap()
     }
 
     #[test]
     fn requirepass_closes_the_default_user() {
-        let a = Acl::new(Some(b"pw"), &[], None, false, 128).unwrap();
+        let a = Acl::new(&CATALOGUE, Some(b"pw"), &[], None, false, 128).unwrap();
         assert!(!a.default_open());
         assert!(a.default_user().password_ok(b"pw"));
         assert!(acl().default_open());

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{arg_text, help_reply, lookup, parse_i64, CmdResult, CommandError, Ctx, Lookup};
+use crate::auth::catalogue::CATEGORIES;
 use crate::auth::password::{self, GENPASS_DEFAULT_BITS, GENPASS_MAX_BITS};
-use crate::auth::rules::{has_spaces, User, CATEGORIES, INDEX};
+use crate::auth::rules::{has_spaces, User};
 
 /// ACL LOG's default count.
 const LOG_DEFAULT_COUNT: i64 = 10;
@@ -207,10 +208,7 @@ pub fn cat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             arg_text(want, 128)
         )));
     };
-    let names: Vec<&str> = (0..INDEX.specs.len())
-        .filter(|&id| INDEX.categories[id] & (1 << cat) != 0)
-        .map(|id| INDEX.specs[id].name)
-        .collect();
+    let names: Vec<&str> = ctx.server.acl.catalogue().in_category(cat).collect();
     ctx.reply.array(names.len());
     for n in names {
         ctx.reply.bulk(n.as_bytes());
@@ -340,10 +338,10 @@ pub fn dryrun(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if !spec.arity_ok(cmd.len()) {
         return Err(CommandError::WrongArity(spec.name));
     }
-    match u.check(spec, cmd) {
+    match u.check(spec.index(), cmd) {
         Ok(()) => ctx.reply.ok(),
         Err(d) => {
-            let text = crate::auth::dryrun_text(&u, spec, cmd, d);
+            let text = super::acl_check::dryrun_text(&u, spec, cmd, d);
             ctx.reply.bulk(text.as_bytes());
         }
     }

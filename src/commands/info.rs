@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::{CmdResult, Ctx};
-use crate::registry::Namespace;
+use crate::protocol::Namespace;
 use crate::state::ServerState;
 use crate::stats::Stats;
 
@@ -404,7 +404,7 @@ fn section(s: &ServerState, name: &str, o: &mut String) {
             writeln_all(o, "Errorstats", &refs)
         }
         "commandstats" => {
-            let all = &*crate::commands::table::ALL;
+            let all = &*crate::commands::lookup::ALL;
             let lines: Vec<(String, String)> = st
                 .commands
                 .snapshot()

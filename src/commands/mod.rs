@@ -14,14 +14,16 @@
 //! confirmations through the registry, so replies and confirmations keep the order of commands.
 
 pub mod acl;
+mod acl_check;
 mod admin;
-mod client;
-mod config;
-mod connection;
+mod client_cmd;
+mod command_docs;
+mod config_cmd;
 mod info;
+pub mod lookup;
 mod multi;
 mod pubsub;
-mod server;
+mod session;
 pub mod table;
 
 use std::borrow::Cow;
@@ -33,9 +35,11 @@ use crate::client::{ClientHandle, ClientState};
 use crate::outbox::Outbox;
 use crate::protocol::{ReplyBuf, Request};
 use crate::state::ServerState;
-pub use client::held_by_pause;
+pub use acl_check::Login;
+pub use client_cmd::held_by_pause;
 pub use info::cpu_seconds;
-pub use table::{lookup, CommandSpec, Lookup};
+pub use lookup::{catalogue, lookup, Lookup};
+pub use table::CommandSpec;
 
 /// An error reply; the connection stays open. Texts are byte-for-byte Redis 7's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,6 +80,8 @@ pub type Handler = fn(&mut Ctx, &[Bytes]) -> CmdResult;
 pub struct Ctx<'a> {
     pub server: &'a ServerState,
     pub client: &'a mut ClientState,
+    /// The client's ACL user, for the permission check.
+    pub login: &'a mut Login,
     pub handle: &'a ClientHandle,
     pub reply: &'a mut ReplyBuf,
     /// Inside EXEC (Redis's CLIENT_DENY_BLOCKING during a transaction).
@@ -109,7 +115,7 @@ impl Ctx<'_> {
 
 /// Runs one request: checks, then queues (in MULTI) or calls it.
 pub fn dispatch(ctx: &mut Ctx, req: Request) {
-    let spec = match table::lookup_renamed(&req, &ctx.server.renames) {
+    let spec = match lookup::lookup_renamed(&req, &ctx.server.renames) {
         Lookup::Found(spec) => spec,
         Lookup::Unknown(err) => {
             ctx.client.last_cmd = "NULL";
@@ -121,10 +127,10 @@ pub fn dispatch(ctx: &mut Ctx, req: Request) {
     if !spec.arity_ok(req.len()) {
         return reject(ctx, Some(spec), CommandError::WrongArity(spec.name));
     }
-    if crate::auth::auth_required(ctx.server, ctx.client.authenticated) && !spec.no_auth() {
+    if crate::auth::auth_required(&ctx.server.acl, ctx.client.authenticated) && !spec.no_auth() {
         return reject(ctx, Some(spec), CommandError::NoAuth);
     }
-    if let Err(e) = crate::auth::check(ctx, spec, &req) {
+    if let Err(e) = acl_check::check(ctx, spec, &req) {
         return reject(ctx, Some(spec), e);
     }
     if ctx.client.in_resp2_subscribe_context() && !spec.subscribe_context {
@@ -223,7 +229,7 @@ fn reject(ctx: &mut Ctx, spec: Option<&'static CommandSpec>, err: CommandError) 
 
 /// The CLIENT LIST line of the current client (ACL LOG's `client-info`), without its newline.
 pub fn client_info_line(ctx: &Ctx) -> String {
-    client::client_line(ctx.handle, Some(ctx.client.last_cmd))
+    client_cmd::client_line(ctx.handle, Some(ctx.client.last_cmd))
 }
 
 /// Parses an integer argument with Redis's `string2ll` rules.

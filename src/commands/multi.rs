@@ -47,9 +47,9 @@ pub fn exec(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     ctx.reply.array(tx.queued.len());
     ctx.in_exec = true;
     for req in &tx.queued {
-        match super::table::lookup_renamed(req, &ctx.server.renames) {
+        match super::lookup::lookup_renamed(req, &ctx.server.renames) {
             // ACL rules may have changed since the command was queued.
-            Lookup::Found(spec) => match crate::auth::check(ctx, spec, req) {
+            Lookup::Found(spec) => match super::acl_check::check(ctx, spec, req) {
                 Ok(()) => call(ctx, spec, req),
                 Err(e) => ctx.error(&e),
             },

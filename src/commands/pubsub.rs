@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::{CmdResult, CommandError, Ctx};
 use crate::protocol::encode;
-use crate::registry::Namespace;
+use crate::protocol::Namespace;
 
 fn kinds(ns: Namespace) -> (&'static [u8], &'static [u8]) {
     match ns {

@@ -1,13 +1,15 @@
 //! The command table: one row per command (and per subcommand of a container command), carrying
-//! what Redis 7.2's COMMAND INFO/DOCS report for it and how dispatch treats it.
-
-use std::collections::HashMap;
-use std::sync::LazyLock;
+//! what Redis 7.2's COMMAND INFO/DOCS report for it, how dispatch treats it, and which of its
+//! arguments are channels (for ACL checks). Looking rows up, their numbering and renames are in
+//! `lookup`.
 
 use bytes::Bytes;
 
+pub use crate::auth::catalogue::ChannelArgs;
+
 use super::{
-    acl, admin, client, config, connection, info, multi, pubsub, server, CommandError, Handler,
+    acl, admin, client_cmd, command_docs, config_cmd, info, multi, pubsub, session, CommandError,
+    Handler,
 };
 
 /// Key positions, for the few commands whose channel is a key for cluster routing.
@@ -134,6 +136,8 @@ pub struct CommandSpec {
     pub acl: &'static [&'static str],
     pub tips: &'static [&'static str],
     pub keys: Keys,
+    /// Which arguments are channels, for the ACL channel check.
+    pub channels: ChannelArgs,
     /// Allowed to a RESP2 client with subscriptions.
     pub subscribe_context: bool,
     /// Runs immediately inside MULTI instead of being queued (MULTI, EXEC, DISCARD, QUIT, RESET).
@@ -173,7 +177,8 @@ macro_rules! cmd {
     ($name:expr, $arity:expr, $handler:expr, flags: [$($f:expr),*], acl: [$($a:expr),*],
      $summary:expr, $since:expr, $group:expr, $complexity:expr
      $(, args: $args:expr)? $(, tips: $tips:expr)? $(, keys: $keys:expr)?
-     $(, subs: $subs:expr)? $(, ctx: $ctx:expr)? $(, multi: $multi:expr)?) => {
+     $(, subs: $subs:expr)? $(, ctx: $ctx:expr)? $(, multi: $multi:expr)?
+     $(, channels: $channels:expr)?) => {
         CommandSpec {
             name: $name,
             arity: $arity,
@@ -181,6 +186,7 @@ macro_rules! cmd {
             acl: &[$($a),*],
             tips: { let _t: &'static [&'static str] = &[]; $(let _t = $tips;)? _t },
             keys: { let _k = Keys::None; $(let _k = $keys;)? _k },
+            channels: { let _c = ChannelArgs::None; $(let _c = $channels;)? _c },
             subscribe_context: { let _c = false; $(let _c = $ctx;)? _c },
             runs_in_multi: { let _m = false; $(let _m = $multi;)? _m },
             summary: $summary,
@@ -222,64 +228,64 @@ pub static PUBSUB_SUBCOMMANDS: &[CommandSpec] = &[
 ];
 
 pub static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
-    cmd!("client|id", 2, client::id, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+    cmd!("client|id", 2, client_cmd::id, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Returns the unique client ID of the connection.", "5.0.0", "connection", "O(1)"),
-    cmd!("client|setname", 3, client::setname, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+    cmd!("client|setname", 3, client_cmd::setname, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Sets the connection name.", "2.6.9", "connection", "O(1)",
         args: &[arg("connection-name", "string")]),
-    cmd!("client|getname", 2, client::getname, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+    cmd!("client|getname", 2, client_cmd::getname, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Returns the name of the connection.", "2.6.9", "connection", "O(1)"),
-    cmd!("client|setinfo", 4, client::setinfo, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+    cmd!("client|setinfo", 4, client_cmd::setinfo, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Sets information specific to the client or connection.", "7.2.0", "connection", "O(1)",
         args: &[group("attr", "oneof", None, false, &[tok("libname", "string", "LIB-NAME", false), tok("libver", "string", "LIB-VER", false)])],
         tips: &["request_policy:all_nodes", "response_policy:all_succeeded"]),
-    cmd!("client|info", 2, client::info, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+    cmd!("client|info", 2, client_cmd::info, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Returns information about the connection.", "6.2.0", "connection", "O(1)",
         tips: &["nondeterministic_output"]),
-    cmd!("client|list", -2, client::list, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
+    cmd!("client|list", -2, client_cmd::list, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
         "Lists open connections.", "2.4.0", "connection", "O(N) where N is the number of client connections",
         args: &[group("client-type", "oneof", Some("TYPE"), true, CLIENT_TYPES), Arg { token: Some("ID"), ..many("client-id", "integer", true) }],
         tips: &["nondeterministic_output"]),
-    cmd!("client|kill", -3, client::kill, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
+    cmd!("client|kill", -3, client_cmd::kill, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
         "Terminates open connections.", "2.4.0", "connection", "O(N) where N is the number of client connections",
         args: &[group("filter", "oneof", None, false, &[arg("old-format", "string"), Arg { multiple: true, ..group("new-format", "oneof", None, false, KILL_FILTERS) }])]),
-    cmd!("client|reply", 3, client::reply, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+    cmd!("client|reply", 3, client_cmd::reply, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Instructs the server whether to reply to commands.", "3.2.0", "connection", "O(1)",
         args: &[group("action", "oneof", None, false, &[pure("on", "ON"), pure("off", "OFF"), pure("skip", "SKIP")])]),
-    cmd!("client|no-evict", 3, client::no_evict, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
+    cmd!("client|no-evict", 3, client_cmd::no_evict, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
         "Sets the client eviction mode of the connection.", "7.0.0", "connection", "O(1)",
         args: &[group("enabled", "oneof", None, false, ON_OFF)]),
-    cmd!("client|no-touch", 3, client::no_touch, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+    cmd!("client|no-touch", 3, client_cmd::no_touch, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", "7.2.0", "connection", "O(1)",
         args: &[group("enabled", "oneof", None, false, ON_OFF)]),
-    cmd!("client|getredir", 2, client::getredir, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+    cmd!("client|getredir", 2, client_cmd::getredir, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Returns the client ID to which the connection's tracking notifications are redirected.", "6.0.0", "connection", "O(1)"),
-    cmd!("client|pause", -3, client::pause, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
+    cmd!("client|pause", -3, client_cmd::pause, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
         "Suspends commands processing.", "3.0.0", "connection", "O(1)",
         args: &[arg("timeout", "integer"), group("mode", "oneof", None, true, &[pure("write", "WRITE"), pure("all", "ALL")])]),
-    cmd!("client|unpause", 2, client::unpause, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
+    cmd!("client|unpause", 2, client_cmd::unpause, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
         "Resumes processing commands from paused clients.", "6.2.0", "connection", "O(N) Where N is the number of paused clients"),
-    cmd!("client|help", 2, client::help, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
+    cmd!("client|help", 2, client_cmd::help, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
         "Returns helpful text about the different subcommands.", "5.0.0", "connection", "O(1)"),
 ];
 
 pub static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
-    cmd!("config|get", -3, config::get, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
+    cmd!("config|get", -3, config_cmd::get, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
         "Returns the effective values of configuration parameters.", "2.0.0", "server",
         "O(N) when N is the number of configuration parameters provided",
         args: &[many("parameter", "string", false)]),
-    cmd!("config|set", -4, config::set, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
+    cmd!("config|set", -4, config_cmd::set, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
         "Sets configuration parameters in-flight.", "2.0.0", "server",
         "O(N) when N is the number of configuration parameters provided",
         args: &[Arg { multiple: true, ..group("data", "block", None, false, &[arg("parameter", "string"), arg("value", "string")]) }],
         tips: &["request_policy:all_nodes", "response_policy:all_succeeded"]),
-    cmd!("config|resetstat", 2, config::resetstat, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
+    cmd!("config|resetstat", 2, config_cmd::resetstat, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
         "Resets the server's statistics.", "2.0.0", "server", "O(1)",
         tips: &["request_policy:all_nodes", "response_policy:all_succeeded"]),
-    cmd!("config|rewrite", 2, config::rewrite, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
+    cmd!("config|rewrite", 2, config_cmd::rewrite, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
         "Persists the effective configuration to file.", "2.8.0", "server", "O(1)",
         tips: &["request_policy:all_nodes", "response_policy:all_succeeded"]),
-    cmd!("config|help", 2, config::help, flags: ["loading", "stale"], acl: ["@slow"],
+    cmd!("config|help", 2, config_cmd::help, flags: ["loading", "stale"], acl: ["@slow"],
         "Returns helpful text about the different subcommands.", "5.0.0", "server", "O(1)"),
 ];
 
@@ -299,28 +305,28 @@ pub static SLOWLOG_SUBCOMMANDS: &[CommandSpec] = &[
 ];
 
 pub static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
-    cmd!("command|count", 2, server::command_count, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
+    cmd!("command|count", 2, command_docs::command_count, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
         "Returns a count of commands.", "2.8.13", "server", "O(1)"),
-    cmd!("command|docs", -2, server::command_docs, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
+    cmd!("command|docs", -2, command_docs::command_docs, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
         "Returns documentary information about one, multiple or all commands.", "7.0.0", "server",
         "O(N) where N is the number of commands to look up",
         args: &[many("command-name", "string", true)],
         tips: &["nondeterministic_output_order"]),
-    cmd!("command|info", -2, server::command_info, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
+    cmd!("command|info", -2, command_docs::command_info, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
         "Returns information about one, multiple or all commands.", "2.8.13", "server",
         "O(N) where N is the number of commands to look up",
         args: &[many("command-name", "string", true)],
         tips: &["nondeterministic_output_order"]),
-    cmd!("command|list", -2, server::command_list, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
+    cmd!("command|list", -2, command_docs::command_list, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
         "Returns a list of command names.", "7.0.0", "server", "O(N) where N is the total number of Redis commands",
         tips: &["nondeterministic_output_order"]),
-    cmd!("command|getkeys", -4, server::command_getkeys, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
+    cmd!("command|getkeys", -4, command_docs::command_getkeys, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
         "Extracts the key names from an arbitrary command.", "2.8.13", "server", "O(N) where N is the number of arguments to the command",
         args: &[arg("command", "string"), many("arg", "string", true)]),
-    cmd!("command|getkeysandflags", -4, server::command_getkeysandflags, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
+    cmd!("command|getkeysandflags", -4, command_docs::command_getkeysandflags, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
         "Extracts the key names and access flags for an arbitrary command.", "7.0.0", "server", "O(N) where N is the number of arguments to the command",
         args: &[arg("command", "string"), many("arg", "string", true)]),
-    cmd!("command|help", 2, server::command_help, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
+    cmd!("command|help", 2, command_docs::command_help, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
         "Returns helpful text about the different subcommands.", "5.0.0", "server", "O(1)"),
 ];
 
@@ -375,7 +381,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd!("subscribe", -2, pubsub::subscribe, flags: ["pubsub", "noscript", "loading", "stale"], acl: ["@pubsub", "@slow"],
         "Listens for messages published to channels.", "2.0.0", "pubsub",
         "O(N) where N is the number of channels to subscribe to.",
-        args: &[many("channel", "string", false)], ctx: true),
+        args: &[many("channel", "string", false)], ctx: true, channels: ChannelArgs::All),
     cmd!("unsubscribe", -1, pubsub::unsubscribe, flags: ["pubsub", "noscript", "loading", "stale"], acl: ["@pubsub", "@slow"],
         "Stops listening to messages posted to channels.", "2.0.0", "pubsub",
         "O(N) where N is the number of channels to unsubscribe.",
@@ -383,7 +389,8 @@ pub static TABLE: &[CommandSpec] = &[
     cmd!("psubscribe", -2, pubsub::psubscribe, flags: ["pubsub", "noscript", "loading", "stale"], acl: ["@pubsub", "@slow"],
         "Listens for messages published to channels that match one or more patterns.", "2.0.0", "pubsub",
         "O(N) where N is the number of patterns to subscribe to.",
-        args: &[many("pattern", "pattern", false)], ctx: true),
+        args: &[many("pattern", "pattern", false)], ctx: true,
+        channels: ChannelArgs::AllPatterns),
     cmd!("punsubscribe", -1, pubsub::punsubscribe, flags: ["pubsub", "noscript", "loading", "stale"], acl: ["@pubsub", "@slow"],
         "Stops listening to messages published to channels that match one or more patterns.", "2.0.0", "pubsub",
         "O(N) where N is the number of patterns to unsubscribe.",
@@ -391,11 +398,12 @@ pub static TABLE: &[CommandSpec] = &[
     cmd!("publish", 3, pubsub::publish, flags: ["pubsub", "loading", "stale", "fast"], acl: ["@pubsub", "@fast"],
         "Posts a message to a channel.", "2.0.0", "pubsub",
         "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).",
-        args: &[arg("channel", "string"), arg("message", "string")]),
+        args: &[arg("channel", "string"), arg("message", "string")], channels: ChannelArgs::First),
     cmd!("ssubscribe", -2, pubsub::ssubscribe, flags: ["pubsub", "noscript", "loading", "stale"], acl: ["@pubsub", "@slow"],
         "Listens for messages published to shard channels.", "7.0.0", "pubsub",
         "O(N) where N is the number of shard channels to subscribe to.",
-        args: &[many("shardchannel", "key", false)], keys: Keys::ShardChannels { last: -1 }, ctx: true),
+        args: &[many("shardchannel", "key", false)], keys: Keys::ShardChannels { last: -1 }, ctx: true,
+        channels: ChannelArgs::All),
     cmd!("sunsubscribe", -1, pubsub::sunsubscribe, flags: ["pubsub", "noscript", "loading", "stale"], acl: ["@pubsub", "@slow"],
         "Stops listening to messages posted to shard channels.", "7.0.0", "pubsub",
         "O(N) where N is the number of shard channels to unsubscribe.",
@@ -403,29 +411,30 @@ pub static TABLE: &[CommandSpec] = &[
     cmd!("spublish", 3, pubsub::spublish, flags: ["pubsub", "loading", "stale", "fast"], acl: ["@pubsub", "@fast"],
         "Post a message to a shard channel", "7.0.0", "pubsub",
         "O(N) where N is the number of clients subscribed to the receiving shard channel.",
-        args: &[arg("shardchannel", "key"), arg("message", "string")], keys: Keys::ShardChannels { last: 0 }),
+        args: &[arg("shardchannel", "key"), arg("message", "string")], keys: Keys::ShardChannels { last: 0 },
+        channels: ChannelArgs::First),
     cmd!("pubsub", -2, container, flags: [], acl: ["@slow"],
         "A container for Pub/Sub commands.", "2.8.0", "pubsub", "Depends on subcommand.",
         subs: PUBSUB_SUBCOMMANDS),
-    cmd!("ping", -1, connection::ping, flags: ["fast"], acl: ["@fast", "@connection"],
+    cmd!("ping", -1, session::ping, flags: ["fast"], acl: ["@fast", "@connection"],
         "Returns the server's liveliness response.", "1.0.0", "connection", "O(1)",
         args: &[opt("message", "string")],
         tips: &["request_policy:all_shards", "response_policy:all_succeeded"], ctx: true),
-    cmd!("echo", 2, connection::echo, flags: ["loading", "stale", "fast"], acl: ["@fast", "@connection"],
+    cmd!("echo", 2, session::echo, flags: ["loading", "stale", "fast"], acl: ["@fast", "@connection"],
         "Returns the given string.", "1.0.0", "connection", "O(1)",
         args: &[arg("message", "string")]),
-    cmd!("quit", -1, connection::quit, flags: ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], acl: ["@fast", "@connection"],
+    cmd!("quit", -1, session::quit, flags: ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], acl: ["@fast", "@connection"],
         "Closes the connection.", "1.0.0", "connection", "O(1)", ctx: true, multi: true),
-    cmd!("reset", 1, connection::reset, flags: ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], acl: ["@fast", "@connection"],
+    cmd!("reset", 1, session::reset, flags: ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], acl: ["@fast", "@connection"],
         "Resets the connection.", "6.2.0", "connection", "O(1)", ctx: true, multi: true),
-    cmd!("hello", -1, connection::hello, flags: ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], acl: ["@fast", "@connection"],
+    cmd!("hello", -1, session::hello, flags: ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], acl: ["@fast", "@connection"],
         "Handshakes with the Redis server.", "6.0.0", "connection", "O(1)",
         args: &[group("arguments", "block", None, true, HELLO_ARGS)]),
-    cmd!("auth", -2, connection::auth, flags: ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], acl: ["@fast", "@connection"],
+    cmd!("auth", -2, session::auth, flags: ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], acl: ["@fast", "@connection"],
         "Authenticates the connection.", "1.0.0", "connection",
         "O(N) where N is the number of passwords defined for the user",
         args: &[opt("username", "string"), arg("password", "string")]),
-    cmd!("select", 2, connection::select, flags: ["loading", "stale", "fast"], acl: ["@fast", "@connection"],
+    cmd!("select", 2, session::select, flags: ["loading", "stale", "fast"], acl: ["@fast", "@connection"],
         "Changes the selected database.", "1.0.0", "connection", "O(1)",
         args: &[arg("index", "integer")]),
     cmd!("client", -2, container, flags: [], acl: ["@slow"],
@@ -435,7 +444,7 @@ pub static TABLE: &[CommandSpec] = &[
         "Returns information and statistics about the server.", "1.0.0", "server", "O(1)",
         args: &[many("section", "string", true)],
         tips: &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"]),
-    cmd!("command", -1, server::command, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
+    cmd!("command", -1, command_docs::command, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
         "Returns detailed information about all commands.", "2.8.13", "server",
         "O(N) where N is the total number of Redis commands",
         tips: &["nondeterministic_output_order"], subs: COMMAND_SUBCOMMANDS),
@@ -464,199 +473,10 @@ pub static TABLE: &[CommandSpec] = &[
         subs: SLOWLOG_SUBCOMMANDS),
 ];
 
-/// Result of looking up a request's command.
-pub enum Lookup {
-    Found(&'static CommandSpec),
-    Unknown(CommandError),
-}
-
-static BY_NAME: LazyLock<HashMap<&'static str, &'static CommandSpec>> =
-    LazyLock::new(|| TABLE.iter().map(|c| (c.name, c)).collect());
-
-/// Every command and subcommand, in table order: `CommandSpec::index` is a position here.
-pub static ALL: LazyLock<Vec<&'static CommandSpec>> = LazyLock::new(|| {
-    let mut out = Vec::new();
-    for c in TABLE {
-        out.push(c);
-        out.extend(c.subcommands.iter());
-    }
-    out
-});
-
-static INDEX: LazyLock<HashMap<usize, usize>> = LazyLock::new(|| {
-    ALL.iter()
-        .enumerate()
-        .map(|(i, c)| (*c as *const CommandSpec as usize, i))
-        .collect()
-});
-
-impl CommandSpec {
-    /// Position in `ALL` (for per-command counters).
-    pub fn index(&'static self) -> usize {
-        INDEX
-            .get(&(self as *const CommandSpec as usize))
-            .copied()
-            .unwrap_or(0)
-    }
-}
-
-/// Finds a top-level command by (lowercase) name.
-pub fn find(name: &str) -> Option<&'static CommandSpec> {
-    BY_NAME.get(name).copied()
-}
-
-/// `rename-command`: names that now reach a command, and original names that no longer do.
-#[derive(Debug, Default)]
-pub struct Renames {
-    to: HashMap<String, &'static CommandSpec>,
-    hidden: std::collections::HashSet<&'static str>,
-}
-
-impl Renames {
-    /// From `(from, to)` pairs (lowercase); an empty `to` only hides the command.
-    pub fn new(pairs: &[(String, String)]) -> Self {
-        let mut r = Renames::default();
-        for (from, to) in pairs {
-            if let Some(spec) = find(from) {
-                r.hidden.insert(spec.name);
-                if !to.is_empty() {
-                    r.to.insert(to.clone(), spec);
-                }
-            }
-        }
-        r
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.hidden.is_empty()
-    }
-}
-
-/// Finds the command a request names, with Redis's errors for unknown commands and subcommands.
-pub fn lookup(req: &[Bytes]) -> Lookup {
-    lookup_with(req, None)
-}
-
-/// `lookup` through the server's `rename-command` table.
-pub fn lookup_renamed(req: &[Bytes], renames: &Renames) -> Lookup {
-    if renames.is_empty() {
-        lookup(req)
-    } else {
-        lookup_with(req, Some(renames))
-    }
-}
-
-fn lookup_with(req: &[Bytes], renames: Option<&Renames>) -> Lookup {
-    let mut lower = [0u8; 32];
-    let name = &req[0];
-    let spec = if name.len() <= lower.len() {
-        let l = &mut lower[..name.len()];
-        l.copy_from_slice(name);
-        l.make_ascii_lowercase();
-        std::str::from_utf8(l).ok().and_then(|n| match renames {
-            None => find(n),
-            Some(r) => {
-                r.to.get(n)
-                    .copied()
-                    .or_else(|| find(n).filter(|s| !r.hidden.contains(s.name)))
-            }
-        })
-    } else {
-        None
-    };
-    let Some(spec) = spec else {
-        return Lookup::Unknown(unknown_command(req));
-    };
-    if spec.subcommands.is_empty() || req.len() == 1 {
-        return Lookup::Found(spec);
-    }
-    let sub = &req[1];
-    match spec
-        .subcommands
-        .iter()
-        .find(|s| s.short_name().as_bytes().eq_ignore_ascii_case(sub))
-    {
-        Some(s) => Lookup::Found(s),
-        None => {
-            let mut e = b"ERR unknown subcommand '".to_vec();
-            e.extend_from_slice(super::arg_bytes(sub, 128));
-            e.extend_from_slice(b"'. Try ");
-            e.extend(super::arg_bytes(name, usize::MAX).to_ascii_uppercase());
-            e.extend_from_slice(b" HELP.");
-            Lookup::Unknown(CommandError::Echo(e.into()))
-        }
-    }
-}
-
-/// Redis's text, with the arguments' bytes as sent (`%.128s`, up to 128 bytes of arguments).
-fn unknown_command(req: &[Bytes]) -> CommandError {
-    let mut args = Vec::new();
-    for a in &req[1..] {
-        if args.len() >= 128 {
-            break;
-        }
-        let room = 128 - args.len();
-        args.push(b'\'');
-        args.extend_from_slice(super::arg_bytes(a, room));
-        args.extend_from_slice(b"' ");
-    }
-    let mut e = b"ERR unknown command '".to_vec();
-    e.extend_from_slice(super::arg_bytes(&req[0], 128));
-    e.extend_from_slice(b"', with args beginning with: ");
-    e.extend_from_slice(&args);
-    CommandError::Echo(e.into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn req(args: &[&str]) -> Vec<Bytes> {
-        args.iter().map(|a| Bytes::from(a.to_string())).collect()
-    }
-
-    #[test]
-    fn unknown_command_text() {
-        let Lookup::Unknown(e) = lookup(&req(&["FOO", "a", "b"])) else {
-            panic!()
-        };
-        assert_eq!(
-            e.to_string(),
-            "ERR unknown command 'FOO', with args beginning with: 'a' 'b' "
-        );
-    }
-
-    // was: names and arguments that are not UTF-8 came back as U+FFFD replacement characters
-    #[test]
-    fn unknown_command_echoes_raw_bytes() {
-        let req = vec![Bytes::from_static(b"\xff\xfe"), Bytes::from_static(b"a\0b")];
-        let Lookup::Unknown(CommandError::Echo(e)) = lookup(&req) else {
-            panic!()
-        };
-        assert_eq!(
-            &e[..],
-            b"ERR unknown command '\xff\xfe', with args beginning with: 'a' "
-        );
-    }
-
-    #[test]
-    fn unknown_subcommand_text() {
-        let Lookup::Unknown(e) = lookup(&req(&["client", "foo"])) else {
-            panic!()
-        };
-        assert_eq!(
-            e.to_string(),
-            "ERR unknown subcommand 'foo'. Try CLIENT HELP."
-        );
-    }
-
-    #[test]
-    fn subcommands_are_case_insensitive() {
-        let Lookup::Found(s) = lookup(&req(&["Client", "ID"])) else {
-            panic!()
-        };
-        assert_eq!(s.name, "client|id");
-    }
+    use crate::commands::lookup::ALL;
 
     fn check_args(cmd: &str, args: &[Arg]) {
         for a in args {

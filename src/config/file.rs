@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
+use super::split::split_args;
 use super::{parse_memory, Config, LogLevel};
-use crate::protocol::decode::split_args;
 
 /// A configuration that cannot be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -185,7 +185,7 @@ fn include_paths(path: &str) -> Vec<std::path::PathBuf> {
         .flatten()
         .flatten()
         .filter(|e| {
-            crate::registry::glob::stringmatch(
+            crate::glob::stringmatch(
                 name.as_bytes(),
                 e.file_name().to_string_lossy().as_bytes(),
                 false,
@@ -238,6 +238,17 @@ pub fn apply_source(
             continue;
         }
         apply_directive(cfg, &name, &args[1..]).map_err(|r| fail(&r))?;
+        if name == "user" || name == "rename-command" {
+            let mut args = args;
+            args[0] = name;
+            cfg.lines_to_check.0.push(super::SourceLine {
+                args,
+                file: source.to_string(),
+                line: i + 1,
+                text: line.to_string(),
+                acl_pubsub_default_all: cfg.acl_pubsub_default_all,
+            });
+        }
     }
     Ok(())
 }
@@ -357,14 +368,6 @@ pub fn apply_directive(cfg: &mut Config, name: &str, args: &[String]) -> Result<
             if cfg.users.0.iter().any(|u| u[0] == args[0]) {
                 return Err(format!("Error in user declaration '{}': Duplicate user found. A user can only be defined once in config files", args[0]));
             }
-            let mut probe = crate::auth::rules::User::new(&args[0], cfg.acl_pubsub_default_all);
-            for r in &args[1..] {
-                if let Err(e) = probe.apply(r.as_bytes(), cfg.acl_pubsub_default_all) {
-                    if e != crate::auth::rules::RuleError::UnknownCommand {
-                        return Err(format!("Error in user declaration '{r}': {e}"));
-                    }
-                }
-            }
             cfg.users.0.push(args.to_vec());
         }
         "aclfile" => cfg.aclfile = one(args)?.to_string(),
@@ -394,9 +397,6 @@ pub fn apply_directive(cfg: &mut Config, name: &str, args: &[String]) -> Result<
                 return Err(BAD_DIRECTIVE.to_string());
             };
             let from = from.to_ascii_lowercase();
-            if crate::commands::table::find(&from).is_none() {
-                return Err("No such command in rename-command".to_string());
-            }
             cfg.rename_command.push((from, to.to_ascii_lowercase()));
         }
         "tls-port" => cfg.tls.port = number(args, 0, 65535)? as u16,

@@ -6,12 +6,20 @@ pub mod cli;
 pub mod file;
 pub mod params;
 pub mod rewrite;
+pub mod split;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 pub use file::ConfigError;
 
-use crate::protocol::decode::{DEFAULT_CLIENT_QUERY_BUFFER_LIMIT, DEFAULT_PROTO_MAX_BULK_LEN};
+/// `proto-max-bulk-len` default (512mb).
+pub const DEFAULT_PROTO_MAX_BULK_LEN: usize = 512 * 1024 * 1024;
+/// `client-query-buffer-limit` default (1gb).
+pub const DEFAULT_CLIENT_QUERY_BUFFER_LIMIT: usize = 1024 * 1024 * 1024;
+/// `client-output-buffer-limit pubsub` default: `32mb 8mb 60` (hard, soft, soft seconds).
+pub const DEFAULT_PUBSUB_OUTPUT_LIMIT: (u64, u64, u64) = (32 * 1024 * 1024, 8 * 1024 * 1024, 60);
+/// `acllog-max-len` default.
+pub const DEFAULT_ACLLOG_MAX_LEN: usize = 128;
 
 /// `loglevel`, with Redis's names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,6 +180,35 @@ pub struct Config {
     /// `rename-command <from> <to>` pairs, lowercase; an empty `to` removes the command.
     pub rename_command: Vec<(String, String)>,
     pub tls: TlsConfig,
+    /// `user` and `rename-command` lines as read, for the checks that need to know the commands
+    /// (`server::startup`), which report them with their file and line.
+    pub lines_to_check: Secret<Vec<SourceLine>>,
+}
+
+/// A directive line as read from a file or the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceLine {
+    /// The directive, lowercase, and its arguments.
+    pub args: Vec<String>,
+    /// The file (or "the command line"), as the fatal config report names it.
+    pub file: String,
+    pub line: usize,
+    pub text: String,
+    /// `acl-pubsub-default` as of this line: Redis checks a `user` line's rules as it reads it.
+    pub acl_pubsub_default_all: bool,
+}
+
+impl SourceLine {
+    /// Redis's fatal config report for this line.
+    pub fn error(&self, reason: String) -> ConfigError {
+        ConfigError::Directive {
+            version: env!("CARGO_PKG_VERSION"),
+            file: self.file.clone(),
+            line: self.line,
+            text: self.text.clone(),
+            reason,
+        }
+    }
 }
 
 impl Default for Config {
@@ -186,7 +223,7 @@ impl Default for Config {
             logfile: String::new(),
             pidfile: String::new(),
             databases: 16,
-            pubsub_output_limit: crate::outbox::OutputLimits::DEFAULT,
+            pubsub_output_limit: DEFAULT_PUBSUB_OUTPUT_LIMIT,
             normal_output_limit: (0, 0, 0),
             replica_output_limit: (256 << 20, 64 << 20, 60),
             metrics_port: 0,
@@ -204,30 +241,24 @@ impl Default for Config {
             users: Secret::default(),
             aclfile: String::new(),
             acl_pubsub_default_all: false,
-            acllog_max_len: crate::auth::users::DEFAULT_ACLLOG_MAX_LEN,
+            acllog_max_len: DEFAULT_ACLLOG_MAX_LEN,
             protected_mode: true,
             unixsocket: String::new(),
             unixsocketperm: 0,
             rename_command: Vec::new(),
+            lines_to_check: Secret::default(),
             tls: TlsConfig::default(),
         }
     }
 }
 
 impl Config {
-    /// Checks what can only be checked once every directive is in (Redis's fatal startup
-    /// errors): users in redis.conf and an aclfile together, an aclfile or TLS material that
-    /// cannot be loaded.
+    /// Checks what can only be checked once every directive is in: users in redis.conf and an
+    /// aclfile together. Checks that need a subsystem (ACL rules, command names, TLS material)
+    /// run where the server is assembled (`server::startup::check`).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let fatal = |reason: String| ConfigError::Fatal { reason };
         if !self.aclfile.is_empty() && !self.users.0.is_empty() {
-            return Err(fatal("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.".into()));
-        }
-        crate::auth::users::Acl::from_config(self)
-            .map_err(|e| fatal(format!("Aborting Redis startup because of ACL errors: {e}")))?;
-        if self.tls.port != 0 {
-            crate::server::listener::tls_acceptor(&self.tls)
-                .map_err(|e| fatal(format!("Failed to configure TLS: {e}")))?;
+            return Err(ConfigError::Fatal { reason: "Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.".into() });
         }
         Ok(())
     }

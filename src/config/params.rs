@@ -9,7 +9,7 @@
 //! words. To register a new parameter: one arm in `apply_directive` and one row in `PARAMS`.
 
 use super::{file, Config};
-use crate::registry::glob::stringmatch;
+use crate::glob::stringmatch;
 
 /// How a value is written back by CONFIG REWRITE.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -531,7 +531,7 @@ pub fn set(cfg: &Config, pairs: &[(String, String)]) -> Result<Config, String> {
                 return Err(set_failed(raw_name, "can't set immutable config"));
             }
             Some(p) if matches!(p.kind, Kind::List | Kind::OutputLimits) => {
-                match crate::protocol::decode::split_args(value.as_bytes()) {
+                match super::split::split_args(value.as_bytes()) {
                     Some(a) => a
                         .into_iter()
                         .map(|b| String::from_utf8_lossy(&b).into_owned())

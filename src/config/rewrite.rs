@@ -143,7 +143,7 @@ pub fn rewrite_text(original: &str, cfg: &Config) -> String {
         if t.is_empty() || t.starts_with('#') {
             continue;
         }
-        let Some(args) = crate::protocol::decode::split_args(t.as_bytes()) else {
+        let Some(args) = super::split::split_args(t.as_bytes()) else {
             continue;
         };
         let Some(first) = args.first() else { continue };

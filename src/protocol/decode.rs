@@ -13,13 +13,12 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::error::ProtocolError;
+/// Inline requests are split as redis.conf lines are.
+pub use crate::config::split::split_args;
+use crate::config::{DEFAULT_CLIENT_QUERY_BUFFER_LIMIT, DEFAULT_PROTO_MAX_BULK_LEN};
 
 /// `PROTO_INLINE_MAX_SIZE`: the longest inline request, and the longest `*`/`$` header line.
 pub const PROTO_INLINE_MAX_SIZE: usize = 64 * 1024;
-/// `proto-max-bulk-len` default (512mb).
-pub const DEFAULT_PROTO_MAX_BULK_LEN: usize = 512 * 1024 * 1024;
-/// `client-query-buffer-limit` default (1gb).
-pub const DEFAULT_CLIENT_QUERY_BUFFER_LIMIT: usize = 1024 * 1024 * 1024;
 /// Multibulk count allowed before authentication (`authRequired` in networking.c).
 const UNAUTH_MAX_MULTIBULK: i64 = 10;
 /// Bulk length allowed before authentication.
@@ -270,98 +269,6 @@ fn inline(buf: &mut BytesMut) -> Result<Option<Request>, ProtocolError> {
     let args = split_args(&buf[..end]).ok_or(ProtocolError::UnbalancedQuotes)?;
     buf.advance(nl + 1);
     Ok(Some(args.into_iter().map(Bytes::from).collect()))
-}
-
-fn is_space(c: u8) -> bool {
-    matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
-}
-
-/// Redis's `sdssplitargs`: splits a line into arguments with `"…"` (C escapes, `\xHH`) and
-/// `'…'` quoting. `None` for unbalanced quotes, or a closing quote not followed by a space.
-/// Like the C code it stops at the first NUL byte.
-pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let line = match memchr::memchr(0, line) {
-        Some(i) => &line[..i],
-        None => line,
-    };
-    let at = |i: usize| -> u8 { line.get(i).copied().unwrap_or(0) };
-    let mut p = 0;
-    let mut out = Vec::new();
-    loop {
-        while at(p) != 0 && is_space(at(p)) {
-            p += 1;
-        }
-        if at(p) == 0 {
-            return Some(out);
-        }
-        let (mut inq, mut insq, mut done) = (false, false, false);
-        let mut cur = Vec::new();
-        while !done {
-            let c = at(p);
-            if inq {
-                if c == b'\\' && at(p + 1) == b'x' && is_hex(at(p + 2)) && is_hex(at(p + 3)) {
-                    cur.push(hex(at(p + 2)) * 16 + hex(at(p + 3)));
-                    p += 3;
-                } else if c == b'\\' && at(p + 1) != 0 {
-                    p += 1;
-                    cur.push(match at(p) {
-                        b'n' => b'\n',
-                        b'r' => b'\r',
-                        b't' => b'\t',
-                        b'b' => 8,
-                        b'a' => 7,
-                        other => other,
-                    });
-                } else if c == b'"' {
-                    if at(p + 1) != 0 && !is_space(at(p + 1)) {
-                        return None;
-                    }
-                    done = true;
-                } else if c == 0 {
-                    return None;
-                } else {
-                    cur.push(c);
-                }
-            } else if insq {
-                if c == b'\\' && at(p + 1) == b'\'' {
-                    p += 1;
-                    cur.push(b'\'');
-                } else if c == b'\'' {
-                    if at(p + 1) != 0 && !is_space(at(p + 1)) {
-                        return None;
-                    }
-                    done = true;
-                } else if c == 0 {
-                    return None;
-                } else {
-                    cur.push(c);
-                }
-            } else {
-                match c {
-                    b' ' | b'\n' | b'\r' | b'\t' | 0 => done = true,
-                    b'"' => inq = true,
-                    b'\'' => insq = true,
-                    _ => cur.push(c),
-                }
-            }
-            if at(p) != 0 {
-                p += 1;
-            }
-        }
-        out.push(cur);
-    }
-}
-
-fn is_hex(c: u8) -> bool {
-    c.is_ascii_hexdigit()
-}
-
-fn hex(c: u8) -> u8 {
-    match c {
-        b'0'..=b'9' => c - b'0',
-        b'a'..=b'f' => c - b'a' + 10,
-        _ => c - b'A' + 10,
-    }
 }
 
 #[cfg(test)]

@@ -38,3 +38,20 @@ impl RespVersion {
         }
     }
 }
+
+/// Which set of exact channels: SUBSCRIBE/PUBLISH or SSUBSCRIBE/SPUBLISH.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Namespace {
+    Global,
+    Shard,
+}
+
+impl Namespace {
+    /// The first element of a message frame for this namespace.
+    pub fn message_kind(self) -> &'static [u8] {
+        match self {
+            Namespace::Global => b"message",
+            Namespace::Shard => b"smessage",
+        }
+    }
+}

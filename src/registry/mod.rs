@@ -25,7 +25,6 @@
 //! leaves nothing behind. Names are copied into fresh allocations when stored, never kept as
 //! slices of a connection's read buffer.
 
-pub mod glob;
 pub mod patterns;
 
 use std::collections::hash_map::RandomState;
@@ -38,29 +37,13 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
 use crate::outbox::{Outbox, Pushed};
+pub use crate::protocol::Namespace;
 use crate::protocol::{encode, RespVersion};
 use crate::stats::Stats;
 use patterns::PatternIndex;
 
 /// Number of order stripes (channel map shards) per namespace.
 const SHARDS: usize = 64;
-
-/// Which set of exact channels: SUBSCRIBE/PUBLISH or SSUBSCRIBE/SPUBLISH.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Namespace {
-    Global,
-    Shard,
-}
-
-impl Namespace {
-    /// The first element of a message frame for this namespace.
-    pub fn message_kind(self) -> &'static [u8] {
-        match self {
-            Namespace::Global => b"message",
-            Namespace::Shard => b"smessage",
-        }
-    }
-}
 
 /// Subscribers of one channel or pattern, in subscription order (the order Redis delivers in).
 type Subscribers = Vec<Outbox>;
@@ -351,7 +334,7 @@ impl Registry {
         for shard in self.map(ns).shards.iter() {
             let shard = shard.lock();
             for ch in shard.keys() {
-                if pattern.is_none_or(|p| glob::stringmatch(p, ch, false)) {
+                if pattern.is_none_or(|p| crate::glob::stringmatch(p, ch, false)) {
                     out.push(ch.clone());
                 }
             }

@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::client::{ClientHandle, ClientState, ReplyMode};
-use crate::commands::{dispatch, Ctx};
+use crate::commands::{dispatch, Ctx, Login};
 use crate::outbox::{Batch, Outbox, READ_PAUSE_BYTES};
 use crate::protocol::{Decoder, ProtocolError, ReplyBuf};
 use crate::state::{Admission, ServerState};
@@ -117,12 +117,13 @@ pub async fn serve(
 
         let writer = tracker.spawn(write_loop(wr, handle.clone(), state.clone()));
         let mut client = ClientState::new(id);
-        client.authenticated = crate::auth::default_user_authenticated(&state);
+        client.authenticated = crate::auth::default_user_authenticated(&state.acl);
+        let mut login = Login::default();
         let reading = state.readers.enter();
         let reason = if state.shutdown.is_cancelled() {
             DisconnectReason::Shutdown
         } else {
-            read_loop(rd, &handle, &state, &mut client).await
+            read_loop(rd, &handle, &state, &mut client, &mut login).await
         };
         drop(reading);
         if reason == DisconnectReason::Shutdown {
@@ -191,6 +192,7 @@ async fn read_loop(
     handle: &Arc<ClientHandle>,
     state: &Arc<ServerState>,
     client: &mut ClientState,
+    login: &mut Login,
 ) -> DisconnectReason {
     // Idle connections hold no read buffer: it is allocated when the socket is readable and
     // released once everything in it was processed.
@@ -253,6 +255,7 @@ async fn read_loop(
             handle,
             state,
             client,
+            login,
             &mut reply,
             &mut wakes,
             &mut parked,
@@ -272,7 +275,7 @@ async fn read_loop(
                     _ = state.shutdown.cancelled() => return DisconnectReason::Shutdown,
                 }
             }
-            run_one(req, handle, state, client, &mut reply, &mut wakes);
+            run_one(req, handle, state, client, login, &mut reply, &mut wakes);
             end = if client.close_after_reply {
                 Some(DisconnectReason::ClientQuit)
             } else {
@@ -282,6 +285,7 @@ async fn read_loop(
                     handle,
                     state,
                     client,
+                    login,
                     &mut reply,
                     &mut wakes,
                     &mut parked,
@@ -317,12 +321,13 @@ fn process(
     handle: &Arc<ClientHandle>,
     state: &Arc<ServerState>,
     client: &mut ClientState,
+    login: &mut Login,
     reply: &mut ReplyBuf,
     wakes: &mut Vec<Outbox>,
     parked: &mut Option<Vec<Bytes>>,
 ) -> Option<DisconnectReason> {
     loop {
-        let auth_required = crate::auth::auth_required(state, client.authenticated);
+        let auth_required = crate::auth::auth_required(&state.acl, client.authenticated);
         match decoder.decode(buf, auth_required) {
             Ok(Some(req)) => {
                 if cross_protocol_attack(&req) {
@@ -335,7 +340,7 @@ fn process(
                     *parked = Some(req);
                     return None;
                 }
-                run_one(req, handle, state, client, reply, wakes);
+                run_one(req, handle, state, client, login, reply, wakes);
                 if client.close_after_reply {
                     return Some(DisconnectReason::ClientQuit);
                 }
@@ -377,11 +382,13 @@ fn security_warning(handle: &ClientHandle) {
     );
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_one(
     req: Vec<Bytes>,
     handle: &Arc<ClientHandle>,
     state: &Arc<ServerState>,
     client: &mut ClientState,
+    login: &mut Login,
     reply: &mut ReplyBuf,
     wakes: &mut Vec<Outbox>,
 ) {
@@ -390,6 +397,7 @@ fn run_one(
     let mut ctx = Ctx {
         server: state,
         client,
+        login,
         handle,
         reply,
         in_exec: false,

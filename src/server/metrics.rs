@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
 
-use crate::registry::Namespace;
+use crate::protocol::Namespace;
 use crate::state::ServerState;
 use crate::stats::Stats;
 
@@ -292,7 +292,7 @@ pub fn render(s: &ServerState) -> String {
     }
 
     let name = "pubsubd_channel_messages_total";
-    let _ = write!(o, "# HELP {name} Messages published to the busiest channels (estimated from a 1-in-{} sample; at most {TOP_CHANNELS} channels).\n# TYPE {name} counter\n", crate::channel_rates::SAMPLE_EVERY);
+    let _ = write!(o, "# HELP {name} Messages published to the busiest channels (estimated from a 1-in-{} sample; at most {TOP_CHANNELS} channels).\n# TYPE {name} counter\n", crate::ops::channel_rates::SAMPLE_EVERY);
     for (shard, ch, n) in s.ops.channel_rates.top(TOP_CHANNELS) {
         let ns = if shard { "shard" } else { "global" };
         let _ = writeln!(

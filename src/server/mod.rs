@@ -10,6 +10,7 @@
 pub mod connection;
 pub mod listener;
 pub mod metrics;
+pub mod startup;
 
 use std::io;
 use std::net::SocketAddr;
@@ -137,7 +138,7 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 
 /// Serves clients on `listeners` until `shutdown` is cancelled.
 pub async fn run(config: Config, listeners: Vec<Listener>, shutdown: CancellationToken) {
-    let state = ServerState::new(config, shutdown.clone());
+    let state = ServerState::new(config, crate::commands::catalogue(), shutdown.clone());
     let first_tcp = listeners
         .iter()
         .find(|l| matches!(l, Listener::Tcp(_)))

@@ -71,7 +71,7 @@ pub fn run(data: &[u8]) {
     let mut probe = cfg.clone();
     probe.aclfile.clear();
     probe.tls.port = 0;
-    if let Err(e) = probe.validate() {
+    if let Err(e) = pubsubd::server::startup::check(&probe) {
         assert!(!e.to_string().is_empty());
     }
     let rewritten = rewrite::rewrite_text(&text, &cfg);

@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 
 use bytes::Bytes;
-use pubsubd::registry::glob::{stringmatch, Compiled};
+use pubsubd::glob::{stringmatch, Compiled};
 use pubsubd::registry::patterns::PatternIndex;
 
 /// Splits the input into (patterns, channels).

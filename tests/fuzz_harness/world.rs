@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use pubsubd::client::{ClientHandle, ClientState};
-use pubsubd::commands::{dispatch, Ctx};
+use pubsubd::commands::{dispatch, Ctx, Login};
 use pubsubd::config::Config;
 use pubsubd::outbox::Outbox;
 use pubsubd::protocol::{ReplyBuf, RespVersion};
@@ -26,6 +26,7 @@ pub struct Conn {
     pub state: ClientState,
     pub handle: Arc<ClientHandle>,
     reply: ReplyBuf,
+    login: Login,
 }
 
 /// A server and its clients, indexed by slot (a disconnected slot gets a new client).
@@ -37,7 +38,11 @@ pub struct World {
 impl World {
     /// A server with Redis's defaults and `n` connected clients.
     pub fn new(n: usize) -> Self {
-        let server = ServerState::new(Config::default(), CancellationToken::new());
+        let server = ServerState::new(
+            Config::default(),
+            pubsubd::commands::catalogue(),
+            CancellationToken::new(),
+        );
         let mut w = World {
             server,
             conns: Vec::new(),
@@ -57,8 +62,9 @@ impl World {
         let handle = ClientHandle::new(id, addr, "127.0.0.1:6379".into(), id as i64, outbox);
         s.clients.insert(id, handle.clone());
         let mut state = ClientState::new(id);
-        state.authenticated = pubsubd::auth::default_user_authenticated(s);
+        state.authenticated = pubsubd::auth::default_user_authenticated(&s.acl);
         Conn {
+            login: Login::default(),
             reply: ReplyBuf::new(state.resp),
             state,
             handle,
@@ -77,6 +83,7 @@ impl World {
         let mut ctx = Ctx {
             server: &self.server,
             client: &mut conn.state,
+            login: &mut conn.login,
             handle: &conn.handle,
             reply: &mut conn.reply,
             in_exec: false,

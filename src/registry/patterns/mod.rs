@@ -21,7 +21,7 @@
 //! Of head and tail, the side with more literal tokens wins. Every placement is a condition
 //! that any matching channel meets (Redis's matcher only ever matches less than the plain
 //! glob), so a lookup collects candidates from the places the channel reaches and confirms
-//! them with the compiled matcher, which agrees with [`crate::registry::glob::stringmatch`].
+//! them with the compiled matcher, which agrees with [`crate::glob::stringmatch`].
 //! Candidates whose trie path proves the match (literals and `?` on one side of a single `*`,
 //! as in `news.*` and `*:123`) skip that check.
 //!
@@ -52,7 +52,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use crate::registry::glob::{Compiled, Token};
+use crate::glob::{Compiled, Token};
 
 /// Number of independently locked cache stripes.
 const CACHE_STRIPES: usize = 16;

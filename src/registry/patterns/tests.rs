@@ -1,5 +1,5 @@
 use super::*;
-use crate::registry::glob::stringmatch;
+use crate::glob::stringmatch;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -188,7 +188,7 @@ fn patterns_are_filed_by_shape() {
     assert_eq!(idx.place_of(&never), Some(Place::Never));
 }
 
-const MAX_NESTING_PLUS_TWO: usize = crate::registry::glob::MAX_NESTING + 2;
+const MAX_NESTING_PLUS_TWO: usize = crate::glob::MAX_NESTING + 2;
 
 #[test]
 fn issue_shapes_match_only_their_channels() {

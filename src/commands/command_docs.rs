@@ -142,7 +142,7 @@ fn named(name: &[u8]) -> Option<&'static CommandSpec> {
         Some((t, s)) => (t.to_string(), Some(s.to_string())),
         None => (lower, None),
     };
-    let c = super::table::find(&top)?;
+    let c = super::lookup::find(&top)?;
     match sub {
         None => Some(c),
         Some(s) => c.subcommands.iter().find(|x| x.short_name() == s),
@@ -212,7 +212,7 @@ pub fn command_list(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 let cat = format!("@{}", String::from_utf8_lossy(value).to_ascii_lowercase());
                 list.retain(|c| c.acl.contains(&cat.as_str()));
             } else if kind.eq_ignore_ascii_case(b"pattern") {
-                list.retain(|c| crate::registry::glob::stringmatch(value, c.name.as_bytes(), true));
+                list.retain(|c| crate::glob::stringmatch(value, c.name.as_bytes(), true));
             } else {
                 return Err(CommandError::Syntax);
             }

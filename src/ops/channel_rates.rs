@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use crate::registry::Namespace;
+use crate::protocol::Namespace;
 
 /// One publish in this many is recorded.
 pub const SAMPLE_EVERY: u64 = 16;

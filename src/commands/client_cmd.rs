@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::{arg_text, parse_i64, CmdResult, CommandError, Ctx};
 use crate::client::{ClientHandle, ReplyMode};
-use crate::pause::PauseMode;
+use crate::ops::pause::PauseMode;
 
 pub fn id(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     ctx.reply.int(ctx.client.id as i64);
@@ -349,7 +349,7 @@ pub fn reply(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// CLIENT PAUSE timeout [WRITE|ALL] (see `crate::pause`).
+/// CLIENT PAUSE timeout [WRITE|ALL] (see `crate::ops::pause`).
 pub fn pause(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let ms = match parse_i64(&args[2]) {
         Ok(n) if n < 0 => return Err(CommandError::other("ERR timeout is negative")),

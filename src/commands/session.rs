@@ -59,8 +59,8 @@ pub fn reset(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     c.name = None;
     c.reply_mode = ReplyMode::On;
     c.user = "default".to_string();
-    c.acl = None;
-    c.authenticated = crate::auth::default_user_authenticated(ctx.server);
+    ctx.login.user = None;
+    c.authenticated = crate::auth::default_user_authenticated(&ctx.server.acl);
     ctx.handle.meta.lock().user = "default".to_string();
     set_resp(ctx, RespVersion::Resp2);
     super::pubsub::after_change(ctx);
@@ -112,7 +112,7 @@ pub fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             auth = Some((&args[j + 1], &args[j + 2]));
             j += 3;
         } else if opt.eq_ignore_ascii_case(b"SETNAME") && more >= 1 {
-            super::client::validate_name(&args[j + 1])?;
+            super::client_cmd::validate_name(&args[j + 1])?;
             name = Some(&args[j + 1]);
             j += 2;
         } else {
@@ -123,7 +123,7 @@ pub fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     }
     if let Some((user, pass)) = auth {
-        crate::auth::authenticate(ctx, &args[0], user, pass)?;
+        super::acl_check::authenticate(ctx, &args[0], user, pass)?;
     }
     if !ctx.client.authenticated {
         return Err(CommandError::other(
@@ -131,7 +131,7 @@ pub fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ));
     }
     if let Some(n) = name {
-        super::client::set_name(ctx, n);
+        super::client_cmd::set_name(ctx, n);
     }
     if let Some(v) = ver {
         set_resp(ctx, v);
@@ -161,14 +161,14 @@ pub fn auth(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let default = Bytes::from_static(b"default");
     let (user, pass) = if args.len() == 2 {
-        if !crate::auth::default_user_has_password(ctx.server) {
+        if !crate::auth::default_user_has_password(&ctx.server.acl) {
             return Err(CommandError::other("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
         }
         (&default, &args[1])
     } else {
         (&args[1], &args[2])
     };
-    crate::auth::authenticate(ctx, &args[0], user, pass)?;
+    super::acl_check::authenticate(ctx, &args[0], user, pass)?;
     ctx.reply.ok();
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! exits at once, as Redis's "You insist"), SIGHUP reopens the log file.
 
 mod counting_alloc;
+mod health;
 
 use std::process::ExitCode;
 
@@ -28,7 +29,7 @@ fn health_targets(given: Option<String>) -> Vec<String> {
         _ => false,
     };
     if pid1_is_us {
-        if let Ok(addrs) = pubsubd::health::listening_addrs(1) {
+        if let Ok(addrs) = health::listening_addrs(1) {
             if !addrs.is_empty() {
                 return addrs.iter().map(|a| a.to_string()).collect();
             }
@@ -166,7 +167,15 @@ fn check_config(cfg: &Config) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    match cli::parse(std::env::args().skip(1)) {
+    // Cross-checks that need the server's subsystems (ACL rules, command names, TLS material).
+    let parsed = cli::parse(std::env::args().skip(1)).and_then(|a| match a {
+        Action::Run(cfg) => pubsubd::server::startup::check(&cfg).map(|()| Action::Run(cfg)),
+        Action::CheckConfig(cfg) => {
+            pubsubd::server::startup::check(&cfg).map(|()| Action::CheckConfig(cfg))
+        }
+        other => Ok(other),
+    });
+    match parsed {
         Ok(Action::Help(h)) => {
             println!("{h}");
             ExitCode::SUCCESS
@@ -176,18 +185,16 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Action::CheckConfig(cfg)) => check_config(&cfg),
-        Ok(Action::HealthCheck(target)) => {
-            match pubsubd::health::probe_any(&health_targets(target)) {
-                Ok(reply) => {
-                    println!("{reply}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("unhealthy: {e}");
-                    ExitCode::FAILURE
-                }
+        Ok(Action::HealthCheck(target)) => match health::probe_any(&health_targets(target)) {
+            Ok(reply) => {
+                println!("{reply}");
+                ExitCode::SUCCESS
             }
-        }
+            Err(e) => {
+                eprintln!("unhealthy: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Ok(Action::Run(cfg)) => match run(cfg) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
