@@ -4,7 +4,7 @@
 //! goes through its `Outbox`, so their relative order is the order Redis produces. `push` never
 //! blocks or awaits: a publisher never waits for a subscriber. When a client in the pubsub class
 //! goes over `client-output-buffer-limit pubsub <hard> <soft> <soft-seconds>`, its queue is
-//! dropped and the connection is closed (`DisconnectReason::SlowConsumer`), as Redis does.
+//! dropped and the connection is closed with `CloseReason::SlowConsumer`, as Redis does.
 //! Clients not subscribed to anything are never disconnected for output: their reader stops
 //! reading commands while the queue is above `READ_PAUSE_BYTES` instead (backpressure).
 //!
@@ -193,13 +193,76 @@ impl Small<'_> {
 #[repr(align(64))]
 struct Line<T>(T);
 
+/// Why a connection closed. Whoever decides the close records it first (`Outbox::close_for`,
+/// the slow-consumer check, the reader when the peer goes); later decisions do not overwrite it.
+/// The connection logs it once and counts it (`Stats::closed`), and CLIENT LIST shows a client
+/// with a reason as closing (flag `A`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum CloseReason {
+    /// QUIT, or a client whose user was deleted after its reply.
+    ClientQuit = 1,
+    /// The peer closed the connection.
+    Eof,
+    /// A read or write failed.
+    Io,
+    /// A request that is not RESP: the error is sent, then the connection closes.
+    Protocol,
+    /// Over `client-output-buffer-limit pubsub` (Redis's "overcoming of output buffer limits").
+    SlowConsumer,
+    /// CLIENT KILL, ACL changes, a cross-protocol attack.
+    Killed,
+    /// Idle for longer than `timeout`.
+    Timeout,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+impl CloseReason {
+    /// Every reason, in the order of their numbers (`reason as usize - 1`).
+    pub const ALL: [CloseReason; crate::stats::CLOSE_REASONS] = [
+        CloseReason::ClientQuit,
+        CloseReason::Eof,
+        CloseReason::Io,
+        CloseReason::Protocol,
+        CloseReason::SlowConsumer,
+        CloseReason::Killed,
+        CloseReason::Timeout,
+        CloseReason::Shutdown,
+    ];
+
+    /// The name logs and metrics labels use.
+    pub fn name(self) -> &'static str {
+        match self {
+            CloseReason::ClientQuit => "client_quit",
+            CloseReason::Eof => "eof",
+            CloseReason::Io => "io",
+            CloseReason::Protocol => "protocol",
+            CloseReason::SlowConsumer => "slow_consumer",
+            CloseReason::Killed => "killed",
+            CloseReason::Timeout => "timeout",
+            CloseReason::Shutdown => "shutdown",
+        }
+    }
+
+    /// The index of its counter in `Stats::closed`.
+    pub fn index(self) -> usize {
+        self as usize - 1
+    }
+
+    fn from_u8(v: u8) -> Option<Self> {
+        CloseReason::ALL.get((v as usize).checked_sub(1)?).copied()
+    }
+}
+
 struct Shared {
     // Read on every push, written rarely.
     id: u64,
     resp: AtomicU8,
     pubsub: AtomicBool,
     state: AtomicU8,
-    slow_consumer: AtomicBool,
+    /// `CloseReason` as a number, 0 while none was decided.
+    close_reason: AtomicU8,
     /// Bytes that were queued when it was closed as a slow consumer (for the warning).
     slow_consumer_bytes: AtomicU64,
     /// When the outbox was made: the origin of `soft_since`.
@@ -260,7 +323,7 @@ impl Outbox {
             resp: AtomicU8::new(RespVersion::Resp2 as u8),
             pubsub: AtomicBool::new(false),
             state: AtomicU8::new(OPEN),
-            slow_consumer: AtomicBool::new(false),
+            close_reason: AtomicU8::new(0),
             slow_consumer_bytes: AtomicU64::new(0),
             created: Instant::now(),
             soft_since: AtomicU64::new(0),
@@ -317,9 +380,28 @@ impl Outbox {
         self.0.state.load(Ordering::Acquire) == KILLED
     }
 
+    /// Why the connection closes, once someone decided it.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        CloseReason::from_u8(self.0.close_reason.load(Ordering::Acquire))
+    }
+
+    /// Records why the connection closes, unless a reason was recorded already. Returns the
+    /// reason that stands.
+    pub fn decide_close(&self, reason: CloseReason) -> CloseReason {
+        match self.0.close_reason.compare_exchange(
+            0,
+            reason as u8,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => reason,
+            Err(earlier) => CloseReason::from_u8(earlier).unwrap_or(reason),
+        }
+    }
+
     /// Whether it was closed for going over the output buffer limit.
     pub fn was_slow_consumer(&self) -> bool {
-        self.0.slow_consumer.load(Ordering::Relaxed)
+        self.close_reason() == Some(CloseReason::SlowConsumer)
     }
 
     /// The bytes queued when it was closed for going over the output buffer limit.
@@ -455,7 +537,7 @@ impl Outbox {
         }
         s.slow_consumer_bytes
             .store(pending as u64, Ordering::Relaxed);
-        s.slow_consumer.store(true, Ordering::Relaxed);
+        self.decide_close(CloseReason::SlowConsumer);
         s.stats
             .client_output_buffer_limit_disconnections
             .fetch_add(1, Ordering::Relaxed);
@@ -485,8 +567,15 @@ impl Outbox {
         self.0.drained.notify_waiters();
     }
 
-    /// Closes the connection now, dropping what is queued.
+    /// Closes the connection now, dropping what is queued (`CloseReason::Killed`, unless
+    /// another reason was decided first).
     pub fn kill(&self) {
+        self.close_for(CloseReason::Killed);
+    }
+
+    /// Closes the connection now for `reason`, dropping what is queued.
+    pub fn close_for(&self, reason: CloseReason) {
+        self.decide_close(reason);
         if self.0.state.swap(KILLED, Ordering::AcqRel) != KILLED {
             self.0.queue.0.lock().clear();
         }

@@ -3,6 +3,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// How many close reasons there are (`outbox::CloseReason::ALL`).
+pub const CLOSE_REASONS: usize = 8;
+
 #[derive(Debug, Default)]
 pub struct Stats {
     pub total_connections_received: AtomicU64,
@@ -26,6 +29,8 @@ pub struct Stats {
     pub acl_access_denied_channel: AtomicU64,
     /// Error replies by their code (`ERR`, `NOPROTO` …), for INFO errorstats.
     errors_by_code: parking_lot::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Connections closed, by reason (indexed by `outbox::CloseReason::index`).
+    pub closed: [AtomicU64; CLOSE_REASONS],
     /// Per-command counters for INFO commandstats, indexed by `CommandSpec::index`.
     pub commands: CommandCounters,
 }

@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use crate::client::{ClientHandle, ClientState, ReplyMode};
 use crate::commands::{dispatch, Ctx, Login};
-use crate::outbox::{Batch, Outbox, READ_PAUSE_BYTES};
+use crate::outbox::{Batch, CloseReason, Outbox, READ_PAUSE_BYTES};
 use crate::protocol::{Decoder, ProtocolError, ReplyBuf};
 use crate::state::{Admission, ServerState};
 
@@ -62,18 +62,6 @@ pub async fn handshake(accepted: Accepted) -> Option<Stream> {
             }
         }
     }
-}
-
-/// Why a connection ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DisconnectReason {
-    ClientQuit,
-    Eof,
-    Io,
-    Protocol,
-    Killed,
-    Timeout,
-    Shutdown,
 }
 
 /// Serves one accepted connection until it ends. `_slot` holds its `maxclients` place until
@@ -120,22 +108,23 @@ pub async fn serve(
         client.authenticated = crate::auth::default_user_authenticated(&state.acl);
         let mut login = Login::default();
         let reading = state.readers.enter();
-        let reason = if state.shutdown.is_cancelled() {
-            DisconnectReason::Shutdown
+        let read_end = if state.shutdown.is_cancelled() {
+            CloseReason::Shutdown
         } else {
             read_loop(rd, &handle, &state, &mut client, &mut login).await
         };
+        // The one reason for this close: the first decided (a slow consumer or CLIENT KILL
+        // decided before the reader saw its kill token).
+        let reason = handle.outbox.decide_close(read_end);
         drop(reading);
-        if reason == DisconnectReason::Shutdown {
+        if reason == CloseReason::Shutdown {
             // Stay subscribed until every reader has stopped: a PUBLISH still running in
             // another connection's pipeline counts this client and must reach it.
             state.flush.cancelled().await;
         }
 
         match reason {
-            DisconnectReason::ClientQuit
-            | DisconnectReason::Protocol
-            | DisconnectReason::Shutdown => {}
+            CloseReason::ClientQuit | CloseReason::Protocol | CloseReason::Shutdown => {}
             _ => handle.outbox.kill(),
         }
         state.registry.remove_client(
@@ -152,7 +141,17 @@ pub async fn serve(
             handle.net_output_bytes.load(Ordering::Relaxed),
             Ordering::Relaxed,
         );
-        tracing::debug!(?reason, "closed");
+        state.stats.closed[reason.index()].fetch_add(1, Ordering::Relaxed);
+        if reason == CloseReason::SlowConsumer {
+            tracing::warn!(
+                client_id = handle.id,
+                addr = %handle.addr,
+                omem = handle.outbox.slow_consumer_bytes(),
+                "Client closed for overcoming of output buffer limits"
+            );
+        } else {
+            tracing::debug!(reason = reason.name(), "closed");
+        }
     }
     .instrument(span)
     .await
@@ -193,7 +192,7 @@ async fn read_loop(
     state: &Arc<ServerState>,
     client: &mut ClientState,
     login: &mut Login,
-) -> DisconnectReason {
+) -> CloseReason {
     // Idle connections hold no read buffer: it is allocated when the socket is readable and
     // released once everything in it was processed.
     let mut buf = BytesMut::new();
@@ -206,14 +205,14 @@ async fn read_loop(
     loop {
         if state.shutdown.is_cancelled() {
             // Even with more of a pipeline readable: shutdown waits for readers to stop.
-            return DisconnectReason::Shutdown;
+            return CloseReason::Shutdown;
         }
         if handle.outbox.pending() >= READ_PAUSE_BYTES {
             // Backpressure: take no new commands until the client reads what it was sent.
             tokio::select! {
                 _ = handle.outbox.wait_below_watermark() => {}
-                _ = handle.kill_token().cancelled() => return DisconnectReason::Killed,
-                _ = state.shutdown.cancelled() => return DisconnectReason::Shutdown,
+                _ = handle.kill_token().cancelled() => return CloseReason::Killed,
+                _ = state.shutdown.cancelled() => return CloseReason::Shutdown,
             }
         }
         if buf.is_empty() && !decoder.in_progress() {
@@ -222,24 +221,24 @@ async fn read_loop(
         }
         let read = tokio::select! {
             r = rd.read_some(&mut buf, READ_CHUNK) => r,
-            _ = handle.kill_token().cancelled() => return DisconnectReason::Killed,
-            _ = state.shutdown.cancelled() => return DisconnectReason::Shutdown,
+            _ = handle.kill_token().cancelled() => return CloseReason::Killed,
+            _ = state.shutdown.cancelled() => return CloseReason::Shutdown,
             _ = idle(state.runtime.timeout(), client.is_pubsub()) => {
                 tracing::debug!("closing idle client");
-                return DisconnectReason::Timeout;
+                return CloseReason::Timeout;
             }
             // CONFIG SET timeout: wait again with the new value.
             _ = state.runtime.changed.notified() => continue,
         };
         match read {
-            Ok(0) => return DisconnectReason::Eof,
+            Ok(0) => return CloseReason::Eof,
             Ok(n) => {
                 state
                     .stats
                     .total_net_input_bytes
                     .fetch_add(n as u64, Ordering::Relaxed);
             }
-            Err(_) => return DisconnectReason::Io,
+            Err(_) => return CloseReason::Io,
         }
         handle.touch();
         // CONFIG SET proto-max-bulk-len / client-query-buffer-limit apply to running clients.
@@ -271,13 +270,13 @@ async fn read_loop(
             while crate::commands::held_by_pause(state, client, &req) {
                 tokio::select! {
                     _ = state.ops.pause.changed() => {}
-                    _ = handle.kill_token().cancelled() => return DisconnectReason::Killed,
-                    _ = state.shutdown.cancelled() => return DisconnectReason::Shutdown,
+                    _ = handle.kill_token().cancelled() => return CloseReason::Killed,
+                    _ = state.shutdown.cancelled() => return CloseReason::Shutdown,
                 }
             }
             run_one(req, handle, state, client, login, &mut reply, &mut wakes);
             end = if client.close_after_reply {
-                Some(DisconnectReason::ClientQuit)
+                Some(CloseReason::ClientQuit)
             } else {
                 process(
                     &mut buf,
@@ -325,7 +324,7 @@ fn process(
     reply: &mut ReplyBuf,
     wakes: &mut Vec<Outbox>,
     parked: &mut Option<Vec<Bytes>>,
-) -> Option<DisconnectReason> {
+) -> Option<CloseReason> {
     loop {
         let auth_required = crate::auth::auth_required(&state.acl, client.authenticated);
         match decoder.decode(buf, auth_required) {
@@ -334,7 +333,7 @@ fn process(
                     security_warning(handle);
                     // Redis frees the client at once: replies not yet written are dropped too.
                     handle.outbox.kill();
-                    return Some(DisconnectReason::Killed);
+                    return Some(CloseReason::Killed);
                 }
                 if crate::commands::held_by_pause(state, client, &req) {
                     *parked = Some(req);
@@ -342,16 +341,16 @@ fn process(
                 }
                 run_one(req, handle, state, client, login, reply, wakes);
                 if client.close_after_reply {
-                    return Some(DisconnectReason::ClientQuit);
+                    return Some(CloseReason::ClientQuit);
                 }
                 if !handle.outbox.is_open() {
-                    return Some(DisconnectReason::Killed);
+                    return Some(CloseReason::Killed);
                 }
             }
             Ok(None) => return None,
             Err(e) => {
                 protocol_error(&e, handle, state, reply);
-                return Some(DisconnectReason::Protocol);
+                return Some(CloseReason::Protocol);
             }
         }
     }
@@ -483,7 +482,10 @@ async fn write_loop(mut wr: WriteHalf, handle: Arc<ClientHandle>, state: Arc<Ser
                             }
                         }
                     }
-                    Err(_) => break,
+                    Err(_) => {
+                        outbox.decide_close(CloseReason::Io);
+                        break;
+                    }
                 }
             }
             Batch::Closing => {
@@ -492,16 +494,6 @@ async fn write_loop(mut wr: WriteHalf, handle: Arc<ClientHandle>, state: Arc<Ser
             }
             Batch::Killed => break,
         }
-    }
-    // Here, not in the `Killed` arm: a slow consumer's writer is usually blocked writing to
-    // it when the limit is crossed, and leaves through the kill token instead.
-    if outbox.was_slow_consumer() {
-        tracing::warn!(
-            client_id = handle.id,
-            addr = %handle.addr,
-            omem = outbox.slow_consumer_bytes(),
-            "Client closed for overcoming of output buffer limits"
-        );
     }
     // The reader must stop too, whatever ended the writer.
     handle.outbox.kill();

@@ -252,6 +252,16 @@ pub fn render(s: &ServerState) -> String {
     ] {
         metric(&mut o, name, "counter", help, v);
     }
+    let name = "pubsubd_connections_closed_total";
+    let _ = write!(o, "# HELP {name} Connections closed, by the one reason recorded for each close.\n# TYPE {name} counter\n");
+    for r in crate::outbox::CloseReason::ALL {
+        let _ = writeln!(
+            o,
+            "{name}{{reason=\"{}\"}} {}",
+            r.name(),
+            g(&st.closed[r.index()])
+        );
+    }
     let (user, sys) = crate::commands::cpu_seconds();
     metric(
         &mut o,
