@@ -94,6 +94,14 @@ impl Listener {
         }
     }
 
+    /// The TCP address it listens on (`None` for a unix socket).
+    pub fn tcp_addr(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Listener::Tcp(l) | Listener::Tls(l, _) => l.local_addr().ok(),
+            Listener::Unix(..) => None,
+        }
+    }
+
     pub fn is_tls(&self) -> bool {
         matches!(self, Listener::Tls(..))
     }

@@ -5,6 +5,7 @@
 //! container's probe). Signals: SIGTERM/SIGINT start a graceful shutdown (a second SIGINT
 //! exits at once, as Redis's "You insist"), SIGHUP reopens the log file.
 
+mod container;
 mod counting_alloc;
 mod health;
 
@@ -113,6 +114,19 @@ fn warn_ignored(cfg: &Config) {
     }
 }
 
+/// A container's server listening on loopback only cannot be reached through published ports.
+fn warn_if_unreachable(cfg: &Config, listeners: &[pubsubd::server::listener::Listener]) {
+    if !container::is_main_process() {
+        return;
+    }
+    let tcp: Vec<_> = listeners.iter().filter_map(|l| l.tcp_addr()).collect();
+    let has_password = pubsubd::auth::users::Acl::from_config(pubsubd::commands::catalogue(), cfg)
+        .is_ok_and(|acl| !acl.default_user().nopass);
+    if let Some(w) = container::loopback_only_warning(&tcp, cfg.protected_mode, has_password) {
+        tracing::warn!("{w}");
+    }
+}
+
 fn run(cfg: Config) -> anyhow::Result<()> {
     pubsubd::memory::set_allocated_source(counting_alloc::allocated);
     pubsubd::memory::set_trim(counting_alloc::trim);
@@ -131,6 +145,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         for l in &listeners {
             tracing::info!("Ready to accept connections {}", l.describe());
         }
+        warn_if_unreachable(&cfg, &listeners);
         if !cfg.pidfile.is_empty() {
             std::fs::write(&cfg.pidfile, format!("{}\n", std::process::id()))?;
         }
