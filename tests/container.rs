@@ -251,3 +251,220 @@ async fn no_warning_with_the_image_bind_or_outside_a_container() {
     assert!(!text.contains("loopback only"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `pubsubd --health-check ARGS` with `env`, as `docker exec` runs the HEALTHCHECK: inside
+/// the container's PID and mount namespaces (so /proc/1 is the server), with its environment.
+fn health_check_in(pid1: u32, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut c = Command::new("nsenter");
+    c.args(["--target", &pid1.to_string(), "--pid", "--mount", "--"])
+        .arg(env!("CARGO_BIN_EXE_pubsubd"))
+        .arg("--health-check")
+        .args(args)
+        .env_remove("REDIS_PASSWORD")
+        .env_remove("REDIS_PASSWORD_FILE");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("nsenter (util-linux)")
+}
+
+async fn health(pid1: u32, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let out = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        health_check_in(pid1, &args, &env)
+    })
+    .await
+    .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string(),
+        String::from_utf8_lossy(&out.stderr).trim_end().to_string(),
+    )
+}
+
+/// A password no log line, error or command line could contain by chance.
+fn secret(tag: &str) -> String {
+    format!("s3cret-{tag}-{}", std::process::id())
+}
+
+fn cmdline(pid: u32) -> String {
+    String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap()).into_owned()
+}
+
+#[tokio::test]
+async fn redis_password_from_the_environment_authenticates_and_never_shows() {
+    let pw = secret("env");
+    let dir = temp_dir("container-envpw");
+    let log = dir.join("pubsubd.log");
+    let port = free_port();
+    let p = container(
+        &[
+            "--port",
+            &port.to_string(),
+            "--logfile",
+            log.to_str().unwrap(),
+        ],
+        &[("REDIS_PASSWORD", &pw)],
+    );
+    let pid1 = pid1_of(&p).await;
+    wait_for_port(port).await;
+    let mut c = client(port).await;
+    c.roundtrip(&["PING"], b"-NOAUTH Authentication required.\r\n")
+        .await;
+    c.roundtrip(
+        &["AUTH", "not-it"],
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+    )
+    .await;
+    c.roundtrip(&["AUTH", &pw], b"+OK\r\n").await;
+    c.roundtrip(&["PUBLISH", "ch", "hi"], b":0\r\n").await;
+    assert!(!cmdline(pid1).contains(&pw), "{}", cmdline(pid1));
+    assert!(!cmdline(p.0.id()).contains(&pw));
+
+    // The HEALTHCHECK as Docker runs it, with the container's environment: PONG, not NOAUTH.
+    let (code, out, err) = health(pid1, &[], &[("REDIS_PASSWORD", &pw)]).await;
+    assert_eq!((code, out.as_str()), (Some(0), "+PONG"), "{err}");
+    // Without the password it still knows the server is up.
+    let (code, out, err) = health(pid1, &[], &[]).await;
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(0), "-NOAUTH Authentication required."),
+        "{err}"
+    );
+    // A password the server refuses is unhealthy: clients given it would be refused too.
+    let (code, out, err) = health(pid1, &[], &[("REDIS_PASSWORD", "not-it")]).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        err.starts_with("unhealthy: ") && err.contains("AUTH refused: -WRONGPASS"),
+        "{err}"
+    );
+    assert!(!err.contains("not-it"), "{err}");
+
+    let (status, _, stderr) = docker_stop(p, pid1).await;
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let text = read_log(&log).await;
+    assert!(text.contains("Ready to accept connections"), "{text}");
+    assert!(!text.contains(&pw), "the log shows the password:\n{text}");
+    assert!(
+        !text.contains("not-it"),
+        "the log shows a tried password:\n{text}"
+    );
+    assert!(!stderr.contains(&pw));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn redis_password_file_as_a_docker_secret() {
+    let pw = secret("file");
+    let dir = temp_dir("container-pwfile");
+    let file = dir.join("redis_password");
+    // As `echo "$pw" | docker secret create` leaves it: with a final newline.
+    std::fs::write(&file, format!("{pw}\n")).unwrap();
+    let file = file.to_str().unwrap().to_string();
+    let log = dir.join("pubsubd.log");
+    let port = free_port();
+    let p = container(
+        &[
+            "--port",
+            &port.to_string(),
+            "--logfile",
+            log.to_str().unwrap(),
+        ],
+        &[("REDIS_PASSWORD_FILE", &file)],
+    );
+    let pid1 = pid1_of(&p).await;
+    wait_for_port(port).await;
+    let mut c = client(port).await;
+    c.roundtrip(&["PING"], b"-NOAUTH Authentication required.\r\n")
+        .await;
+    c.roundtrip(&["AUTH", &pw], b"+OK\r\n").await;
+    let (code, out, err) = health(pid1, &[], &[("REDIS_PASSWORD_FILE", &file)]).await;
+    assert_eq!((code, out.as_str()), (Some(0), "+PONG"), "{err}");
+    // An explicit port, as a probe from outside the container would give it.
+    let (code, out, err) = health(
+        pid1,
+        &[&format!("127.0.0.1:{port}")],
+        &[("REDIS_PASSWORD_FILE", &file)],
+    )
+    .await;
+    assert_eq!((code, out.as_str()), (Some(0), "+PONG"), "{err}");
+    let (status, _, stderr) = docker_stop(p, pid1).await;
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(!read_log(&log).await.contains(&pw));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The environment's password is a default: `requirepass` from redis.conf or a flag wins, and
+/// start-up says so.
+#[tokio::test]
+async fn requirepass_overrides_the_environment_with_a_warning() {
+    let env_pw = secret("from-env");
+    let flag_pw = secret("from-flag");
+    let dir = temp_dir("container-pwoverride");
+    let log = dir.join("pubsubd.log");
+    let port = free_port();
+    let p = container(
+        &[
+            "--port",
+            &port.to_string(),
+            "--requirepass",
+            &flag_pw,
+            "--logfile",
+            log.to_str().unwrap(),
+        ],
+        &[("REDIS_PASSWORD", &env_pw)],
+    );
+    let pid1 = pid1_of(&p).await;
+    wait_for_port(port).await;
+    let mut c = client(port).await;
+    c.roundtrip(
+        &["AUTH", &env_pw],
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+    )
+    .await;
+    c.roundtrip(&["AUTH", &flag_pw], b"+OK\r\n").await;
+    let (status, _, stderr) = docker_stop(p, pid1).await;
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let text = read_log(&log).await;
+    assert!(
+        text.contains(
+            " # requirepass from the configuration overrides the password from REDIS_PASSWORD or REDIS_PASSWORD_FILE"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&env_pw) && !text.contains(&flag_pw),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn both_password_variables_set_stops_start_up_without_showing_either() {
+    let pw = secret("both");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_pubsubd"))
+            .args(["--port", &free_port().to_string()])
+            .env("REDIS_PASSWORD", &pw)
+            .env("REDIS_PASSWORD_FILE", "/run/secrets/redis_password")
+            .output()
+            .map(|o| (o, pw))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let (out, pw) = out;
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        "Both REDIS_PASSWORD and REDIS_PASSWORD_FILE are set: set one of them"
+    );
+    assert!(!err.contains(&pw) && !String::from_utf8_lossy(&out.stdout).contains(&pw));
+}

@@ -292,7 +292,7 @@ async fn health_check_finds_the_ports_a_server_listens_on() {
     let want: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     assert_eq!(addrs, vec![want], "0.0.0.0 is probed on loopback");
     let targets: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
-    let reply = tokio::task::spawn_blocking(move || health::probe_any(&targets))
+    let reply = tokio::task::spawn_blocking(move || health::probe_any(&targets, None))
         .await
         .unwrap();
     assert_eq!(reply, Ok("+PONG".to_string()));

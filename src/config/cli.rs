@@ -10,12 +10,13 @@
 //!
 //! `PUBSUBD_DEFAULTS`, if set, names a config file applied before everything else: the
 //! container image uses it to listen on every interface by default, as the official Redis
-//! image does, while a mounted redis.conf and flags still override it.
+//! image does, while a mounted redis.conf and flags still override it. `REDIS_PASSWORD` or
+//! `REDIS_PASSWORD_FILE` (see `env`) set `requirepass` in the same place, after those defaults.
 
 use std::io::Read;
 use std::path::Path;
 
-use super::{file, Config, ConfigError};
+use super::{env, file, Config, ConfigError};
 
 /// Environment variable naming a file of defaults applied before the config file and flags.
 pub const DEFAULTS_ENV: &str = "PUBSUBD_DEFAULTS";
@@ -97,11 +98,16 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Action, ConfigEr
     Ok(Action::Run(load(&args)?))
 }
 
-/// Builds the configuration: `PUBSUBD_DEFAULTS` → the file (or stdin) → the flags.
+/// Builds the configuration: `PUBSUBD_DEFAULTS` → `REDIS_PASSWORD[_FILE]` → the file (or
+/// stdin) → the flags.
 fn load(args: &[String]) -> Result<Config, ConfigError> {
     let mut cfg = Config::default();
     if let Some(defaults) = std::env::var_os(DEFAULTS_ENV).filter(|v| !v.is_empty()) {
         file::load_file(&mut cfg, Path::new(&defaults))?;
+    }
+    let env_password = env::password(|k| std::env::var_os(k))?;
+    if let Some(pw) = &env_password {
+        cfg.requirepass = pw.clone();
     }
     let mut rest = args;
     if let Some(first) = args.first() {
@@ -142,6 +148,13 @@ fn load(args: &[String]) -> Result<Config, ConfigError> {
         }
     }
     file::apply_source(&mut cfg, &lines, "the command line", 0)?;
+    if env_password.is_some_and(|pw| pw != cfg.requirepass) {
+        cfg.warnings.push(format!(
+            "requirepass from the configuration overrides the password from {} or {}",
+            env::PASSWORD_ENV,
+            env::PASSWORD_FILE_ENV
+        ));
+    }
     if cfg.daemonize {
         return Err(ConfigError::Fatal {
             reason: "daemonize yes is not supported: run pubsubd in the foreground under a supervisor (systemd, Docker), e.g. with --daemonize no".to_string(),

@@ -3,6 +3,7 @@
 //! time live in their own shared cells (`outbox::OutputLimits`, the atomics in `Runtime`).
 
 pub mod cli;
+pub mod env;
 pub mod file;
 pub mod params;
 pub mod rewrite;
@@ -164,6 +165,8 @@ pub struct Config {
     pub shutdown_timeout: u64,
     /// Directives accepted for compatibility but without effect, with the line they came from.
     pub ignored: Vec<String>,
+    /// Other things start-up should warn about, found while loading (logged once).
+    pub warnings: Vec<String>,
     /// `requirepass`: the default user's password (empty: none).
     pub requirepass: Secret<String>,
     /// `user <name> <rules…>` lines, name first.
@@ -237,6 +240,7 @@ impl Default for Config {
             io_threads: 0,
             shutdown_timeout: 10,
             ignored: Vec::new(),
+            warnings: Vec::new(),
             requirepass: Secret::default(),
             users: Secret::default(),
             aclfile: String::new(),

@@ -1,6 +1,8 @@
 //! `pubsubd --health-check [[host:]port]`: the container's health probe. It sends `PING` and
 //! is healthy when the server answers `+PONG`, or `-NOAUTH` (a password is set: the server is
-//! up and answering), within two seconds. No redis-cli is needed in the image.
+//! up and answering), within two seconds. No redis-cli is needed in the image. When the
+//! container passes the password in `REDIS_PASSWORD` or `REDIS_PASSWORD_FILE`, the probe
+//! authenticates with it first and expects `+PONG`.
 //!
 //! Without a port, the probe finds the ports itself when the container's PID 1 is pubsubd:
 //! the TCP sockets that process listens on (from `/proc/1/fd` and `/proc/1/net/tcp{,6}`), so a
@@ -25,8 +27,11 @@ fn target(spec: &str) -> String {
     }
 }
 
-/// Probes the server; `Ok` carries its reply line, `Err` why it is not healthy.
-pub fn probe(spec: &str) -> Result<String, String> {
+/// Probes the server; `Ok` carries its reply line, `Err` why it is not healthy. With a
+/// password (`REDIS_PASSWORD[_FILE]`, which the container's server also reads), it sends
+/// `AUTH` first, so a healthy server answers `+PONG`; a refused password is unhealthy, since
+/// clients given the same password would be refused too.
+pub fn probe(spec: &str, password: Option<&str>) -> Result<String, String> {
     let t = target(spec);
     let addr = t
         .to_socket_addrs()
@@ -37,17 +42,24 @@ pub fn probe(spec: &str) -> Result<String, String> {
         TcpStream::connect_timeout(&addr, PROBE_TIMEOUT).map_err(|e| format!("{t}: {e}"))?;
     s.set_read_timeout(Some(PROBE_TIMEOUT)).ok();
     s.set_write_timeout(Some(PROBE_TIMEOUT)).ok();
-    s.write_all(b"PING\r\n").map_err(|e| format!("{t}: {e}"))?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 256];
-    while !buf.ends_with(b"\r\n") && buf.len() < 4096 {
-        match s.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) => return Err(format!("{t}: {e}")),
+    let mut request = Vec::new();
+    if let Some(pw) = password {
+        request.extend_from_slice(format!("*2\r\n$4\r\nAUTH\r\n${}\r\n", pw.len()).as_bytes());
+        request.extend_from_slice(pw.as_bytes());
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"*1\r\n$4\r\nPING\r\n");
+    s.write_all(&request).map_err(|e| format!("{t}: {e}"))?;
+    let mut lines = read_lines(&mut s, if password.is_some() { 2 } else { 1 })
+        .map_err(|e| format!("{t}: {e}"))?;
+    let line = lines.pop().unwrap_or_default();
+    if let Some(auth) = lines.pop() {
+        // No password configured on the server: Redis 7 says so and the PING still answers.
+        let unneeded = auth.starts_with("-ERR AUTH <password> called without any password");
+        if auth != "+OK" && !unneeded {
+            return Err(format!("{t}: AUTH refused: {auth}"));
         }
     }
-    let line = String::from_utf8_lossy(&buf).trim_end().to_string();
     if line == "+PONG" || line.starts_with("-NOAUTH") {
         Ok(line)
     } else {
@@ -55,11 +67,29 @@ pub fn probe(spec: &str) -> Result<String, String> {
     }
 }
 
+/// Reads `n` reply lines (fewer if the server closes), without their `\r\n`.
+fn read_lines(s: &mut TcpStream, n: usize) -> std::io::Result<Vec<String>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 256];
+    while buf.windows(2).filter(|w| w == b"\r\n").count() < n && buf.len() < 4096 {
+        match s.read(&mut chunk)? {
+            0 => break,
+            k => buf.extend_from_slice(&chunk[..k]),
+        }
+    }
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    Ok(text
+        .split_terminator("\r\n")
+        .take(n)
+        .map(str::to_string)
+        .collect())
+}
+
 /// Probes each target in turn; healthy as soon as one answers.
-pub fn probe_any(specs: &[String]) -> Result<String, String> {
+pub fn probe_any(specs: &[String], password: Option<&str>) -> Result<String, String> {
     let mut errors = Vec::new();
     for spec in specs {
-        match probe(spec) {
+        match probe(spec, password) {
             Ok(line) => return Ok(line),
             Err(e) => errors.push(e),
         }

@@ -112,6 +112,9 @@ fn warn_ignored(cfg: &Config) {
     for d in &cfg.ignored {
         tracing::warn!("Ignoring directive '{d}': {IGNORED_WHY}");
     }
+    for w in &cfg.warnings {
+        tracing::warn!("{w}");
+    }
 }
 
 /// A container's server listening on loopback only cannot be reached through published ports.
@@ -168,6 +171,9 @@ fn check_config(cfg: &Config) -> ExitCode {
     for d in &cfg.ignored {
         eprintln!("warning: ignoring directive '{d}': {IGNORED_WHY}");
     }
+    for w in &cfg.warnings {
+        eprintln!("warning: {w}");
+    }
     let source = if cfg.config_file.is_empty() {
         "defaults and command line".to_string()
     } else {
@@ -200,16 +206,25 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Action::CheckConfig(cfg)) => check_config(&cfg),
-        Ok(Action::HealthCheck(target)) => match health::probe_any(&health_targets(target)) {
-            Ok(reply) => {
-                println!("{reply}");
-                ExitCode::SUCCESS
+        Ok(Action::HealthCheck(target)) => {
+            let password = match pubsubd::config::env::password(|k| std::env::var_os(k)) {
+                Ok(pw) => pw.map(|p| p.0),
+                Err(e) => {
+                    eprintln!("unhealthy: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match health::probe_any(&health_targets(target), password.as_deref()) {
+                Ok(reply) => {
+                    println!("{reply}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("unhealthy: {e}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(e) => {
-                eprintln!("unhealthy: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Ok(Action::Run(cfg)) => match run(cfg) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
