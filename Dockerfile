@@ -33,8 +33,8 @@ COPY Cargo.toml Cargo.lock ./
 COPY benches ./benches
 RUN target="$(uname -m)-unknown-linux-musl" \
     && export "CC_$(uname -m)_unknown_linux_musl=musl-gcc" \
-    && mkdir src \
-    && echo 'fn main() {}' > src/main.rs \
+    && mkdir -p src/bin/pubsubd \
+    && echo 'fn main() {}' > src/bin/pubsubd/main.rs \
     && touch src/lib.rs \
     && cargo build --release --locked --bin pubsubd --target "$target" --features mimalloc \
     && rm -rf src target/*/release/.fingerprint/pubsubd-* target/*/release/deps/pubsubd-* target/*/release/deps/libpubsubd-*
