@@ -41,6 +41,11 @@
 //! with Redis's fatal config report naming the file and line. Nothing below `server` knows
 //! about sockets, tasks or signals.
 //!
+//! `backbone` scales a node out over NATS: it is handed to the registry as its `Hook`
+//! (interest changes and local publishes, enqueued without blocking) and delivers other nodes'
+//! messages through `Registry::deliver`. Without a `backbone` directive it does not exist and
+//! the registry's publish path has one untaken branch.
+//!
 //! ## Operations
 //! `config` reads redis.conf and the command line and holds the table CONFIG GET/SET/REWRITE
 //! work from (`config::params`); values CONFIG SET may change live in small shared cells
@@ -55,6 +60,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod backbone;
 pub mod client;
 pub mod commands;
 pub mod config;

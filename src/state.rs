@@ -55,6 +55,8 @@ pub struct ServerState {
     /// changed by CONFIG SET; hot paths read the cells in `runtime` and `limits` instead),
     /// MONITOR, CLIENT PAUSE, SLOWLOG, per-channel rates, and SHUTDOWN NOW.
     pub ops: Ops,
+    /// The NATS backbone (`backbone` directive); `None` for a standalone node.
+    pub backbone: Option<Arc<crate::backbone::Backbone>>,
 }
 
 impl ServerState {
@@ -85,10 +87,19 @@ impl ServerState {
             })
         });
         let ops = Ops::new(config.clone(), config.metrics_port != 0);
+        let backbone = config
+            .backbone
+            .enabled()
+            .then(|| Arc::new(crate::backbone::Backbone::new(&config.backbone)));
+        let registry = match &backbone {
+            Some(b) => Registry::with_hook(stats.clone(), b.clone()),
+            None => Registry::new(stats.clone()),
+        };
         Arc::new(ServerState {
             runtime: Runtime::new(&config),
             limits: Arc::new(OutputLimits::new(h, s, t)),
-            registry: Registry::new(stats.clone()),
+            registry,
+            backbone,
             stats,
             clients: DashMap::new(),
             connections: AtomicU64::new(0),
@@ -168,6 +179,19 @@ impl Renames {
 
     pub fn is_empty(&self) -> bool {
         self.hidden.is_empty()
+    }
+}
+
+/// Other nodes' messages enter through the registry, like a local PUBLISH that is not sent on.
+impl crate::backbone::Sink for ServerState {
+    fn deliver(
+        &self,
+        ns: crate::registry::Namespace,
+        channel: &[u8],
+        payload: &[u8],
+        wakes: &mut Vec<crate::outbox::Outbox>,
+    ) {
+        self.registry.deliver(ns, channel, payload, wakes);
     }
 }
 

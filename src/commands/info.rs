@@ -24,6 +24,7 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "errorstats",
     "cluster",
     "keyspace",
+    "backbone",
 ];
 
 /// Redis's order of every section, for rendering.
@@ -41,6 +42,7 @@ const ORDER: &[&str] = &[
     "latencystats",
     "cluster",
     "keyspace",
+    "backbone",
 ];
 
 pub fn info(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
@@ -71,7 +73,7 @@ const EXTRA_SECTIONS: &[&str] = &["commandstats", "latencystats"];
 pub fn render(s: &ServerState, wanted: &[String]) -> String {
     let mut out = String::new();
     for name in ORDER {
-        if !wanted.iter().any(|w| w == name) {
+        if !wanted.iter().any(|w| w == name) || (*name == "backbone" && s.backbone.is_none()) {
             continue;
         }
         if !out.is_empty() {
@@ -426,6 +428,29 @@ fn section(s: &ServerState, name: &str, o: &mut String) {
         "latencystats" => writeln_all(o, "Latencystats", &[]),
         "cluster" => writeln_all(o, "Cluster", &[("cluster_enabled", "0".into())]),
         "keyspace" => writeln_all(o, "Keyspace", &[]),
+        // pubsubd's own section, present when a backbone is configured.
+        "backbone" => {
+            let fields: Vec<(String, String)> =
+                s.backbone
+                    .as_ref()
+                    .map(|b| b.fields())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            crate::backbone::Field::Text(t) => t,
+                            crate::backbone::Field::Counter(n)
+                            | crate::backbone::Field::Gauge(n) => n.to_string(),
+                        };
+                        (format!("backbone_{k}"), v)
+                    })
+                    .collect();
+            let refs: Vec<(&str, String)> = fields
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect();
+            writeln_all(o, "Backbone", &refs)
+        }
         _ => Ok(()),
     };
 }

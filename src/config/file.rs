@@ -213,7 +213,7 @@ pub fn apply_source(
             version: env!("CARGO_PKG_VERSION"),
             file: source.to_string(),
             line: i + 1,
-            text: line.to_string(),
+            text: redact_line(line),
             reason: reason.to_string(),
         };
         let Some(args) = split_args(line.as_bytes()) else {
@@ -251,6 +251,37 @@ pub fn apply_source(
         }
     }
     Ok(())
+}
+
+fn cfg_urls(urls: &str) -> impl Iterator<Item = &str> {
+    urls.split([',', ' '])
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+}
+
+/// A config line with the credentials of any URL in it hidden (`backbone nats://u:p@h`).
+fn redact_line(line: &str) -> String {
+    if !line.contains("://") {
+        return line.to_string();
+    }
+    line.split(' ')
+        .map(|w| {
+            let (q, inner) = match w.strip_prefix('"') {
+                Some(rest) => ("\"", rest),
+                None => ("", w),
+            };
+            format!("{q}{}", redact_url(inner))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A URL with any `user:password@` or `token@` part replaced by `***@`, for messages and logs.
+pub fn redact_url(u: &str) -> String {
+    match (u.find("://"), u.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}***{}", &u[..s + 3], &u[at..]),
+        _ => u.to_string(),
+    }
 }
 
 fn one(args: &[String]) -> Result<&str, String> {
@@ -431,6 +462,32 @@ pub fn apply_directive(cfg: &mut Config, name: &str, args: &[String]) -> Result<
                 }
             }
             cfg.tls.protocols = list;
+        }
+        "backbone" => {
+            let urls = args.join(",");
+            for u in cfg_urls(&urls) {
+                if !(u.starts_with("nats://") || u.starts_with("tls://")) {
+                    return Err(format!(
+                        "Invalid backbone URL '{}': it must start with nats:// or tls://",
+                        redact_url(u)
+                    ));
+                }
+            }
+            cfg.backbone.urls = super::Secret(urls);
+        }
+        // Checked by the backbone at start-up (`server::startup`).
+        "backbone-prefix" => cfg.backbone.prefix = one(args)?.to_string(),
+        "backbone-creds-file" => cfg.backbone.creds_file = one(args)?.to_string(),
+        "backbone-tls-ca-cert-file" => cfg.backbone.tls_ca_cert_file = one(args)?.to_string(),
+        "backbone-tls-cert-file" => cfg.backbone.tls_cert_file = one(args)?.to_string(),
+        "backbone-tls-key-file" => cfg.backbone.tls_key_file = one(args)?.to_string(),
+        "backbone-required" => cfg.backbone.required = yes_no(args)?,
+        "backbone-connect-timeout" => cfg.backbone.connect_timeout_ms = number(args, 100, 600_000)?,
+        "backbone-queue-limit" => {
+            cfg.backbone.queue_limit = number(args, 1 << 20, i64::MAX as u64)?
+        }
+        "backbone-reassembly-limit" => {
+            cfg.backbone.reassembly_limit = number(args, 1 << 20, i64::MAX as u64)?
         }
         "include" => {
             let path = one(args)?;

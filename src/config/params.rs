@@ -259,6 +259,67 @@ pub static PARAMS: &[Param] = &[
         kind: Kind::Plain,
         get: |c| c.supervised.clone(),
     },
+    // Scale-out (backbone).
+    Param {
+        name: "backbone",
+        mutable: false,
+        kind: Kind::Text,
+        get: |c| c.backbone.urls.0.clone(),
+    },
+    Param {
+        name: "backbone-prefix",
+        mutable: false,
+        kind: Kind::Text,
+        get: |c| c.backbone.prefix.clone(),
+    },
+    Param {
+        name: "backbone-creds-file",
+        mutable: false,
+        kind: Kind::Text,
+        get: |c| c.backbone.creds_file.clone(),
+    },
+    Param {
+        name: "backbone-tls-ca-cert-file",
+        mutable: false,
+        kind: Kind::Text,
+        get: |c| c.backbone.tls_ca_cert_file.clone(),
+    },
+    Param {
+        name: "backbone-tls-cert-file",
+        mutable: false,
+        kind: Kind::Text,
+        get: |c| c.backbone.tls_cert_file.clone(),
+    },
+    Param {
+        name: "backbone-tls-key-file",
+        mutable: false,
+        kind: Kind::Text,
+        get: |c| c.backbone.tls_key_file.clone(),
+    },
+    Param {
+        name: "backbone-required",
+        mutable: false,
+        kind: Kind::Plain,
+        get: |c| if c.backbone.required { "yes" } else { "no" }.to_string(),
+    },
+    Param {
+        name: "backbone-connect-timeout",
+        mutable: false,
+        kind: Kind::Plain,
+        get: |c| c.backbone.connect_timeout_ms.to_string(),
+    },
+    Param {
+        name: "backbone-queue-limit",
+        mutable: false,
+        kind: Kind::Memory,
+        get: |c| c.backbone.queue_limit.to_string(),
+    },
+    Param {
+        name: "backbone-reassembly-limit",
+        mutable: false,
+        kind: Kind::Memory,
+        get: |c| c.backbone.reassembly_limit.to_string(),
+    },
     Param {
         name: "metrics-port",
         mutable: false,

@@ -126,6 +126,38 @@ fn metric(o: &mut String, name: &str, kind: &str, help: &str, value: impl std::f
     );
 }
 
+/// The backbone's fields (the table INFO `# Backbone` prints): counters as
+/// `pubsubd_backbone_<name>_total`, gauges as `pubsubd_backbone_<name>`, and the text fields as
+/// labels of `pubsubd_backbone_info`.
+fn backbone(o: &mut String, b: &crate::backbone::Backbone) {
+    use crate::backbone::Field;
+    let mut labels = Vec::new();
+    for (name, v) in b.fields() {
+        match v {
+            Field::Text(t) => labels.push(format!("{name}=\"{}\"", label(t.as_bytes()))),
+            Field::Counter(n) => metric(
+                o,
+                &format!("pubsubd_backbone_{name}_total"),
+                "counter",
+                &format!("INFO backbone_{name}."),
+                n,
+            ),
+            Field::Gauge(n) => metric(
+                o,
+                &format!("pubsubd_backbone_{name}"),
+                "gauge",
+                &format!("INFO backbone_{name}."),
+                n,
+            ),
+        }
+    }
+    let _ = write!(
+        o,
+        "# HELP pubsubd_backbone_info The backbone's state (constant 1).\n# TYPE pubsubd_backbone_info gauge\npubsubd_backbone_info{{{}}} 1\n",
+        labels.join(",")
+    );
+}
+
 /// The exposition text.
 pub fn render(s: &ServerState) -> String {
     let st = &s.stats;
@@ -277,6 +309,10 @@ pub fn render(s: &ServerState) -> String {
         "System CPU time (INFO used_cpu_sys).",
         format!("{sys:.6}"),
     );
+
+    if let Some(b) = &s.backbone {
+        backbone(&mut o, b);
+    }
 
     let name = "pubsubd_client_output_queue_bytes";
     let _ = write!(o, "# HELP {name} Bytes queued to each connected client, by client class, at scrape time.\n# TYPE {name} histogram\n");

@@ -151,6 +151,14 @@ pub async fn run(config: Config, listeners: Vec<Listener>, shutdown: Cancellatio
         tracker.spawn(accept_loop(listener, state.clone(), tracker.clone()));
     }
     start_operations(&state, &tracker).await;
+    if let Some(b) = &state.backbone {
+        tracker.spawn(crate::backbone::run(
+            b.clone(),
+            state.clone(),
+            state.flush.clone(),
+            tracker.clone(),
+        ));
+    }
     shutdown.cancelled().await;
     // Read now: CONFIG SET shutdown-timeout applies, and SHUTDOWN NOW waits for nothing.
     let grace = if state.ops.shutdown_now.load(Ordering::Relaxed) {
