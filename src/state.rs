@@ -182,6 +182,19 @@ impl Renames {
     }
 }
 
+/// The backbone hears of interest changes and local publishes from the registry.
+impl crate::registry::Hook for crate::backbone::Backbone {
+    fn channel_interest(&self, ns: crate::registry::Namespace, channel: &[u8], subscribed: bool) {
+        crate::backbone::Backbone::channel_interest(self, ns, channel, subscribed)
+    }
+    fn pattern_interest(&self, pattern: &[u8], subscribed: bool) {
+        crate::backbone::Backbone::pattern_interest(self, pattern, subscribed)
+    }
+    fn published(&self, ns: crate::registry::Namespace, channel: &[u8], payload: &[u8]) {
+        crate::backbone::Backbone::published(self, ns, channel, payload)
+    }
+}
+
 /// Other nodes' messages enter through the registry, like a local PUBLISH that is not sent on.
 impl crate::backbone::Sink for ServerState {
     fn deliver(

@@ -400,7 +400,11 @@ async fn control_messages_reach_the_other_nodes_and_not_the_sender() {
     let node = || {
         let mut cfg = Config::default();
         cfg.backbone.urls = Secret(nats.url());
-        let s = ServerState::new(cfg, CancellationToken::new());
+        let s = ServerState::new(
+            cfg,
+            pubsubd::commands::catalogue(),
+            CancellationToken::new(),
+        );
         tracker.spawn(pubsubd::backbone::run(
             s.backbone.clone().unwrap(),
             s.clone(),

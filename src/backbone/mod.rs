@@ -74,7 +74,7 @@ use tokio::sync::mpsc;
 
 use crate::config::file::redact_url;
 use crate::config::BackboneConfig;
-use crate::registry::{Hook, Namespace};
+use crate::protocol::Namespace;
 use subject::Subjects;
 
 pub use task::run;
@@ -474,8 +474,11 @@ impl Backbone {
     }
 }
 
-impl Hook for Backbone {
-    fn channel_interest(&self, ns: Namespace, channel: &[u8], subscribed: bool) {
+/// What the registry reports (`registry::Hook`, implemented for `Backbone` where the server is
+/// assembled, in `state`): each is an enqueue, never a wait.
+impl Backbone {
+    /// `channel` got its first local subscriber, or lost its last one.
+    pub fn channel_interest(&self, ns: Namespace, channel: &[u8], subscribed: bool) {
         let _ = self.commands.send(Command::Channel {
             ns,
             channel: Bytes::copy_from_slice(channel),
@@ -483,14 +486,16 @@ impl Hook for Backbone {
         });
     }
 
-    fn pattern_interest(&self, pattern: &[u8], subscribed: bool) {
+    /// `pattern` got its first local subscriber, or lost its last one.
+    pub fn pattern_interest(&self, pattern: &[u8], subscribed: bool) {
         let _ = self.commands.send(Command::Pattern {
             pattern: Bytes::copy_from_slice(pattern),
             subscribed,
         });
     }
 
-    fn published(&self, ns: Namespace, channel: &[u8], payload: &[u8]) {
+    /// A local client published: forward it unless NATS is down or the queue is full.
+    pub fn published(&self, ns: Namespace, channel: &[u8], payload: &[u8]) {
         // Refused before copying: a publisher into a full queue pays no allocation.
         if self
             .admit(QUEUED_OVERHEAD + channel.len() + payload.len())

@@ -22,7 +22,7 @@
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-use crate::registry::Namespace;
+use crate::protocol::Namespace;
 
 /// Longest subject published or subscribed to. NATS's default `max_control_line` is 4096
 /// bytes for the whole `HPUB`/`MSG` line; this leaves room for the rest of it.
@@ -260,7 +260,7 @@ pub fn nats_match(interest: &str, subject: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::glob::stringmatch;
+    use crate::glob::stringmatch;
 
     fn s() -> Subjects {
         Subjects::new("pubsubd")

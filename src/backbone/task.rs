@@ -31,7 +31,7 @@ use super::subject::Decoded;
 use super::Sink;
 use super::{describe_server, options, Backbone, Command, ControlMessage, Outgoing, Status};
 use crate::outbox::Outbox;
-use crate::registry::Namespace;
+use crate::protocol::Namespace;
 use tokio_util::sync::CancellationToken;
 
 /// Items taken off a queue per turn of the loop.

@@ -247,6 +247,7 @@ pub struct Config {
     /// `user` and `rename-command` lines as read, for the checks that need to know the commands
     /// (`server::startup`), which report them with their file and line.
     pub lines_to_check: Secret<Vec<SourceLine>>,
+    pub backbone: BackboneConfig,
 }
 
 /// A directive line as read from a file or the command line.
@@ -273,7 +274,6 @@ impl SourceLine {
             reason,
         }
     }
-    pub backbone: BackboneConfig,
 }
 
 impl Default for Config {
