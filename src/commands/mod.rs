@@ -227,7 +227,8 @@ fn reject(ctx: &mut Ctx, spec: Option<&'static CommandSpec>, err: CommandError) 
     ctx.error(&err);
 }
 
-/// The CLIENT LIST line of the current client (ACL LOG's `client-info`), without its newline.
+/// The CLIENT LIST line of the current client, ending in its newline (ACL LOG's `client-info`
+/// drops it).
 pub fn client_info_line(ctx: &Ctx) -> String {
     client_cmd::client_line(ctx.handle, Some(ctx.client.last_cmd))
 }
