@@ -52,7 +52,8 @@
 //! (`config::Runtime`, `outbox::OutputLimits`) that connections read where they apply.
 //! `ops` holds MONITOR, CLIENT PAUSE, SLOWLOG and the busiest channels (`ops::Ops`, kept in
 //! `ServerState::ops`), each costing a command one atomic load while unused. `stats` holds the
-//! counters INFO and the metrics endpoint (`server::metrics`) render; `memory` reads the
+//! counters and one table of them (`stats::STATS_SECTION`) from which INFO's Stats section, the
+//! metrics endpoint (`server::metrics`) and CONFIG RESETSTAT all work; `memory` reads the
 //! allocator's count (the binary installs a counting allocator); `logging` writes Redis-format
 //! log lines and follows CONFIG SET loglevel and SIGHUP. The binary (src/bin/pubsubd/) adds
 //! argument handling, signals, the counting allocator and the container health probe.

@@ -16,8 +16,9 @@ use crate::client::ClientHandle;
 use crate::config::{Config, Runtime};
 use crate::ops::Ops;
 use crate::outbox::OutputLimits;
+use crate::protocol::Namespace;
 use crate::registry::Registry;
-use crate::stats::Stats;
+use crate::stats::{Field, Live, Stats};
 
 pub struct ServerState {
     pub config: Config,
@@ -136,6 +137,25 @@ impl ServerState {
         self.ops.slowlog.trim(next.slowlog_max_len);
         crate::logging::set_level(next.loglevel);
         *self.ops.live.write() = next;
+    }
+
+    /// A figure of INFO's Stats section that `Stats` does not hold.
+    pub fn live(&self, figure: Live) -> u64 {
+        match figure {
+            Live::PubsubChannels => self.registry.channel_count(Namespace::Global) as u64,
+            Live::PubsubPatterns => self.registry.numpat() as u64,
+            Live::PubsubShardChannels => self.registry.channel_count(Namespace::Shard) as u64,
+            Live::ConnectedNetOutput => self
+                .clients
+                .iter()
+                .map(|c| c.net_output_bytes.load(Ordering::Relaxed))
+                .sum(),
+        }
+    }
+
+    /// The value of a row of `stats::STATS_SECTION` (INFO and /metrics both read it here).
+    pub fn stat(&self, field: &Field) -> u64 {
+        field.value(&self.stats, |l| self.live(l))
     }
 
     /// Takes a `maxclients` slot for a connection just accepted; `None` when all are taken.

@@ -37,7 +37,6 @@ use crate::protocol::{ReplyBuf, Request};
 use crate::state::ServerState;
 pub use acl_check::Login;
 pub use client_cmd::held_by_pause;
-pub use info::cpu_seconds;
 pub use lookup::{catalogue, lookup, Lookup};
 pub use table::CommandSpec;
 
