@@ -19,7 +19,8 @@
 //! `patterns-0` `patterns-1k` `patterns-10k` `patterns-100k` (or `patterns`) `pattern-churn`, or
 //! `all`. `conns` and `channels` hold 10,000+ connections: the load generator raises its own
 //! RLIMIT_NOFILE with `prlimit` where the hard limit allows, otherwise run it under
-//! `ulimit -n 20000`. `--help` lists the knobs.
+//! `ulimit -n 20000`. `--help` lists the knobs. Given no server at all (as `cargo test
+//! --all-targets` and a bare `cargo bench` run it), it runs its self-checks and measures nothing.
 //!
 //! `--cross-node` runs the scale-out scenarios instead (`crossnode.rs`): pubsubd nodes on a
 //! NATS backbone against a three-node Redis Cluster, both started fresh per run.
@@ -222,6 +223,19 @@ async fn real_main(cli: Cli) -> Result<bool> {
             cli.duration
         );
         return crossnode::run(&pubsubd, &redis, cli.reps.max(1), &p, &work.0).await;
+    }
+    // `cargo test --all-targets` and a bare `cargo bench` run every bench target without
+    // arguments: check, as criterion's test mode does, and measure nothing.
+    if cli.pubsubd.is_none()
+        && cli.redis.is_none()
+        && cli.servers.is_empty()
+        && cli.targets.is_empty()
+    {
+        println!(
+            "loadgen: self-checks passed; nothing to measure (give --pubsubd, --redis, \
+             --server NAME=PATH or --target; --help lists the knobs)"
+        );
+        return Ok(true);
     }
     let specs = server_specs(&cli)?;
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
