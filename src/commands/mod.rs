@@ -98,7 +98,7 @@ impl Ctx<'_> {
     pub fn flush(&mut self) {
         if !self.reply.is_empty() {
             let b = self.reply.take();
-            self.handle.outbox.push(b);
+            self.handle.outbox.push_own(b);
         }
     }
 

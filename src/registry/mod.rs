@@ -51,6 +51,9 @@ use crate::protocol::{encode, RespVersion};
 use crate::stats::Stats;
 use patterns::PatternIndex;
 
+/// The publisher id of a PUBLISH no client runs (client ids start at 1).
+pub const NO_PUBLISHER: u64 = 0;
+
 /// Number of order stripes (channel map shards) per namespace.
 const SHARDS: usize = 64;
 
@@ -162,7 +165,20 @@ impl Registry {
         payload: &[u8],
         wakes: &mut Vec<Outbox>,
     ) -> usize {
-        self.fan_out(ns, channel, payload, wakes, true)
+        self.publish_from(NO_PUBLISHER, ns, channel, payload, wakes)
+    }
+
+    /// `publish` by the client `publisher`: a message it delivers to itself is held until its
+    /// command's reply is queued (`Outbox::push_held`), as Redis 7.2 writes it after the reply.
+    pub fn publish_from(
+        &self,
+        publisher: u64,
+        ns: Namespace,
+        channel: &[u8],
+        payload: &[u8],
+        wakes: &mut Vec<Outbox>,
+    ) -> usize {
+        self.fan_out(publisher, ns, channel, payload, wakes, true)
     }
 
     /// Delivers a message that came from another node: the same fan-out as `publish`, under the
@@ -174,11 +190,12 @@ impl Registry {
         payload: &[u8],
         wakes: &mut Vec<Outbox>,
     ) -> usize {
-        self.fan_out(ns, channel, payload, wakes, false)
+        self.fan_out(NO_PUBLISHER, ns, channel, payload, wakes, false)
     }
 
     fn fan_out(
         &self,
+        publisher: u64,
         ns: Namespace,
         channel: &[u8],
         payload: &[u8],
@@ -192,7 +209,9 @@ impl Registry {
         if let Some(subs) = shard.get(channel) {
             for s in subs {
                 let f = frames.message(s.resp());
-                if s.push_shared_deferred(f, subs.len()) == Pushed::NeedsWake {
+                if s.id() == publisher {
+                    s.push_held(f);
+                } else if s.push_shared_deferred(f, subs.len()) == Pushed::NeedsWake {
                     wakes.push(s.clone());
                 }
             }
@@ -207,7 +226,9 @@ impl Registry {
                         let v = s.resp();
                         let f = pm[v as usize]
                             .get_or_insert_with(|| encode::pmessage(v, pattern, channel, payload));
-                        if s.push_shared_deferred(f, subs.len()) == Pushed::NeedsWake {
+                        if s.id() == publisher {
+                            s.push_held(f);
+                        } else if s.push_shared_deferred(f, subs.len()) == Pushed::NeedsWake {
                             wakes.push(s.clone());
                         }
                     }
@@ -252,7 +273,7 @@ impl Registry {
             }
         }
         if let Some(c) = confirm {
-            who.push(c);
+            who.push_own(c);
         }
     }
 
@@ -265,7 +286,7 @@ impl Registry {
             self.lost_channel(ns, channel);
         }
         if let Some(c) = confirm {
-            who.push(c);
+            who.push_own(c);
         }
     }
 
@@ -281,7 +302,7 @@ impl Registry {
             }
         }
         if let Some(c) = confirm {
-            who.push(c);
+            who.push_own(c);
         }
     }
 
@@ -302,7 +323,7 @@ impl Registry {
             self.pattern_changed(pattern, false);
         }
         if let Some(c) = confirm {
-            who.push(c);
+            who.push_own(c);
         }
     }
 

@@ -416,6 +416,13 @@ fn run_one(
         ReplyMode::SkipNext => ReplyMode::Skip,
         m => m,
     };
+    if handle.outbox.is_holding() {
+        // The command delivered messages to this client: its reply goes first (Redis 7.2).
+        if !reply.is_empty() {
+            handle.outbox.push_own(reply.take());
+        }
+        handle.outbox.release_held();
+    }
 }
 
 fn protocol_error(
