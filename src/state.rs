@@ -150,6 +150,13 @@ impl ServerState {
                 .iter()
                 .map(|c| c.net_output_bytes.load(Ordering::Relaxed))
                 .sum(),
+            Live::TrackingPrefixes => {
+                let mut all = std::collections::HashSet::new();
+                for c in self.clients.iter() {
+                    all.extend(c.meta.lock().tracking_prefixes.iter().cloned());
+                }
+                all.len() as u64
+            }
         }
     }
 

@@ -149,6 +149,8 @@ pub enum Live {
     /// Bytes written to connected clients; each client's count joins `total_net_output_bytes`
     /// when it closes.
     ConnectedNetOutput,
+    /// Distinct BCAST prefixes over all tracking clients (Redis's `tracking_total_prefixes`).
+    TrackingPrefixes,
 }
 
 /// Where a row's value comes from.
@@ -307,16 +309,22 @@ pub const STATS_SECTION: &[Field] = &[
         Kind::Gauge,
         "Shard channels with subscribers (INFO pubsubshard_channels).",
     ),
+    row("tracking_total_keys", Source::Zero),
+    row("tracking_total_items", Source::Zero),
+    row(
+        "tracking_total_prefixes",
+        Source::Live(Live::TrackingPrefixes),
+    ),
+    row(
+        "unexpected_error_replies",
+        Source::Counter(|s| &s.unexpected_error_replies),
+    ),
     exported(
         "total_error_replies",
         Source::Counter(|s| &s.total_error_replies),
         "pubsubd_error_replies_total",
         Kind::Counter,
         "Error replies sent (INFO total_error_replies).",
-    ),
-    row(
-        "unexpected_error_replies",
-        Source::Counter(|s| &s.unexpected_error_replies),
     ),
     exported(
         "client_query_buffer_limit_disconnections",

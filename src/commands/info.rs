@@ -181,6 +181,11 @@ fn clients(s: &ServerState, o: &mut String) {
             m.sub + m.psub + m.ssub > 0
         })
         .count();
+    let tracking_clients = s
+        .clients
+        .iter()
+        .filter(|c| c.meta.lock().tracking.is_some())
+        .count();
     writeln_all(
         o,
         "Clients",
@@ -191,7 +196,7 @@ fn clients(s: &ServerState, o: &mut String) {
             ("client_recent_max_input_buffer", "0".into()),
             ("client_recent_max_output_buffer", "0".into()),
             ("blocked_clients", "0".into()),
-            ("tracking_clients", "0".into()),
+            ("tracking_clients", tracking_clients.to_string()),
             ("pubsub_clients", pubsub_clients.to_string()),
             ("clients_in_timeout_table", "0".into()),
             ("total_blocking_keys", "0".into()),

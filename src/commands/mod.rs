@@ -25,6 +25,7 @@ mod multi;
 mod pubsub;
 mod session;
 pub mod table;
+mod tracking;
 
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
@@ -39,6 +40,7 @@ pub use acl_check::Login;
 pub use client_cmd::held_by_pause;
 pub use lookup::{catalogue, lookup, Lookup};
 pub use table::CommandSpec;
+pub use tracking::after_command;
 
 /// An error reply; the connection stays open. Texts are byte-for-byte Redis 7's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -8,8 +8,8 @@ use bytes::Bytes;
 pub use crate::auth::catalogue::ChannelArgs;
 
 use super::{
-    acl, admin, client_cmd, command_docs, config_cmd, info, multi, pubsub, session, CommandError,
-    Handler,
+    acl, admin, client_cmd, command_docs, config_cmd, info, multi, pubsub, session, tracking,
+    CommandError, Handler,
 };
 
 /// Key positions, for the few commands whose channel is a key for cluster routing.
@@ -232,7 +232,8 @@ pub static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "Returns the unique client ID of the connection.", "5.0.0", "connection", "O(1)"),
     cmd!("client|setname", 3, client_cmd::setname, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Sets the connection name.", "2.6.9", "connection", "O(1)",
-        args: &[arg("connection-name", "string")]),
+        args: &[arg("connection-name", "string")],
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"]),
     cmd!("client|getname", 2, client_cmd::getname, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Returns the name of the connection.", "2.6.9", "connection", "O(1)"),
     cmd!("client|setinfo", 4, client_cmd::setinfo, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
@@ -258,7 +259,19 @@ pub static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
     cmd!("client|no-touch", 3, client_cmd::no_touch, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", "7.2.0", "connection", "O(1)",
         args: &[group("enabled", "oneof", None, false, ON_OFF)]),
-    cmd!("client|getredir", 2, client_cmd::getredir, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+    cmd!("client|tracking", -3, tracking::tracking, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+        "Controls server-assisted client-side caching for the connection.", "6.0.0", "connection", "O(1). Some options may introduce additional complexity.",
+        args: &[group("status", "oneof", None, false, ON_OFF), tok("client-id", "integer", "REDIRECT", true), Arg { token: Some("PREFIX"), ..many("prefix", "string", true) },
+            tok("bcast", "pure-token", "BCAST", true), tok("optin", "pure-token", "OPTIN", true), tok("optout", "pure-token", "OPTOUT", true), tok("noloop", "pure-token", "NOLOOP", true)]),
+    cmd!("client|caching", 3, tracking::caching, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+        "Instructs the server whether to track the keys in the next request.", "6.0.0", "connection", "O(1)",
+        args: &[group("mode", "oneof", None, false, &[pure("yes", "YES"), pure("no", "NO")])]),
+    cmd!("client|trackinginfo", 2, tracking::trackinginfo, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+        "Returns information about server-assisted client-side caching for the connection.", "6.2.0", "connection", "O(1)"),
+    cmd!("client|unblock", -3, tracking::unblock, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
+        "Unblocks a client blocked by a blocking command from a different connection.", "5.0.0", "connection", "O(log N) where N is the number of client connections",
+        args: &[arg("client-id", "integer"), group("unblock-type", "oneof", None, true, &[pure("timeout", "TIMEOUT"), pure("error", "ERROR")])]),
+    cmd!("client|getredir", 2, tracking::getredir, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Returns the client ID to which the connection's tracking notifications are redirected.", "6.0.0", "connection", "O(1)"),
     cmd!("client|pause", -3, client_cmd::pause, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
         "Suspends commands processing.", "3.0.0", "connection", "O(1)",

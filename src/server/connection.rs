@@ -403,6 +403,7 @@ fn run_one(
         wakes,
     };
     dispatch(&mut ctx, req);
+    crate::commands::after_command(client);
     if matches!(client.reply_mode, ReplyMode::Off | ReplyMode::Skip) {
         // CLIENT REPLY OFF/SKIP: this command's replies are dropped.
         if reply.taken != taken {
