@@ -113,6 +113,8 @@ pub struct ClientState {
     pub last_cmd: &'static str,
     pub call_stats: CallStats,
     pub tracking: Tracking,
+    /// The sum of the current command's argument lengths (`argv-mem` in CLIENT INFO).
+    pub argv_mem: usize,
 }
 
 impl ClientState {
@@ -135,6 +137,7 @@ impl ClientState {
             last_cmd: "NULL",
             call_stats: CallStats::default(),
             tracking: Tracking::default(),
+            argv_mem: 0,
         }
     }
 
@@ -170,6 +173,10 @@ pub struct ClientMeta {
     pub last_cmd: &'static str,
     pub user: String,
     pub reply_off: bool,
+    /// Bytes in the query buffer: while a batch of commands runs, all it was read with (the
+    /// current command, what came before it in the same read and what is pipelined after
+    /// it, as Redis trims its query buffer only after the batch); between batches, the part
+    /// of a request not yet complete.
     pub qbuf: usize,
     /// In MONITOR mode (flag `O`).
     pub monitor: bool,

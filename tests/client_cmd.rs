@@ -473,3 +473,36 @@ async fn help_is_redis_7_2_text() {
     let mut c = Raw::connect(s.addr()).await;
     c.roundtrip(&["CLIENT", "HELP"], b"*54\r\n+CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n+CACHING (YES|NO)\r\n+    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.\r\n+GETREDIR\r\n+    Return the client ID we are redirecting to when tracking is enabled.\r\n+GETNAME\r\n+    Return the name of the current connection.\r\n+ID\r\n+    Return the ID of the current connection.\r\n+INFO\r\n+    Return information about the current client connection.\r\n+KILL <ip:port>\r\n+    Kill connection made from <ip:port>.\r\n+KILL <option> <value> [<option> <value> [...]]\r\n+    Kill connections. Options are:\r\n+    * ADDR (<ip:port>|<unixsocket>:0)\r\n+      Kill connections made from the specified address\r\n+    * LADDR (<ip:port>|<unixsocket>:0)\r\n+      Kill connections made to specified local address\r\n+    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)\r\n+      Kill connections by type.\r\n+    * USER <username>\r\n+      Kill connections authenticated by <username>.\r\n+    * SKIPME (YES|NO)\r\n+      Skip killing current connection (default: yes).\r\n+LIST [options ...]\r\n+    Return information about client connections. Options:\r\n+    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)\r\n+      Return clients of specified type.\r\n+UNPAUSE\r\n+    Stop the current client pause, resuming traffic.\r\n+PAUSE <timeout> [WRITE|ALL]\r\n+    Suspend all, or just write, clients for <timeout> milliseconds.\r\n+REPLY (ON|OFF|SKIP)\r\n+    Control the replies sent to the current connection.\r\n+SETNAME <name>\r\n+    Assign the name <name> to the current connection.\r\n+SETINFO <option> <value>\r\n+    Set client meta attr. Options are:\r\n+    * LIB-NAME: the client lib name.\r\n+    * LIB-VER: the client lib version.\r\n+UNBLOCK <clientid> [TIMEOUT|ERROR]\r\n+    Unblock the specified blocked client.\r\n+TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]\r\n+         [OPTIN] [OPTOUT] [NOLOOP]\r\n+    Control server assisted client side caching.\r\n+TRACKINGINFO\r\n+    Report tracking status for the current connection.\r\n+NO-EVICT (ON|OFF)\r\n+    Protect current client connection from eviction.\r\n+NO-TOUCH (ON|OFF)\r\n+    Will not touch LRU/LFU stats when this mode is on.\r\n+HELP\r\n+    Print this help.\r\n").await;
 }
+
+/// Redis 7.2.4's `qbuf` is the query buffer while the batch runs: the current command, what
+/// came before it in the same read and what is pipelined after it (tests "CLIENT LIST" and
+/// "CLIENT INFO" of unit/introspection match `qbuf=26`); `argv-mem` is the sum of the current
+/// command's argument lengths.
+#[tokio::test]
+async fn qbuf_and_argv_mem_describe_the_command_being_run() {
+    let s = TestServer::start().await;
+    let mut c = Raw::connect(s.addr()).await;
+    let fields = |line: &[u8]| {
+        let t = String::from_utf8_lossy(line).into_owned();
+        let get = |k: &str| {
+            t.split(' ')
+                .find_map(|w| w.strip_prefix(&format!("{k}=")).map(str::to_string))
+                .unwrap()
+        };
+        (get("qbuf"), get("argv-mem"))
+    };
+    c.cmd(&["CLIENT", "LIST"]).await;
+    assert_eq!(fields(&c.frame().await), ("26".into(), "10".into()));
+    c.send(b"CLIENT INFO\r\n").await;
+    assert_eq!(fields(&c.frame().await), ("13".into(), "10".into()));
+    c.send(b"*2\r\n$6\r\nCLIENT\r\n$4\r\nINFO\r\n*1\r\n$4\r\nPING\r\n")
+        .await;
+    assert_eq!(fields(&c.frame().await), ("40".into(), "10".into()));
+    c.expect(b"+PONG\r\n").await;
+    c.send(b"*1\r\n$4\r\nPING\r\n*2\r\n$6\r\nCLIENT\r\n$4\r\nINFO\r\n")
+        .await;
+    c.expect(b"+PONG\r\n").await;
+    assert_eq!(fields(&c.frame().await), ("40".into(), "10".into()));
+    c.cmd(&["CLIENT", "LIST", "ID", "1", "22"]).await;
+    assert_eq!(fields(&c.frame().await), ("49".into(), "15".into()));
+}

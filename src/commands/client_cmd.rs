@@ -120,9 +120,15 @@ fn text(b: &Option<Bytes>) -> String {
         .unwrap_or_default()
 }
 
-/// One CLIENT LIST line, with Redis 7.2's fields in Redis's order.
-pub fn client_line(h: &ClientHandle, current_cmd: Option<&str>) -> String {
+/// One CLIENT LIST line, with Redis 7.2's fields in Redis's order. `current` is the command
+/// the client is running and its `argv-mem` (the sum of its argument lengths), for the client
+/// asking; others show their last command and 0, as Redis shows clients between commands.
+pub fn client_line(h: &ClientHandle, current: Option<(&str, usize)>) -> String {
     let m = h.meta.lock().clone();
+    let (current_cmd, argv_mem) = match current {
+        Some((c, a)) => (Some(c), a),
+        None => (None, 0),
+    };
     let omem = h.outbox.pending();
     let oll = h.outbox.queued_frames();
     let cmd = current_cmd.unwrap_or(m.last_cmd);
@@ -143,7 +149,7 @@ pub fn client_line(h: &ClientHandle, current_cmd: Option<&str>) -> String {
         m.multi,
         m.qbuf,
         0,
-        0,
+        argv_mem,
         0,
         16384,
         0,
@@ -162,7 +168,7 @@ pub fn client_line(h: &ClientHandle, current_cmd: Option<&str>) -> String {
 }
 
 pub fn info(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
-    let line = client_line(ctx.handle, Some("client|info"));
+    let line = client_line(ctx.handle, Some(("client|info", ctx.client.argv_mem)));
     ctx.reply.verbatim(line.as_bytes());
     Ok(())
 }
@@ -241,7 +247,7 @@ pub fn list(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         if want_ids.as_ref().is_some_and(|ids| !ids.contains(&h.id)) {
             continue;
         }
-        let current = (h.id == ctx.client.id).then_some("client|list");
+        let current = (h.id == ctx.client.id).then_some(("client|list", ctx.client.argv_mem));
         out.push_str(&client_line(&h, current));
     }
     ctx.reply.verbatim(out.as_bytes());

@@ -231,7 +231,7 @@ fn reject(ctx: &mut Ctx, spec: Option<&'static CommandSpec>, err: CommandError) 
 /// The CLIENT LIST line of the current client, ending in its newline (ACL LOG's `client-info`
 /// drops it).
 pub fn client_info_line(ctx: &Ctx) -> String {
-    client_cmd::client_line(ctx.handle, Some(ctx.client.last_cmd))
+    client_cmd::client_line(ctx.handle, Some((ctx.client.last_cmd, ctx.client.argv_mem)))
 }
 
 /// Parses an integer argument with Redis's `string2ll` rules.

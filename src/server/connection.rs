@@ -247,6 +247,8 @@ async fn read_loop(
             .runtime
             .client_query_buffer_limit
             .load(Ordering::Relaxed);
+        // CLIENT INFO/LIST of this client while the batch runs (Redis's `qbuf`).
+        handle.meta.lock().qbuf = buf.len() + decoder.pending_bytes();
         let mut parked = None;
         let mut end = process(
             &mut buf,
@@ -393,6 +395,7 @@ fn run_one(
 ) {
     let mark = reply.len();
     let taken = reply.taken;
+    client.argv_mem = req.iter().map(|a| a.len()).sum();
     let mut ctx = Ctx {
         server: state,
         client,
