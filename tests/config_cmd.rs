@@ -380,3 +380,106 @@ async fn requirepass_acl_pubsub_default_and_protected_mode_are_settable() {
         )
         .await;
 }
+
+/// Redis 7.2.4's CONFIG SET checks: notify-keyspace-events read back in its canonical form and
+/// refused with an unknown class; memory and percent values; names checked (unknown,
+/// immutable, duplicate) before any value, then values in argument order (tests
+/// "Keyspace notifications: test CONFIG GET/SET of event flags", "CONFIG SET rollback on set
+/// error").
+#[tokio::test]
+async fn config_set_validates_and_normalises_like_redis_7_2() {
+    let s = TestServer::start().await;
+    let mut c = Raw::connect(s.addr()).await;
+    for (set, get) in [
+        ("KA", "AK"),
+        ("EA", "AE"),
+        ("gxKEAtmdn", "AKEm"),
+        ("$lshzxeKE", "$lshzxeKE"),
+        ("", ""),
+    ] {
+        c.roundtrip(
+            &["CONFIG", "SET", "notify-keyspace-events", set],
+            b"+OK\r\n",
+        )
+        .await;
+        c.roundtrip(
+            &["CONFIG", "GET", "notify-keyspace-events"],
+            format!(
+                "*2\r\n$22\r\nnotify-keyspace-events\r\n${}\r\n{get}\r\n",
+                get.len()
+            )
+            .as_bytes(),
+        )
+        .await;
+    }
+    let failed = |name: &str, why: &str| {
+        format!("-ERR CONFIG SET failed (possibly related to argument '{name}') - {why}\r\n")
+    };
+    for (args, reply) in [
+        (
+            &["notify-keyspace-events", "Q"][..],
+            failed(
+                "notify-keyspace-events",
+                "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
+            ),
+        ),
+        (
+            &["maxmemory-clients", "200%"],
+            failed(
+                "maxmemory-clients",
+                "percentage argument must be less or equal to 100",
+            ),
+        ),
+        (
+            &["maxmemory-clients", "abc"],
+            failed(
+                "maxmemory-clients",
+                "argument must be a memory or percent value",
+            ),
+        ),
+        (
+            &["maxmemory", "abc"],
+            failed("maxmemory", "argument must be a memory value"),
+        ),
+        (
+            &["client-query-buffer-limit", "invalid"],
+            failed(
+                "client-query-buffer-limit",
+                "argument must be a memory value",
+            ),
+        ),
+        (
+            &[
+                "maxmemory",
+                "10000001",
+                "maxmemory-clients",
+                "200%",
+                "client-query-buffer-limit",
+                "invalid",
+            ],
+            failed(
+                "maxmemory-clients",
+                "percentage argument must be less or equal to 100",
+            ),
+        ),
+        (
+            &["timeout", "abc", "daemonize", "yes"],
+            failed("daemonize", "can't set immutable config"),
+        ),
+        (
+            &["timeout", "abc", "timeout", "1"],
+            failed("timeout", "duplicate parameter"),
+        ),
+    ] {
+        let mut cmd = vec!["CONFIG", "SET"];
+        cmd.extend_from_slice(args);
+        c.roundtrip(&cmd, reply.as_bytes()).await;
+    }
+    c.roundtrip(&["CONFIG", "SET", "maxmemory-clients", "10%"], b"+OK\r\n")
+        .await;
+    c.roundtrip(
+        &["CONFIG", "GET", "maxmemory-clients"],
+        b"*2\r\n$17\r\nmaxmemory-clients\r\n$3\r\n10%\r\n",
+    )
+    .await;
+}

@@ -302,6 +302,16 @@ fn number(args: &[String], min: u64, max: u64) -> Result<u64, String> {
     }
 }
 
+/// A memory directive (`32mb`): Redis's MEMORY_CONFIG error text.
+fn memory(args: &[String], min: u64, max: u64) -> Result<u64, String> {
+    match number(args, min, max) {
+        Err(e) if e.starts_with("argument couldn't") => {
+            Err("argument must be a memory value".to_string())
+        }
+        r => r,
+    }
+}
+
 /// A signed integer directive (`slowlog-log-slower-than -1`).
 fn signed(args: &[String], min: i64, max: i64) -> Result<i64, String> {
     match one(args)?.parse::<i64>() {
@@ -354,10 +364,10 @@ pub fn apply_directive(cfg: &mut Config, name: &str, args: &[String]) -> Result<
             return Err("Modules are not supported: pubsubd cannot load Redis modules".to_string())
         }
         "proto-max-bulk-len" => {
-            cfg.proto_max_bulk_len = number(args, 1024 * 1024, i64::MAX as u64)? as usize
+            cfg.proto_max_bulk_len = memory(args, 1024 * 1024, i64::MAX as u64)? as usize
         }
         "client-query-buffer-limit" => {
-            cfg.client_query_buffer_limit = number(args, 1024 * 1024, i64::MAX as u64)? as usize
+            cfg.client_query_buffer_limit = memory(args, 1024 * 1024, i64::MAX as u64)? as usize
         }
         "loglevel" => cfg.loglevel = LogLevel::parse(one(args)?).ok_or(
             "argument(s) must be one of the following: debug, verbose, notice, warning, nothing",

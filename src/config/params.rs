@@ -573,9 +573,11 @@ fn set_failed(name: &str, reason: &str) -> String {
 /// CONFIG SET of several parameters at once: all of them or none, validated by the same code
 /// as the config file. Returns the new configuration, or Redis's error text.
 pub fn set(cfg: &Config, pairs: &[(String, String)]) -> Result<Config, String> {
-    let mut next = cfg.clone();
+    // Redis 7.2's `configSetCommand`: first every name is checked in argument order (unknown,
+    // immutable, duplicate), then the values are set in argument order; the first failure is
+    // the reply.
     let mut seen: Vec<String> = Vec::new();
-    for (raw_name, value) in pairs {
+    for (raw_name, _) in pairs {
         let name = raw_name.to_ascii_lowercase();
         let param = find(&name);
         if param.is_none() && keyspace_default(&name).is_none() {
@@ -583,14 +585,19 @@ pub fn set(cfg: &Config, pairs: &[(String, String)]) -> Result<Config, String> {
                 "ERR Unknown option or number of arguments for CONFIG SET - '{raw_name}'"
             ));
         }
+        if param.is_some_and(|p| !p.mutable) {
+            return Err(set_failed(raw_name, "can't set immutable config"));
+        }
         if seen.contains(&name) {
             return Err(set_failed(raw_name, "duplicate parameter"));
         }
-        seen.push(name.clone());
+        seen.push(name);
+    }
+    let mut next = cfg.clone();
+    for (raw_name, value) in pairs {
+        let name = raw_name.to_ascii_lowercase();
+        let param = find(&name);
         let args: Vec<String> = match param {
-            Some(p) if !p.mutable => {
-                return Err(set_failed(raw_name, "can't set immutable config"));
-            }
             Some(p) if matches!(p.kind, Kind::List | Kind::OutputLimits) => {
                 match super::split::split_args(value.as_bytes()) {
                     Some(a) => a
@@ -603,12 +610,75 @@ pub fn set(cfg: &Config, pairs: &[(String, String)]) -> Result<Config, String> {
             _ => vec![value.clone()],
         };
         if param.is_none() {
-            record_ignored(&mut next, &name, std::slice::from_ref(value));
+            let value = keyspace_value(&name, value).map_err(|r| set_failed(raw_name, r))?;
+            record_ignored(&mut next, &name, &[value]);
             continue;
         }
         file::apply_directive(&mut next, &name, &args).map_err(|r| set_failed(raw_name, &r))?;
     }
     Ok(next)
+}
+
+/// Redis's `keyspaceEventsStringToFlags` and `keyspaceEventsFlagsToString`: the canonical
+/// form CONFIG GET shows (`KA` reads back `AK`), or None for an unknown class character.
+pub fn notify_keyspace_events(value: &str) -> Option<String> {
+    // g $ l s h z x e t d n, then K E m; A is every one of the first group but n.
+    const CLASSES: &[u8] = b"g$lshzxetdn";
+    const ALL: &[u8] = b"g$lshzxetd";
+    let mut set = std::collections::HashSet::new();
+    for c in value.bytes() {
+        match c {
+            b'A' => set.extend(ALL.iter().copied()),
+            b'g' | b'$' | b'l' | b's' | b'h' | b'z' | b'x' | b'e' | b'K' | b'E' | b't' | b'm'
+            | b'd' | b'n' => {
+                set.insert(c);
+            }
+            _ => return None,
+        }
+    }
+    let mut out = String::new();
+    if ALL.iter().all(|c| set.contains(c)) {
+        out.push('A');
+    } else {
+        out.extend(
+            CLASSES
+                .iter()
+                .filter(|c| set.contains(c))
+                .map(|&c| c as char),
+        );
+    }
+    out.extend(
+        b"KEm"
+            .iter()
+            .filter(|c| set.contains(c))
+            .map(|&c| c as char),
+    );
+    Some(out)
+}
+
+/// Checks and normalises a value of a keyspace directive pubsubd accepts without effect, as
+/// Redis 7.2 would (so CONFIG GET reads back what Redis would show).
+fn keyspace_value(name: &str, value: &str) -> Result<String, &'static str> {
+    match name {
+        "notify-keyspace-events" => notify_keyspace_events(value)
+            .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'."),
+        "maxmemory" => super::parse_memory(value)
+            .map(|_| value.to_string())
+            .ok_or("argument must be a memory value"),
+        "maxmemory-clients" => {
+            if let Some(p) = value.strip_suffix('%').filter(|_| value.len() > 1) {
+                return match p.parse::<i64>() {
+                    Ok(n) if n > 100 => Err("percentage argument must be less or equal to 100"),
+                    Ok(n) if n >= 0 => Ok(value.to_string()),
+                    _ => Err("argument must be a memory or percent value"),
+                };
+            }
+            super::parse_memory(value)
+                .map(|_| value.to_string())
+                .ok_or("argument must be a memory or percent value")
+        }
+        _ => Ok(value.to_string()),
+    }
 }
 
 #[cfg(test)]
