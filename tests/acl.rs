@@ -501,3 +501,45 @@ async fn getuser_and_list_show_sanitize_payload_and_rules_in_order() {
         assert!(commands, "{rules:?}: {}", String::from_utf8_lossy(&reply));
     }
 }
+
+/// A subscriber killed because its user lost the channel is gone from CLIENT LIST in the reply
+/// right after ACL SETUSER, as in Redis (which frees it at once; test "Subscribers are killed
+/// when revoked of channel permission").
+#[tokio::test]
+async fn killed_subscribers_leave_client_list_at_once() {
+    let s = TestServer::start().await;
+    let mut admin = Raw::connect(s.addr()).await;
+    admin
+        .roundtrip(
+            &[
+                "ACL",
+                "SETUSER",
+                "ps",
+                "on",
+                "nopass",
+                "+@all",
+                "resetchannels",
+                "&foo",
+            ],
+            b"+OK\r\n",
+        )
+        .await;
+    for _ in 0..20 {
+        let mut sub = Raw::connect(s.addr()).await;
+        sub.roundtrip(&["AUTH", "ps", "x"], b"+OK\r\n").await;
+        sub.roundtrip(&["CLIENT", "SETNAME", "deathrow"], b"+OK\r\n")
+            .await;
+        sub.cmd(&["SUBSCRIBE", "foo"]).await;
+        sub.frame().await;
+        admin
+            .roundtrip(&["ACL", "SETUSER", "ps", "resetchannels"], b"+OK\r\n")
+            .await;
+        admin.cmd(&["CLIENT", "LIST"]).await;
+        let list = admin.frame().await;
+        assert!(!String::from_utf8_lossy(&list).contains("deathrow"));
+        sub.expect_closed().await;
+        admin
+            .roundtrip(&["ACL", "SETUSER", "ps", "&foo"], b"+OK\r\n")
+            .await;
+    }
+}

@@ -241,6 +241,11 @@ pub fn list(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let mut out = String::new();
     for h in sorted_clients(ctx) {
+        // A client another one killed (CLIENT KILL, ACL changes) is gone for Redis, which frees
+        // it at once; here its connection task may not have removed it from the table yet.
+        if h.outbox.is_killed() && h.id != ctx.client.id {
+            continue;
+        }
         if want_type.is_some_and(|t| t != type_of(&h)) {
             continue;
         }
