@@ -19,8 +19,9 @@ async fn get_returns_redis_names_and_formats() {
     )
     .await;
     c.roundtrip(
+        // Asked for by its exact name: answered under the name as written (Redis 7.0 and 7.2).
         &["CONFIG", "GET", "MaxClients"],
-        b"*2\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n",
+        b"*2\r\n$10\r\nMaxClients\r\n$5\r\n10000\r\n",
     )
     .await;
     c.roundtrip(&["CONFIG", "GET", "nosuch"], b"*0\r\n").await;
@@ -480,6 +481,37 @@ async fn config_set_validates_and_normalises_like_redis_7_2() {
     c.roundtrip(
         &["CONFIG", "GET", "maxmemory-clients"],
         b"*2\r\n$17\r\nmaxmemory-clients\r\n$3\r\n10%\r\n",
+    )
+    .await;
+}
+
+/// Redis 7.2's hidden configs: CONFIG GET returns one named exactly, never through a pattern
+/// (test "CONFIG GET hidden configs").
+#[tokio::test]
+async fn hidden_configs_answer_only_by_exact_name() {
+    let s = TestServer::start().await;
+    let mut c = Raw::connect(s.addr()).await;
+    c.roundtrip(
+        &["CONFIG", "GET", "key-load-delay"],
+        b"*2\r\n$14\r\nkey-load-delay\r\n$1\r\n0\r\n",
+    )
+    .await;
+    c.roundtrip(&["CONFIG", "GET", "key-load-*"], b"*0\r\n")
+        .await;
+    c.cmd(&["CONFIG", "GET", "*"]).await;
+    let all = c.frame().await;
+    assert!(!String::from_utf8_lossy(&all).contains("key-load-delay"));
+    c.roundtrip(&["CONFIG", "SET", "key-load-delay", "5"], b"+OK\r\n")
+        .await;
+    // A parameter asked for by its exact name comes back under the name as written.
+    c.roundtrip(
+        &["CONFIG", "GET", "KEY-LOAD-DELAY"],
+        b"*2\r\n$14\r\nKEY-LOAD-DELAY\r\n$1\r\n5\r\n",
+    )
+    .await;
+    c.roundtrip(
+        &["CONFIG", "GET", "MaxClients"],
+        b"*2\r\n$10\r\nMaxClients\r\n$5\r\n10000\r\n",
     )
     .await;
 }

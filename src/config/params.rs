@@ -494,7 +494,20 @@ pub fn keyspace_default(name: &str) -> Option<&'static str> {
         .binary_search_by(|(n, _)| n.cmp(&name))
         .ok()
         .map(|i| KEYSPACE[i].1)
+        .or_else(|| HIDDEN.iter().find(|(n, _)| *n == name).map(|(_, v)| *v))
 }
+
+/// Redis 7.2's hidden configs (debug and loading knobs, none with an effect here) with their
+/// defaults: CONFIG GET returns one asked for by its exact name, never one a pattern matches.
+const HIDDEN: &[(&str, &str)] = &[
+    ("aof-disable-auto-gc", "no"),
+    ("cluster-ping-interval", "0"),
+    ("key-load-delay", "0"),
+    ("loading-process-events-interval-bytes", "2097152"),
+    ("rdb-key-save-delay", "0"),
+    ("use-exit-on-panic", "no"),
+    ("watchdog-period", "0"),
+];
 
 /// Records an ignored directive in `cfg.ignored` as `name args…`, once per name: a repeated
 /// directive replaces the earlier entry, except `save`, whose lines add up as in Redis
@@ -560,6 +573,14 @@ pub fn get(cfg: &Config, patterns: &[&[u8]]) -> Vec<(&'static str, String)> {
                 None => ignored_value(cfg, name).unwrap_or_default(),
             };
             out.push((name, value));
+        }
+    }
+    for (name, _) in HIDDEN {
+        let asked = patterns
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(name.as_bytes()));
+        if asked && !out.iter().any(|(n, _)| n == name) {
+            out.push((name, ignored_value(cfg, name).unwrap_or_default()));
         }
     }
     out

@@ -19,7 +19,8 @@
 //!
 //! ## Lock order
 //! channel shard (order stripe) → pattern index. Nothing here awaits, and the only call out of
-//! the registry while a lock is held is `Outbox::push`, which never blocks.
+//! the registry while a lock is held is an `Outbox` push (`push`, `push_own` for a client's
+//! own confirmation, `push_held` for a message to the publisher itself), which never blocks.
 //!
 //! ## Hook
 //! A scale-out layer (the backbone) is handed to `Registry::with_hook` and told, through the
