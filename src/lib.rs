@@ -56,6 +56,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod glob;

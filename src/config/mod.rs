@@ -186,6 +186,18 @@ pub struct Config {
     /// `user` and `rename-command` lines as read, for the checks that need to know the commands
     /// (`server::startup`), which report them with their file and line.
     pub lines_to_check: Secret<Vec<SourceLine>>,
+    /// `cluster-enabled`: answer as a Redis Cluster node (CLUSTER, slot checks, INFO).
+    pub cluster_enabled: bool,
+    /// `cluster-node-timeout` in milliseconds: a peer silent this long leaves the slot map.
+    pub cluster_node_timeout: u64,
+    /// `cluster-announce-*`: the address other nodes and clients are given for this node
+    /// (empty / 0: derived from `bind`, `port` and `tls-port`).
+    pub cluster_announce_ip: String,
+    pub cluster_announce_port: u16,
+    pub cluster_announce_tls_port: u16,
+    pub cluster_announce_hostname: String,
+    /// `cluster-config-file`: where the node id is kept across restarts ("": not kept).
+    pub cluster_config_file: String,
 }
 
 /// A directive line as read from a file or the command line.
@@ -252,6 +264,13 @@ impl Default for Config {
             rename_command: Vec::new(),
             lines_to_check: Secret::default(),
             tls: TlsConfig::default(),
+            cluster_enabled: false,
+            cluster_node_timeout: crate::cluster::DEFAULT_NODE_TIMEOUT_MS,
+            cluster_announce_ip: String::new(),
+            cluster_announce_port: 0,
+            cluster_announce_tls_port: 0,
+            cluster_announce_hostname: String::new(),
+            cluster_config_file: "nodes.conf".to_string(),
         }
     }
 }

@@ -146,6 +146,9 @@ pub async fn run(config: Config, listeners: Vec<Listener>, shutdown: Cancellatio
     state
         .tcp_port
         .store(first_tcp.map_or(0, |a| a.port() as u64), Ordering::Relaxed);
+    if let (Some(c), Some(a)) = (&state.cluster, first_tcp) {
+        c.use_listening_port(a.port());
+    }
     let tracker = TaskTracker::new();
     for listener in listeners {
         tracker.spawn(accept_loop(listener, state.clone(), tracker.clone()));
