@@ -135,7 +135,15 @@ fn section(s: &ServerState, name: &str, o: &mut String) {
                 ("redis_git_sha1", "00000000".into()),
                 ("redis_git_dirty", "0".into()),
                 ("redis_build_id", "0".into()),
-                ("redis_mode", "standalone".into()),
+                (
+                    "redis_mode",
+                    if s.cluster.is_some() {
+                        "cluster"
+                    } else {
+                        "standalone"
+                    }
+                    .into(),
+                ),
                 ("os", os_line()),
                 ("arch_bits", "64".into()),
                 ("monotonic_clock", "POSIX clock_gettime".into()),
@@ -424,7 +432,14 @@ fn section(s: &ServerState, name: &str, o: &mut String) {
         // Per-command latency percentiles are not tracked: the section is empty, as in Redis
         // with `latency-tracking no`.
         "latencystats" => writeln_all(o, "Latencystats", &[]),
-        "cluster" => writeln_all(o, "Cluster", &[("cluster_enabled", "0".into())]),
+        "cluster" => writeln_all(
+            o,
+            "Cluster",
+            &[(
+                "cluster_enabled",
+                if s.cluster.is_some() { "1" } else { "0" }.into(),
+            )],
+        ),
         "keyspace" => writeln_all(o, "Keyspace", &[]),
         _ => Ok(()),
     };
