@@ -39,3 +39,9 @@ tests/interop/tls/run.sh --server redis
 
 echo "== TLS and ACL interop against pubsubd"
 tests/interop/tls/run.sh --server pubsubd --bin "$bin"
+
+echo "== cluster interop against a three-node Redis Cluster (control)"
+tests/interop/cluster/run.sh --server redis
+
+echo "== cluster interop against pubsubd"
+tests/interop/cluster/run.sh --server pubsubd --bin "$bin"

@@ -1,0 +1,127 @@
+"""redis-py's RedisCluster against a cluster (tests/interop/cluster/run.sh), over RESP2 and RESP3:
+a ClusterPubSub subscribing with SSUBSCRIBE to channels spread over every part of the slot
+space and receiving SPUBLISH from another RedisCluster client; classic SUBSCRIBE/PUBLISH
+through cluster clients; the slot map and CLUSTER replies the client reads.
+
+INTEROP_CLUSTER_NODES lists the seed nodes (`host:port,...`)."""
+
+import os
+import secrets
+import sys
+
+import redis
+from redis.cluster import ClusterNode, RedisCluster, key_slot
+
+from harness import WAIT, Deadline, check, eq, run_sync, summary
+
+SEEDS = [
+    ClusterNode(a.split(":")[0], int(a.split(":")[1]))
+    for a in os.environ.get("INTEROP_CLUSTER_NODES", "127.0.0.1:6379").split(",")
+]
+
+
+def spread_channels(tag):
+    """Two channels in each sixteenth of the slot space, so every node owns some."""
+    out, ident = [], secrets.token_hex(4)
+    for part in range(16):
+        i = found = 0
+        while found < 2:
+            ch = f"interop:cluster:{tag}:{ident}:{part}:{i}"
+            if key_slot(ch.encode()) // 1024 == part:
+                out.append(ch)
+                found += 1
+            i += 1
+    return out
+
+
+def cluster(protocol):
+    return RedisCluster(startup_nodes=SEEDS, protocol=protocol, socket_timeout=WAIT)
+
+
+def sharded_messages(p, n):
+    got, d = [], Deadline(2 * WAIT)
+    while len(got) < n and not d.expired():
+        m = p.get_sharded_message(ignore_subscribe_messages=True, timeout=0.05)
+        if m is not None and m["type"] == "smessage":
+            got.append((m["channel"].decode(), m["data"].decode()))
+    return got
+
+
+def case_ssubscribe_spread(protocol):
+    sub, pub = cluster(protocol), cluster(protocol)
+    p = sub.pubsub()
+    try:
+        channels = spread_channels("py-s")
+        for ch in channels:
+            p.ssubscribe(ch)
+        # Each per-node connection confirms its channels before anything is published.
+        confirmed, d = 0, Deadline()
+        while confirmed < len(channels) and not d.expired():
+            m = p.get_sharded_message(timeout=0.05)
+            if m is not None and m["type"] == "ssubscribe":
+                confirmed += 1
+        eq(confirmed, len(channels), "ssubscribe confirmations")
+        for ch in channels:
+            eq(pub.spublish(ch, f"payload of {ch}"), 1, f"SPUBLISH {ch} receivers")
+        got = sharded_messages(p, len(channels))
+        eq(sorted(got), sorted((ch, f"payload of {ch}") for ch in channels), "smessages")
+    finally:
+        p.close()
+        sub.close()
+        pub.close()
+
+
+def case_classic(protocol):
+    sub, pub = cluster(protocol), cluster(protocol)
+    p = sub.pubsub()
+    try:
+        channels = spread_channels("py-c")[:8]
+        p.subscribe(*channels)
+        confirmed, d = 0, Deadline()
+        while confirmed < len(channels) and not d.expired():
+            m = p.get_message(timeout=0.05)
+            if m is not None and m["type"] == "subscribe":
+                confirmed += 1
+        eq(confirmed, len(channels), "subscribe confirmations")
+        for ch in channels:
+            pub.publish(ch, f"payload of {ch}")
+        got, d = [], Deadline(2 * WAIT)
+        while len(got) < len(channels) and not d.expired():
+            m = p.get_message(ignore_subscribe_messages=True, timeout=0.05)
+            if m is not None and m["type"] == "message":
+                got.append((m["channel"].decode(), m["data"].decode()))
+        eq(sorted(got), sorted((ch, f"payload of {ch}") for ch in channels), "messages")
+    finally:
+        p.close()
+        sub.close()
+        pub.close()
+
+
+def case_slot_map(protocol):
+    rc = cluster(protocol)
+    try:
+        nodes = rc.get_primaries()
+        check(len(nodes) >= 1, "no primaries")
+        covered = sorted(
+            s for s in range(16384) if rc.nodes_manager.get_node_from_slot(s) is not None
+        )
+        eq(len(covered), 16384, "slots covered by the client's map")
+        for n in nodes:
+            info = rc.cluster_info(target_nodes=n)
+            eq(info["cluster_state"], "ok", f"cluster_state of {n.name}")
+            eq(int(info["cluster_slots_assigned"]), 16384, "cluster_slots_assigned")
+        eq(rc.keyslot("foo{bar}"), 5061, "CLUSTER KEYSLOT")
+        eq(rc.cluster_keyslot("{}x"), 10595, "CLUSTER KEYSLOT with an empty tag")
+    finally:
+        rc.close()
+
+
+print(f"redis-py {redis.__version__}", file=sys.stderr)
+for proto in (2, 3):
+    run_sync(f"redis-py-cluster/resp{proto}/ssubscribe_spread_over_slots",
+             lambda: case_ssubscribe_spread(proto), timeout=30)
+    run_sync(f"redis-py-cluster/resp{proto}/classic_subscribe_publish",
+             lambda: case_classic(proto), timeout=20)
+    run_sync(f"redis-py-cluster/resp{proto}/slot_map", lambda: case_slot_map(proto), timeout=20)
+passed, failed = summary()
+sys.exit(1 if failed else 0)
