@@ -7,6 +7,7 @@
 //! returns once every task is done or `shutdown-timeout` has passed. Every task goes through one
 //! `TaskTracker`.
 
+pub mod cluster;
 pub mod connection;
 pub mod listener;
 pub mod metrics;
@@ -138,6 +139,16 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 
 /// Serves clients on `listeners` until `shutdown` is cancelled.
 pub async fn run(config: Config, listeners: Vec<Listener>, shutdown: CancellationToken) {
+    run_with(config, listeners, shutdown, None).await
+}
+
+/// `run`, for a node with `cluster-enabled yes` that learns its peers over `membership`.
+pub async fn run_with(
+    config: Config,
+    listeners: Vec<Listener>,
+    shutdown: CancellationToken,
+    membership: Option<cluster::Membership>,
+) {
     let state = ServerState::new(config, crate::commands::catalogue(), shutdown.clone());
     let first_tcp = listeners
         .iter()
@@ -154,6 +165,9 @@ pub async fn run(config: Config, listeners: Vec<Listener>, shutdown: Cancellatio
         tracker.spawn(accept_loop(listener, state.clone(), tracker.clone()));
     }
     start_operations(&state, &tracker).await;
+    if let (Some(c), Some(m)) = (&state.cluster, membership) {
+        tracker.spawn(cluster::run(state.clone(), c.clone(), m));
+    }
     shutdown.cancelled().await;
     // Read now: CONFIG SET shutdown-timeout applies, and SHUTDOWN NOW waits for nothing.
     let grace = if state.ops.shutdown_now.load(Ordering::Relaxed) {
