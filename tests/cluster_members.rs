@@ -137,3 +137,82 @@ async fn a_node_that_shuts_down_leaves_the_map() {
     assert!(text.contains("cluster_known_nodes:2\r\n"), "{text}");
     assert!(text.contains("cluster_state:ok\r\n"), "{text}");
 }
+
+/// A push frame of three elements: `[kind, channel, count]` (RESP2).
+fn push(kind: &str, ch: &str, n: usize) -> Vec<u8> {
+    format!(
+        "*3\r\n${}\r\n{kind}\r\n${}\r\n{ch}\r\n:{n}\r\n",
+        kind.len(),
+        ch.len()
+    )
+    .into_bytes()
+}
+
+fn owner(map: &[(u16, u16, u16)], ch: &str) -> u16 {
+    let slot = pubsubd::cluster::slot::key_slot(ch.as_bytes());
+    map.iter().find(|n| n.1 <= slot && slot <= n.2).unwrap().0
+}
+
+#[tokio::test]
+async fn subscribers_of_slots_that_move_away_are_told_with_sunsubscribe() {
+    let bus = LoopbackBus::default();
+    let servers = vec![node(&bus).await, node(&bus).await];
+    let mut probes = Vec::new();
+    for s in &servers {
+        probes.push(Raw::connect(s.addr()).await);
+    }
+    let before = converged(&mut probes, 2).await;
+    // Two channels in each sixteenth of the slot space, each subscribed at its owner.
+    let mut channels = Vec::new();
+    for part in 0..16u16 {
+        let mut found = 0;
+        for i in 0.. {
+            let ch = format!("rehome:{part}:{i}");
+            if pubsubd::cluster::slot::key_slot(ch.as_bytes()) / 1024 == part {
+                channels.push(ch);
+                found += 1;
+                if found == 2 {
+                    break;
+                }
+            }
+        }
+    }
+    let mut subs = Vec::new();
+    let mut held: Vec<Vec<String>> = Vec::new();
+    for s in &servers {
+        subs.push(Raw::connect(s.addr()).await);
+        held.push(Vec::new());
+    }
+    for ch in &channels {
+        let i = servers
+            .iter()
+            .position(|s| s.addr().port() == owner(&before, ch))
+            .unwrap();
+        held[i].push(ch.clone());
+        let n = held[i].len();
+        subs[i]
+            .roundtrip(&["SSUBSCRIBE", ch], &push("ssubscribe", ch, n))
+            .await;
+    }
+    // A third node joins: slots move, and each node tells its subscribers of the slots it lost.
+    let third = node(&bus).await;
+    probes.push(Raw::connect(third.addr()).await);
+    let after = converged(&mut probes, 3).await;
+    let mut moved_total = 0;
+    for (i, s) in servers.iter().enumerate() {
+        let port = s.addr().port();
+        let mut left = held[i].len();
+        for ch in &held[i] {
+            if owner(&after, ch) != port {
+                left -= 1;
+                subs[i].expect(&push("sunsubscribe", ch, left)).await;
+                moved_total += 1;
+            }
+        }
+        // Nothing else was pushed: the next frame is PING's reply.
+        subs[i]
+            .roundtrip(&["PING"], b"*2\r\n$4\r\npong\r\n$0\r\n\r\n")
+            .await;
+    }
+    assert!(moved_total > 0, "no slot moved: {before:?} -> {after:?}");
+}

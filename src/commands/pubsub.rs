@@ -89,6 +89,30 @@ fn unsubscribe_in(ctx: &mut Ctx, ns: Namespace, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// Unsubscribes the client from the shard channels whose slots this node no longer serves,
+/// each with a `sunsubscribe` push (Redis's `removeChannelsInSlot`), so that the client
+/// subscribes again at the new owner. Nothing happens until every node sees the same map.
+pub fn drop_moved_shard_channels(ctx: &mut Ctx) {
+    let Some(cluster) = ctx.server.cluster.as_deref() else {
+        return;
+    };
+    let view = cluster.view();
+    if !view.agreed {
+        return;
+    }
+    let mut args = vec![Bytes::from_static(b"sunsubscribe")];
+    args.extend(
+        ctx.client
+            .shard_channels
+            .iter()
+            .filter(|ch| view.map.owner(crate::cluster::slot::key_slot(ch)) != Some(view.me))
+            .cloned(),
+    );
+    if args.len() > 1 {
+        let _ = unsubscribe_in(ctx, Namespace::Shard, &args);
+    }
+}
+
 pub fn subscribe(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     subscribe_in(ctx, Namespace::Global, args)
 }

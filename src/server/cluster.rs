@@ -46,6 +46,17 @@ pub async fn run(state: Arc<ServerState>, cluster: Arc<Cluster>, membership: Mem
         };
         if changed {
             log_view(&cluster);
+            rehome_subscribers(&state);
+        }
+    }
+}
+
+/// Wakes every connection with shard subscriptions: each drops those in slots this node no
+/// longer serves (`commands::drop_moved_shard_channels`).
+fn rehome_subscribers(state: &ServerState) {
+    for c in state.clients.iter() {
+        if c.meta.lock().ssub > 0 {
+            c.slots_moved.notify_one();
         }
     }
 }

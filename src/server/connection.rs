@@ -229,6 +229,10 @@ async fn read_loop(
             }
             // CONFIG SET timeout: wait again with the new value.
             _ = state.runtime.changed.notified() => continue,
+            _ = handle.slots_moved.notified() => {
+                drop_moved_shard_channels(handle, state, client, login, &mut reply, &mut wakes);
+                continue;
+            }
         };
         match read {
             Ok(0) => return CloseReason::Eof,
@@ -379,6 +383,31 @@ fn security_warning(handle: &ClientHandle) {
         "Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Redis. This is likely due to an attacker attempting to use Cross Protocol Scripting to compromise your Redis instance. Connection from {} aborted.",
         handle.addr
     );
+}
+
+/// The slot map moved slots away from this node: unsubscribe the client from its shard
+/// channels there, with `sunsubscribe` pushes, as Redis does when a slot leaves a node.
+fn drop_moved_shard_channels(
+    handle: &Arc<ClientHandle>,
+    state: &Arc<ServerState>,
+    client: &mut ClientState,
+    login: &mut Login,
+    reply: &mut ReplyBuf,
+    wakes: &mut Vec<Outbox>,
+) {
+    let mut ctx = Ctx {
+        server: state,
+        client,
+        login,
+        handle,
+        reply,
+        in_exec: false,
+        wakes,
+    };
+    crate::commands::drop_moved_shard_channels(&mut ctx);
+    if !reply.is_empty() {
+        handle.outbox.push(reply.take());
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
