@@ -5,6 +5,9 @@
 #
 #   tests/interop/cluster/run.sh --server redis                   # control: a 3-node Redis Cluster
 #   tests/interop/cluster/run.sh --server pubsubd --bin PATH      # one pubsubd node, cluster-enabled
+#   tests/interop/cluster/run.sh --server pubsubd --bin PATH --nodes 3
+#       # three pubsubd nodes on one nats-server (`backbone`); the cases also kill a node
+#       # (SIGKILL) and restart it (ctl.sh), and every client must recover
 #
 # The control is three redis-server processes with `--cluster-enabled yes` on free loopback
 # ports, joined by `redis-cli --cluster create … --cluster-replicas 0 --cluster-yes`, so the
@@ -15,11 +18,12 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 interop=$(cd "$here/.." && pwd)
-server="" bin=""
+server="" bin="" nodes_wanted=1
 while (($#)); do
     case $1 in
         --server) server=${2:-}; shift 2 ;;
         --bin) bin=${2:-}; shift 2 ;;
+        --nodes) nodes_wanted=${2:-}; shift 2 ;;
         *) echo "usage: $0 --server redis|pubsubd [--bin PATH]" >&2; exit 2 ;;
     esac
 done
@@ -39,12 +43,16 @@ if [[ ! -d $interop/node/node_modules/ioredis ]]; then
 fi
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/interop-cluster.XXXXXX")
-pids=()
+export INTEROP_CLUSTER_STATE=$dir INTEROP_CLUSTER_CTL=$here/ctl.sh
+nats_pid=""
 failed=0 passed=0
 cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+    local d
+    for d in "$dir"/node*; do
+        [[ -f $d/pid ]] && kill "$(cat "$d/pid")" 2>/dev/null
+    done
+    [[ -n $nats_pid ]] && kill "$nats_pid" 2>/dev/null
+    wait 2>/dev/null
     if ((failed > 0)); then echo "server logs kept in $dir" >&2; else rm -rf "$dir"; fi
 }
 trap cleanup EXIT
@@ -60,16 +68,24 @@ wait_ping() {
     return 1
 }
 
+# node N PORT COMMAND...: records node N's command line for ctl.sh and starts it.
+node() {
+    local n=$1 port=$2
+    shift 2
+    mkdir -p "$dir/node$n"
+    echo "$port" >"$dir/node$n/port"
+    printf '%s\n' "$@" >"$dir/node$n/cmd"
+    "$here/ctl.sh" start "$n" || { tail -n 20 "$dir/node$n/log" >&2; exit 2; }
+}
+
 ports=()
 if [[ $server == redis ]]; then
     for n in 1 2 3; do
         port=$(free_port)
         ports+=("$port")
-        mkdir -p "$dir/node$n"
-        (cd "$dir/node$n" && exec redis-server --port "$port" --bind 127.0.0.1 --save '' \
+        node "$n" "$port" redis-server --port "$port" --bind 127.0.0.1 --save '' \
             --appendonly no --cluster-enabled yes --cluster-config-file nodes.conf \
-            --cluster-node-timeout 5000) >"$dir/node$n.log" 2>&1 &
-        pids+=($!)
+            --cluster-node-timeout 5000
     done
     for port in "${ports[@]}"; do wait_ping "$port" || exit 2; done
     redis-cli --cluster create "${ports[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes \
@@ -83,13 +99,34 @@ if [[ $server == redis ]]; then
         done
     done
 else
-    port=$(free_port)
-    ports+=("$port")
-    mkdir -p "$dir/node1"
-    (cd "$dir/node1" && exec "$bin" --port "$port" --bind 127.0.0.1 --cluster-enabled yes \
-        --cluster-config-file nodes.conf) >"$dir/node1.log" 2>&1 &
-    pids+=($!)
-    wait_ping "$port" || exit 2
+    backbone=()
+    if ((nodes_wanted > 1)); then
+        command -v nats-server >/dev/null || { echo "nats-server is not installed" >&2; exit 2; }
+        nats_port=$(free_port)
+        nats-server -a 127.0.0.1 -p "$nats_port" >"$dir/nats.log" 2>&1 &
+        nats_pid=$!
+        for ((i = 0; i < 200; i++)); do
+            (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && break
+            sleep 0.05
+        done
+        backbone=(--backbone "nats://127.0.0.1:$nats_port")
+    fi
+    for ((n = 1; n <= nodes_wanted; n++)); do
+        port=$(free_port)
+        ports+=("$port")
+        node "$n" "$port" "$bin" --port "$port" --bind 127.0.0.1 --cluster-enabled yes \
+            --cluster-config-file nodes.conf --cluster-node-timeout 2000 "${backbone[@]}"
+        wait_ping "$port" || exit 2
+    done
+    # Ready when every node sees all the others.
+    for port in "${ports[@]}"; do
+        for ((i = 0; i < 200; i++)); do
+            redis-cli -p "$port" CLUSTER INFO | grep -q "^cluster_known_nodes:$nodes_wanted" && break
+            sleep 0.05
+        done
+    done
+    # With several pubsubd nodes, the cases also kill one and restart it.
+    ((nodes_wanted > 1)) && export INTEROP_CLUSTER_FAILOVER=1
 fi
 echo "cluster: $server on 127.0.0.1:${ports[*]}" >&2
 

@@ -7,15 +7,17 @@
 //
 // INTEROP_CLUSTER_NODES lists the seed nodes (`host:port,…`).
 
+import { execFile } from "node:child_process";
 import { createServer } from "node:http";
 import { randomBytes } from "node:crypto";
+import { promisify } from "node:util";
 import { createShardedAdapter } from "@socket.io/redis-adapter";
 import calculateSlot from "cluster-key-slot";
 import Redis from "ioredis";
 import { createCluster } from "redis";
 import { Server } from "socket.io";
 import { io as ioClient } from "socket.io-client";
-import { WAIT, Inbox, check, eq, finish, once, runCase, until, within } from "./common.mjs";
+import { WAIT, Inbox, check, eq, finish, once, runCase, sleep, until, within } from "./common.mjs";
 
 const SEEDS = (process.env.INTEROP_CLUSTER_NODES ?? "127.0.0.1:6379").split(",").map((a) => {
   const [host, port] = a.split(":");
@@ -176,6 +178,105 @@ for (const protocol of [2, 3]) {
     eq(sockets.length, 3, "fetchSockets() across servers");
     check(b1.inbox.items.length === 0, `b1 received room messages: ${b1.inbox.items.length}`);
   }, 20000);
+}
+
+// --- node failure (several pubsubd nodes on a backbone: INTEROP_CLUSTER_FAILOVER) ----------
+
+const ctl = (...args) =>
+  promisify(execFile)(process.env.INTEROP_CLUSTER_CTL, args, { timeout: 30000 });
+
+/** Waits until every live seed reports `n` known nodes. */
+async function knownNodes(n, skip = []) {
+  for (const [i, s] of SEEDS.entries()) {
+    if (skip.includes(i + 1)) continue;
+    const c = new Redis({ host: s.host, port: s.port, lazyConnect: true, retryStrategy: null });
+    c.on("error", () => {});
+    try {
+      await c.connect();
+      await until(async () => (await c.cluster("INFO")).includes(`cluster_known_nodes:${n}\r\n`),
+        `node ${i + 1} never saw ${n} nodes`, 20000);
+    } finally {
+      c.disconnect();
+    }
+  }
+}
+
+/**
+ * Publishes rounds (errors ignored: the publisher recovers too) until every channel has
+ * received one, then one last message per channel, which each must receive exactly once.
+ */
+async function recovers(inbox, channels, publish, what) {
+  const tag = randomBytes(3).toString("hex");
+  const recovered = new Set();
+  const end = Date.now() + 60000;
+  for (let round = 1; recovered.size < channels.length; round++) {
+    if (Date.now() > end) {
+      throw new Error(`${what}: ${channels.length - recovered.size} of ${channels.length} channels never received again`);
+    }
+    await Promise.all(channels.filter((ch) => !recovered.has(ch))
+      .map((ch) => publish(ch, `${tag}:${round}`).catch(() => {})));
+    await sleep(250);
+    for (const [ch, msg] of inbox.items.splice(0)) {
+      if (String(msg).startsWith(`${tag}:`)) recovered.add(String(ch));
+    }
+  }
+  await sleep(300);
+  inbox.items.splice(0);
+  const last = `last:${tag}`;
+  for (const ch of channels) {
+    await until(async () => { await publish(ch, last); return true; }, `${what}: publish to ${ch}`, 10000);
+  }
+  const counts = new Map();
+  await until(() => {
+    for (const [ch, msg] of inbox.items.splice(0)) {
+      if (String(msg) === last) counts.set(String(ch), (counts.get(String(ch)) ?? 0) + 1);
+    }
+    return counts.size === channels.length;
+  }, `${what}: the last message reached ${counts.size} of ${channels.length} channels`, 10000);
+  await sleep(500);
+  for (const [ch, msg] of inbox.items.splice(0)) {
+    if (String(msg) === last) counts.set(String(ch), counts.get(String(ch)) + 1);
+  }
+  const twice = [...counts].filter(([, n]) => n !== 1);
+  check(twice.length === 0, `${what}: received more than once: ${twice.map(([c, n]) => `${c} x${n}`)}`);
+}
+
+/** Subscribes, kills node 2, recovers; restarts it (it rejoins), recovers again. */
+async function survivesNodeLoss(t, inbox, channels, publish) {
+  t.defer(() => ctl("start", "2").catch(() => {}));
+  for (const ch of channels) await publish(ch, `payload of ${ch}`);
+  await expectAll(inbox, channels, "smessages before the failure");
+  await ctl("kill", "2");
+  await recovers(inbox, channels, publish, "after node 2 was killed");
+  await knownNodes(SEEDS.length - 1, [2]);
+  await ctl("start", "2");
+  await knownNodes(SEEDS.length);
+  await recovers(inbox, channels, publish, "after node 2 rejoined");
+}
+
+if (process.env.INTEROP_CLUSTER_FAILOVER) {
+  for (const protocol of [3]) {
+    await runCase(`ioredis-cluster/resp${protocol}/node_killed_and_restarted`, async (t) => {
+      const sub = await ioredisCluster(protocol, t);
+      const pub = await ioredisCluster(protocol, t);
+      const channels = spreadChannels("io-f");
+      const inbox = new Inbox();
+      sub.on("smessage", (ch, msg) => inbox.push([ch, msg]));
+      for (const ch of channels) await within(sub.ssubscribe(ch), WAIT, `ssubscribe ${ch}`);
+      await survivesNodeLoss(t, inbox, channels, (ch, m) => pub.spublish(ch, m));
+    }, 180000);
+
+    await runCase(`node-redis-cluster/resp${protocol}/node_killed_and_restarted`, async (t) => {
+      const sub = await nodeRedisCluster(protocol, t);
+      const pub = await nodeRedisCluster(protocol, t);
+      const channels = spreadChannels("nr-f");
+      const inbox = new Inbox();
+      for (const ch of channels) {
+        await within(sub.sSubscribe(ch, (msg, c) => inbox.push([c, msg])), WAIT, `sSubscribe ${ch}`);
+      }
+      await survivesNodeLoss(t, inbox, channels, (ch, m) => pub.sPublish(ch, m));
+    }, 180000);
+  }
 }
 
 finish();

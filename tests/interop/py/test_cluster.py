@@ -7,7 +7,9 @@ INTEROP_CLUSTER_NODES lists the seed nodes (`host:port,...`)."""
 
 import os
 import secrets
+import subprocess
 import sys
+import time
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster, key_slot
@@ -116,6 +118,100 @@ def case_slot_map(protocol):
         rc.close()
 
 
+def ctl(*args):
+    subprocess.run([os.environ["INTEROP_CLUSTER_CTL"], *args], check=True, timeout=30)
+
+
+def wait_known(n, skip=()):
+    for i, seed in enumerate(SEEDS, 1):
+        if i in skip:
+            continue
+        r = redis.Redis(host=seed.host, port=seed.port, socket_timeout=WAIT)
+        d = Deadline(20)
+        while f"cluster_known_nodes:{n}" not in r.execute_command("CLUSTER INFO").decode():
+            check(not d.expired(), f"node {i} never saw {n} nodes")
+            time.sleep(0.05)
+        r.close()
+
+
+def drain(p, into):
+    """Sharded messages received so far; a node's lost connection is not an error here."""
+    while True:
+        try:
+            m = p.get_sharded_message(ignore_subscribe_messages=True, timeout=0.02)
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            return
+        if m is None:
+            return
+        if m["type"] == "smessage":
+            into.append((m["channel"].decode(), m["data"].decode()))
+
+
+def recovers(rc, p, channels, what):
+    """Publishes rounds through the subscriber's own RedisCluster (redis-py re-homes shard
+    subscriptions when that client refreshes its map) until every channel received one, then
+    one last message per channel, which each must receive exactly once."""
+    tag, recovered, d = secrets.token_hex(3), set(), Deadline(60)
+    rnd = 0
+    while len(recovered) < len(channels):
+        check(not d.expired(), f"{what}: {len(channels) - len(recovered)} channels never received again")
+        rnd += 1
+        for ch in channels:
+            if ch not in recovered:
+                try:
+                    rc.spublish(ch, f"{tag}:{rnd}")
+                except redis.RedisError:
+                    pass
+        time.sleep(0.25)
+        got = []
+        drain(p, got)
+        recovered.update(ch for ch, m in got if m.startswith(f"{tag}:"))
+    time.sleep(0.3)
+    drain(p, [])
+    last = f"last:{tag}"
+    for ch in channels:
+        d2 = Deadline(10)
+        while True:
+            try:
+                rc.spublish(ch, last)
+                break
+            except redis.RedisError:
+                check(not d2.expired(), f"{what}: cannot publish to {ch}")
+                time.sleep(0.1)
+    got, d3 = [], Deadline(10)
+    while len({ch for ch, m in got if m == last}) < len(channels) and not d3.expired():
+        drain(p, got)
+    time.sleep(0.5)
+    drain(p, got)
+    counts = {}
+    for ch, m in got:
+        if m == last:
+            counts[ch] = counts.get(ch, 0) + 1
+    eq(sorted(counts), sorted(channels), f"{what}: channels that received the last message")
+    eq([c for c, n in counts.items() if n != 1], [], f"{what}: received more than once")
+
+
+def case_node_killed_and_restarted(protocol):
+    rc = cluster(protocol)
+    p = rc.pubsub()
+    try:
+        channels = spread_channels("py-f")
+        for ch in channels:
+            p.ssubscribe(ch)
+        recovers(rc, p, channels, "before the failure")
+        ctl("kill", "2")
+        recovers(rc, p, channels, "after node 2 was killed")
+        wait_known(len(SEEDS) - 1, skip=(2,))
+        ctl("start", "2")
+        wait_known(len(SEEDS))
+        recovers(rc, p, channels, "after node 2 rejoined")
+    finally:
+        if not os.path.exists(os.path.join(os.environ["INTEROP_CLUSTER_STATE"], "node2", "pid")):
+            ctl("start", "2")
+        p.close()
+        rc.close()
+
+
 print(f"redis-py {redis.__version__}", file=sys.stderr)
 for proto in (2, 3):
     run_sync(f"redis-py-cluster/resp{proto}/ssubscribe_spread_over_slots",
@@ -123,5 +219,8 @@ for proto in (2, 3):
     run_sync(f"redis-py-cluster/resp{proto}/classic_subscribe_publish",
              lambda: case_classic(proto), timeout=20)
     run_sync(f"redis-py-cluster/resp{proto}/slot_map", lambda: case_slot_map(proto), timeout=20)
+if os.environ.get("INTEROP_CLUSTER_FAILOVER"):
+    run_sync("redis-py-cluster/resp3/node_killed_and_restarted",
+             lambda: case_node_killed_and_restarted(3), timeout=180)
 passed, failed = summary()
 sys.exit(1 if failed else 0)
