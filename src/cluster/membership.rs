@@ -190,7 +190,7 @@ impl Members {
                 if node.id == self.me.id =>
             {
                 // Our own message coming back (a transport that echoes), or another process
-                // with our id: ignored either way; the second is reported by the caller's log.
+                // with our id (`Cluster::receive` logs that): ignored either way.
                 let _ = view;
                 Outcome::default()
             }

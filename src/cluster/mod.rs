@@ -125,6 +125,8 @@ pub struct Cluster {
     /// Membership messages sent and received (CLUSTER INFO `cluster_stats_messages_*`).
     pub messages_sent: AtomicU64,
     pub messages_received: AtomicU64,
+    /// Another process announced our id (logged once).
+    warned_twin: std::sync::atomic::AtomicBool,
     _file: Option<nodefile::NodeFile>,
 }
 
@@ -192,8 +194,15 @@ impl Cluster {
             transport: RwLock::new(None),
             messages_sent: AtomicU64::new(0),
             messages_received: AtomicU64::new(0),
+            warned_twin: std::sync::atomic::AtomicBool::new(false),
             _file: file,
         })
+    }
+
+    /// Whether a connection on local address `laddr` came in on this node's TLS port.
+    pub fn is_tls_connection(&self, laddr: &str) -> bool {
+        let tls = self.members.lock().me.tls_port;
+        tls != 0 && laddr.rsplit(':').next() == Some(tls.to_string().as_str())
     }
 
     /// Announces the port actually listened on (the OS's choice for `port 0`), unless
@@ -221,10 +230,12 @@ impl Cluster {
     }
 
     /// Where a command naming `channels` runs: here (`Ok`), or the error to answer with.
+    /// `tls`: the client is connected over TLS (it is sent TLS ports).
     pub fn route<'a>(
         &self,
         routing: Routing,
         channels: impl IntoIterator<Item = &'a [u8]>,
+        tls: bool,
     ) -> Result<(), Redirect> {
         let mut slot = None;
         for ch in channels {
@@ -245,7 +256,7 @@ impl Cluster {
         match view.map.owner(slot) {
             Some(i) if i != view.me => {
                 let n = &view.nodes[i];
-                let port = if n.port != 0 { n.port } else { n.tls_port };
+                let port = reply::client_port(n, tls);
                 Err(Redirect::Moved {
                     slot,
                     endpoint: format!("{}:{port}", endpoint(n)),
@@ -290,6 +301,19 @@ impl Cluster {
         };
         self.messages_received.fetch_add(1, Ordering::Relaxed);
         let mut members = self.members.lock();
+        if let Message::Announce { node, .. } | Message::Hello { node, .. } = &msg {
+            if node.id == members.me.id
+                && node.started_ms != members.me.started_ms
+                && !self.warned_twin.swap(true, Ordering::Relaxed)
+            {
+                tracing::warn!(
+                    "Another node announces this node's id {} (at {}:{}): do two nodes share a cluster-config-file?",
+                    node.id,
+                    node.ip,
+                    node.port
+                );
+            }
+        }
         let out = members.receive(msg, now, now_ms());
         let changed = self.rebuild(&members, out.changed);
         drop(members);
@@ -350,20 +374,20 @@ mod tests {
         assert_eq!(v.nodes.len(), 1);
         assert_eq!(v.map.range(0), Some((0, 16383)));
         assert!(v.agreed);
-        assert_eq!(c.route(Routing::Owner, [&b"a"[..]]), Ok(()));
+        assert_eq!(c.route(Routing::Owner, [&b"a"[..]], false), Ok(()));
         assert_eq!(
-            c.route(Routing::Owner, [&b"a"[..], &b"b"[..]]),
+            c.route(Routing::Owner, [&b"a"[..], &b"b"[..]], false),
             Err(Redirect::CrossSlot)
         );
         assert_eq!(
-            c.route(Routing::Local, [&b"a"[..], &b"b"[..]]),
+            c.route(Routing::Local, [&b"a"[..], &b"b"[..]], false),
             Err(Redirect::CrossSlot)
         );
         assert_eq!(
-            c.route(Routing::Owner, [&b"{a}1"[..], &b"{a}2"[..]]),
+            c.route(Routing::Owner, [&b"{a}1"[..], &b"{a}2"[..]], false),
             Ok(())
         );
-        assert_eq!(c.route(Routing::Owner, std::iter::empty()), Ok(()));
+        assert_eq!(c.route(Routing::Owner, std::iter::empty(), false), Ok(()));
     }
 
     /// Three nodes on a loopback bus, messages pumped by hand.
@@ -417,7 +441,7 @@ mod tests {
         let slot = slot::key_slot(b"news");
         let owner = views[0].owner(slot).unwrap().port;
         for c in &t.nodes {
-            let r = c.route(Routing::Owner, [&b"news"[..]]);
+            let r = c.route(Routing::Owner, [&b"news"[..]], false);
             if c.myself().port == owner {
                 assert_eq!(r, Ok(()));
             } else {
@@ -430,7 +454,7 @@ mod tests {
                 );
             }
             // SUNSUBSCRIBE is served where the subscription is.
-            assert_eq!(c.route(Routing::Local, [&b"news"[..]]), Ok(()));
+            assert_eq!(c.route(Routing::Local, [&b"news"[..]], false), Ok(()));
         }
     }
 
@@ -473,7 +497,10 @@ mod tests {
         t.nodes[0].receive(&hello.encode(), now);
         assert!(!t.nodes[0].view().agreed);
         for ch in ["a", "b", "c", "d", "e", "f"] {
-            assert_eq!(t.nodes[0].route(Routing::Owner, [ch.as_bytes()]), Ok(()));
+            assert_eq!(
+                t.nodes[0].route(Routing::Owner, [ch.as_bytes()], false),
+                Ok(())
+            );
         }
     }
 

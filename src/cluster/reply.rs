@@ -9,11 +9,13 @@ use std::sync::atomic::Ordering;
 use super::{endpoint, Cluster, View};
 use crate::protocol::ReplyBuf;
 
-fn client_port(n: &super::NodeInfo) -> u16 {
-    if n.port != 0 {
-        n.port
-    } else {
+/// The port a client is given for a node: the TLS port to a client connected over TLS, as
+/// Redis's `getNodeClientPort` (or whichever port the node has).
+pub fn client_port(n: &super::NodeInfo, tls: bool) -> u16 {
+    if (tls && n.tls_port != 0) || n.port == 0 {
         n.tls_port
+    } else {
+        n.port
     }
 }
 
@@ -44,10 +46,10 @@ pub fn info(c: &Cluster, v: &View) -> String {
 
 /// CLUSTER NODES: one line per node,
 /// `<id> <ip:port@bus-port[,hostname]> <flags> <master> <ping-sent> <pong-recv> <epoch> <link> <slots>`.
-pub fn nodes(v: &View) -> String {
+pub fn nodes(v: &View, tls: bool) -> String {
     let mut o = String::new();
     for (i, n) in v.nodes.iter().enumerate() {
-        let _ = write!(o, "{} {}:{}@0", n.id, n.ip, client_port(n));
+        let _ = write!(o, "{} {}:{}@0", n.id, n.ip, client_port(n, tls));
         if !n.hostname.is_empty() {
             let _ = write!(o, ",{}", n.hostname);
         }
@@ -71,7 +73,7 @@ pub fn nodes(v: &View) -> String {
 }
 
 /// CLUSTER SLOTS: `[[start, end, [ip, port, id, {hostname?}]] …]` in slot order.
-pub fn slots(r: &mut ReplyBuf, v: &View) {
+pub fn slots(r: &mut ReplyBuf, v: &View, tls: bool) {
     r.array(v.map.members());
     for (first, last, i) in v.map.ranges() {
         let n = &v.nodes[i];
@@ -80,7 +82,7 @@ pub fn slots(r: &mut ReplyBuf, v: &View) {
         r.int(last as i64);
         r.array(4);
         r.bulk(endpoint(n).as_bytes());
-        r.int(client_port(n) as i64);
+        r.int(client_port(n, tls) as i64);
         r.bulk(n.id.as_bytes());
         if n.hostname.is_empty() {
             r.map(0);

@@ -55,16 +55,22 @@ pub fn myshardid(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// Whether the client came in over TLS (it is given TLS ports, as Redis does).
+fn tls(ctx: &Ctx, c: &Cluster) -> bool {
+    c.is_tls_connection(&ctx.handle.laddr)
+}
+
 pub fn nodes(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     let c = enabled(ctx)?;
-    let text = reply::nodes(&c.view());
+    let text = reply::nodes(&c.view(), tls(ctx, c));
     ctx.reply.verbatim(text.as_bytes());
     Ok(())
 }
 
 pub fn slots(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     let c = enabled(ctx)?;
-    reply::slots(ctx.reply, &c.view());
+    let tls = tls(ctx, c);
+    reply::slots(ctx.reply, &c.view(), tls);
     Ok(())
 }
 

@@ -141,7 +141,8 @@ pub fn dispatch(ctx: &mut Ctx, req: Request) {
         return reject(ctx, Some(spec), e);
     }
     if let Some(c) = ctx.server.cluster.as_deref() {
-        if let Err(e) = route(c, spec, &req, ctx.client.multi.as_ref()) {
+        let tls = c.is_tls_connection(&ctx.handle.laddr);
+        if let Err(e) = route(c, spec, &req, ctx.client.multi.as_ref(), tls) {
             if spec.name == "exec" {
                 // Redis discards the transaction and answers the redirection as it is.
                 ctx.client.multi = None;
@@ -244,6 +245,7 @@ fn route(
     spec: &CommandSpec,
     args: &[Bytes],
     multi: Option<&crate::client::Transaction>,
+    tls: bool,
 ) -> Result<(), crate::cluster::Redirect> {
     use crate::cluster::Routing;
     let routing = |s: &CommandSpec| match s.name {
@@ -264,14 +266,12 @@ fn route(
         let channels = queued
             .iter()
             .flat_map(|(s, r)| shard_channels(s, r).iter().map(|b| &b[..]));
-        return c.route(
-            if owner {
-                Routing::Owner
-            } else {
-                Routing::Local
-            },
-            channels,
-        );
+        let routing = if owner {
+            Routing::Owner
+        } else {
+            Routing::Local
+        };
+        return c.route(routing, channels, tls);
     }
     if spec.keys == table::Keys::None {
         return Ok(());
@@ -279,6 +279,7 @@ fn route(
     c.route(
         routing(spec),
         shard_channels(spec, args).iter().map(|b| &b[..]),
+        tls,
     )
 }
 
