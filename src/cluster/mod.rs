@@ -38,10 +38,7 @@ use map::SlotMap;
 use membership::{Members, MembershipTransport, Message, NodeInfo};
 pub use nodefile::NodeFileError;
 
-/// The default `cluster-node-timeout` in milliseconds. Redis's is 15000, tuned for failover
-/// votes; here it is only how long subscribers of a vanished node wait for the map to move its
-/// slots, so it is shorter.
-pub const DEFAULT_NODE_TIMEOUT_MS: u64 = 5000;
+pub use crate::config::DEFAULT_CLUSTER_NODE_TIMEOUT_MS as DEFAULT_NODE_TIMEOUT_MS;
 
 /// How often a node announces itself: five times per `cluster-node-timeout`, so one or two lost
 /// announcements never expire a live node.

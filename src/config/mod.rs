@@ -22,6 +22,11 @@ pub const DEFAULT_PUBSUB_OUTPUT_LIMIT: (u64, u64, u64) = (32 * 1024 * 1024, 8 * 
 /// `acllog-max-len` default.
 pub const DEFAULT_ACLLOG_MAX_LEN: usize = 128;
 
+/// The default `cluster-node-timeout` in milliseconds. Redis's is 15000, tuned for failover
+/// votes; here it is only how long the subscribers of a vanished node wait for the slot map to
+/// move its slots, so it is shorter.
+pub const DEFAULT_CLUSTER_NODE_TIMEOUT_MS: u64 = 5000;
+
 /// `loglevel`, with Redis's names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogLevel {
@@ -265,7 +270,7 @@ impl Default for Config {
             lines_to_check: Secret::default(),
             tls: TlsConfig::default(),
             cluster_enabled: false,
-            cluster_node_timeout: crate::cluster::DEFAULT_NODE_TIMEOUT_MS,
+            cluster_node_timeout: DEFAULT_CLUSTER_NODE_TIMEOUT_MS,
             cluster_announce_ip: String::new(),
             cluster_announce_port: 0,
             cluster_announce_tls_port: 0,
