@@ -116,6 +116,9 @@ pub struct Cluster {
     node_timeout: Duration,
     /// `cluster-announce-port` was set: the listening port is not announced.
     port_announced: bool,
+    /// `tls-port`: connections arriving on it are TLS clients (read on every sharded command,
+    /// so kept outside the members' lock).
+    tls_port: u16,
     members: Mutex<Members>,
     view: RwLock<Arc<View>>,
     transport: RwLock<Option<Arc<dyn MembershipTransport>>>,
@@ -186,6 +189,7 @@ impl Cluster {
         Ok(Cluster {
             node_timeout: Duration::from_millis(cfg.cluster_node_timeout),
             port_announced: cfg.cluster_announce_port != 0,
+            tls_port: cfg.tls.port,
             members: Mutex::new(members),
             view: RwLock::new(Arc::new(view)),
             transport: RwLock::new(None),
@@ -198,8 +202,8 @@ impl Cluster {
 
     /// Whether a connection on local address `laddr` came in on this node's TLS port.
     pub fn is_tls_connection(&self, laddr: &str) -> bool {
-        let tls = self.members.lock().me.tls_port;
-        tls != 0 && laddr.rsplit(':').next() == Some(tls.to_string().as_str())
+        self.tls_port != 0
+            && laddr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()) == Some(self.tls_port)
     }
 
     /// Announces the port actually listened on (the OS's choice for `port 0`), unless
