@@ -252,3 +252,24 @@ async fn node_id_survives_a_restart() {
     s.stop().await;
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn an_unusable_cluster_config_file_stops_start_up() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pubsubd"))
+        .args([
+            "--port",
+            "0",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "/nonexistent-dir/nodes.conf",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Can't open the cluster configuration file /nonexistent-dir/nodes.conf"),
+        "{err}"
+    );
+}

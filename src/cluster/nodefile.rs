@@ -16,7 +16,7 @@ use super::membership::valid_id;
 /// Why the node file cannot be used: Redis's words where Redis has them.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeFileError {
-    #[error("Can't open {path} in order to acquire a lock: {err}")]
+    #[error("Can't open the cluster configuration file {path}: {err}")]
     Open { path: String, err: std::io::Error },
     #[error("Unrecoverable error: corrupted cluster config file \"{path}\": {line}")]
     Corrupt { path: String, line: String },
