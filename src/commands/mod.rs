@@ -40,8 +40,8 @@ pub use acl_check::Login;
 pub use client_cmd::held_by_pause;
 pub use info::cpu_seconds;
 pub use lookup::{catalogue, lookup, Lookup};
-pub use table::CommandSpec;
 pub use pubsub::drop_moved_shard_channels;
+pub use table::CommandSpec;
 
 /// An error reply; the connection stays open. Texts are byte-for-byte Redis 7's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
