@@ -57,7 +57,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# A free loopback port at most 55535: a Redis Cluster node also listens on port + 10000.
+free_port() {
+    python3 -c '
+import socket
+while True:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    if s.getsockname()[1] <= 55535:
+        print(s.getsockname()[1])
+        break
+'
+}
 wait_ping() {
     local i
     for ((i = 0; i < 200; i++)); do
