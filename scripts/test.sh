@@ -14,6 +14,8 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # tests/half_open.rs puts a client in a network namespace (ip netns, veth).
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+# The backbone tests run nats-server (Debian's package installs it in /usr/sbin).
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need_apt+=(nats-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   SUDO=""
@@ -33,6 +35,9 @@ tests/interop/run.sh --server redis
 
 echo "== interop suite against pubsubd"
 tests/interop/run.sh --server pubsubd --bin "$bin"
+
+echo "== cross-node interop: two pubsubd nodes on a NATS backbone"
+tests/interop/backbone/run.sh --bin "$bin"
 
 echo "== TLS and ACL interop against redis-server (control)"
 tests/interop/tls/run.sh --server redis

@@ -34,6 +34,22 @@ pub struct Transaction {
     pub dirty: bool,
 }
 
+/// CLIENT TRACKING state (see `commands::tracking`; nothing is ever invalidated here).
+#[derive(Debug, Default, Clone)]
+pub struct Tracking {
+    pub on: bool,
+    /// REDIRECT target id, 0 for none.
+    pub redirect: u64,
+    pub bcast: bool,
+    pub optin: bool,
+    pub optout: bool,
+    pub noloop: bool,
+    /// CLIENT CACHING YES/NO given for the next command.
+    pub caching: bool,
+    /// BCAST prefixes, sorted bytewise (Redis keeps them in a radix tree).
+    pub prefixes: Vec<Bytes>,
+}
+
 /// Command counters of one connection, added to the server's once per batch of commands so
 /// that connections running the same command do not contend on shared counters.
 #[derive(Debug, Default)]
@@ -96,6 +112,9 @@ pub struct ClientState {
     /// The last command run (`cmd` in CLIENT LIST).
     pub last_cmd: &'static str,
     pub call_stats: CallStats,
+    pub tracking: Tracking,
+    /// The sum of the current command's argument lengths (`argv-mem` in CLIENT INFO).
+    pub argv_mem: usize,
 }
 
 impl ClientState {
@@ -117,6 +136,8 @@ impl ClientState {
             close_after_reply: false,
             last_cmd: "NULL",
             call_stats: CallStats::default(),
+            tracking: Tracking::default(),
+            argv_mem: 0,
         }
     }
 
@@ -152,9 +173,21 @@ pub struct ClientMeta {
     pub last_cmd: &'static str,
     pub user: String,
     pub reply_off: bool,
+    /// Bytes in the query buffer: while a batch of commands runs, all it was read with (the
+    /// current command, what came before it in the same read and what is pipelined after
+    /// it, as Redis trims its query buffer only after the batch); between batches, the part
+    /// of a request not yet complete.
     pub qbuf: usize,
     /// In MONITOR mode (flag `O`).
     pub monitor: bool,
+    /// Tracking on: (BCAST, redirect id) — flags `t`/`B` and `redir=`.
+    pub tracking: Option<(bool, u64)>,
+    /// BCAST tracking prefixes (INFO `tracking_total_prefixes` counts the distinct ones).
+    pub tracking_prefixes: Vec<Bytes>,
+    /// CLIENT NO-EVICT on (flag `e`).
+    pub no_evict: bool,
+    /// CLIENT NO-TOUCH on (flag `T`).
+    pub no_touch: bool,
 }
 
 /// The shared face of a connected client.

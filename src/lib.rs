@@ -41,13 +41,19 @@
 //! with Redis's fatal config report naming the file and line. Nothing below `server` knows
 //! about sockets, tasks or signals.
 //!
+//! `backbone` scales a node out over NATS: it is handed to the registry as its `Hook`
+//! (interest changes and local publishes, enqueued without blocking) and delivers other nodes'
+//! messages through `Registry::deliver`. Without a `backbone` directive it does not exist and
+//! the registry's publish path has one untaken branch.
+//!
 //! ## Operations
 //! `config` reads redis.conf and the command line and holds the table CONFIG GET/SET/REWRITE
 //! work from (`config::params`); values CONFIG SET may change live in small shared cells
 //! (`config::Runtime`, `outbox::OutputLimits`) that connections read where they apply.
 //! `ops` holds MONITOR, CLIENT PAUSE, SLOWLOG and the busiest channels (`ops::Ops`, kept in
 //! `ServerState::ops`), each costing a command one atomic load while unused. `stats` holds the
-//! counters INFO and the metrics endpoint (`server::metrics`) render; `memory` reads the
+//! counters and one table of them (`stats::STATS_SECTION`) from which INFO's Stats section, the
+//! metrics endpoint (`server::metrics`) and CONFIG RESETSTAT all work; `memory` reads the
 //! allocator's count (the binary installs a counting allocator); `logging` writes Redis-format
 //! log lines and follows CONFIG SET loglevel and SIGHUP. The binary (src/bin/pubsubd/) adds
 //! argument handling, signals, the counting allocator and the container health probe.
@@ -55,6 +61,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod backbone;
 pub mod client;
 pub mod cluster;
 pub mod commands;

@@ -97,6 +97,9 @@ const CLOSING: u8 = 1;
 /// Close now, dropping what is queued (slow consumer, CLIENT KILL, peer gone).
 const KILLED: u8 = 2;
 
+/// `Queue::held_from` while nothing is held.
+const NOT_HELD: u32 = u32::MAX;
+
 /// Everything a push touches fits one cache line with the lock (see `Line`): the tail buffer
 /// lives behind a pointer, its length is mirrored here, and the soft-limit clock is elsewhere.
 struct Queue {
@@ -104,8 +107,13 @@ struct Queue {
     frames: VecDeque<Bytes>,
     /// Bytes queued and not yet written (including a batch the writer is writing).
     bytes: usize,
-    /// Bytes in `tail`.
-    tail_len: usize,
+    /// Bytes in `tail` (at most `TAIL_CHUNK`).
+    tail_len: u32,
+    /// While the client runs a command that delivered messages to itself: the index in
+    /// `frames` where those messages start (`NOT_HELD` otherwise). The writer takes only the
+    /// frames before it, and the command's own replies are inserted there (`push_own`), so the
+    /// messages follow the reply, as Redis 7.2 writes them.
+    held_from: u32,
     /// Small frames copied end to end (see `COPY_MAX_FRAME`), allocated on first use.
     tail: Option<Box<BytesMut>>,
 }
@@ -126,7 +134,7 @@ impl Queue {
             tail.reserve(len.max(TAIL_KEEP));
         }
         tail.extend_from_slice(bytes);
-        self.tail_len = tail.len();
+        self.tail_len = tail.len() as u32;
     }
 
     /// Queues what the tail holds as a frame. A tail longer than `TAIL_KEEP` is handed over
@@ -149,7 +157,17 @@ impl Queue {
     }
 
     /// Moves everything queued, in order, into `out` (empty); false if nothing is queued.
+    /// While messages are held, only the frames before them.
     fn take(&mut self, out: &mut VecDeque<Bytes>) -> bool {
+        if self.held_from != NOT_HELD {
+            let n = self.held_from as usize;
+            if n == 0 {
+                return false;
+            }
+            out.extend(self.frames.drain(..n));
+            self.held_from = 0;
+            return true;
+        }
         self.flush_tail();
         if self.frames.is_empty() {
             return false;
@@ -159,6 +177,7 @@ impl Queue {
     }
 
     fn clear(&mut self) {
+        self.held_from = NOT_HELD;
         self.frames.clear();
         self.tail = None;
         self.tail_len = 0;
@@ -263,6 +282,9 @@ struct Shared {
     state: AtomicU8,
     /// `CloseReason` as a number, 0 while none was decided.
     close_reason: AtomicU8,
+    /// Messages the client's running command delivered to itself are held (see
+    /// `Queue::held_from`); written and read only by the client's own reader.
+    holding: AtomicBool,
     /// Bytes that were queued when it was closed as a slow consumer (for the warning).
     slow_consumer_bytes: AtomicU64,
     /// When the outbox was made: the origin of `soft_since`.
@@ -322,6 +344,7 @@ impl Outbox {
             id,
             resp: AtomicU8::new(RespVersion::Resp2 as u8),
             pubsub: AtomicBool::new(false),
+            holding: AtomicBool::new(false),
             state: AtomicU8::new(OPEN),
             close_reason: AtomicU8::new(0),
             slow_consumer_bytes: AtomicU64::new(0),
@@ -331,6 +354,7 @@ impl Outbox {
                 frames: VecDeque::new(),
                 bytes: 0,
                 tail_len: 0,
+                held_from: NOT_HELD,
                 tail: None,
             })),
             wake: Line(Notify::new()),
@@ -446,6 +470,72 @@ impl Outbox {
             self.enqueue_small(Small::Borrowed(frame))
         } else {
             self.enqueue_frame(frame.clone())
+        }
+    }
+
+    /// Queues a message the client's own running command delivers to itself (a PUBLISH to a
+    /// channel it is subscribed to). Redis 7.2 writes such pushes after the command's reply
+    /// (after the whole EXEC reply in a transaction): the message is held, with everything
+    /// queued behind it, until `release_held`, and the command's replies (`push_own`) go before
+    /// it. Frames other publishers queue meanwhile stay behind it, so every subscriber still
+    /// sees one order of a channel's messages. Called only by the client's own reader.
+    pub fn push_held(&self, frame: &Bytes) -> Pushed {
+        let s = &*self.0;
+        if s.state.load(Ordering::Acquire) != OPEN {
+            return Pushed::Dropped;
+        }
+        let mut q = s.queue.0.lock();
+        q.flush_tail();
+        if q.held_from == NOT_HELD {
+            q.held_from = q.frames.len() as u32;
+            s.holding.store(true, Ordering::Relaxed);
+        }
+        q.frames.push_back(frame.clone());
+        // The writer is woken by `release_held`.
+        self.queued(q, frame.len(), false)
+    }
+
+    /// Queues a reply (or subscribe confirmation) of the client's own command: ahead of the
+    /// messages it holds, if any (see `push_held`), otherwise as `push`.
+    pub fn push_own(&self, frame: Bytes) -> bool {
+        let s = &*self.0;
+        if !s.holding.load(Ordering::Relaxed) {
+            return self.push(frame);
+        }
+        if s.state.load(Ordering::Acquire) != OPEN {
+            return false;
+        }
+        let len = frame.len();
+        let mut q = s.queue.0.lock();
+        if q.held_from == NOT_HELD {
+            drop(q);
+            return self.push(frame);
+        }
+        let at = q.held_from as usize;
+        q.frames.insert(at, frame);
+        q.held_from += 1;
+        let pushed = self.queued(q, len, at == 0);
+        if pushed == Pushed::NeedsWake {
+            self.wake();
+        }
+        pushed != Pushed::Dropped
+    }
+
+    /// Whether the running command held messages to itself (`push_held`).
+    pub fn is_holding(&self) -> bool {
+        self.0.holding.load(Ordering::Relaxed)
+    }
+
+    /// Lets the writer send the held messages, after the command's reply.
+    pub fn release_held(&self) {
+        let s = &*self.0;
+        s.holding.store(false, Ordering::Relaxed);
+        let mut q = s.queue.0.lock();
+        q.held_from = NOT_HELD;
+        let any = !q.is_empty();
+        drop(q);
+        if any {
+            self.wake();
         }
     }
 
@@ -793,6 +883,27 @@ mod tests {
     fn a_push_touches_one_cache_line() {
         assert!(std::mem::size_of::<Mutex<Queue>>() <= 64);
         assert_eq!(std::mem::align_of::<Line<Mutex<Queue>>>(), 64);
+    }
+
+    #[tokio::test]
+    async fn held_frames_follow_own_replies_and_keep_later_pushes_behind() {
+        let o = outbox(0, 0, 0);
+        o.push(Bytes::from_static(b"a"));
+        o.push_held(&Bytes::from_static(b"H"));
+        o.push(Bytes::from_static(b"o"));
+        let mut out = VecDeque::new();
+        assert_eq!(o.next_batch(&mut out).await, Batch::Frames);
+        assert_eq!(
+            out.iter().flat_map(|f| f.to_vec()).collect::<Vec<_>>(),
+            b"a"
+        );
+        o.written(1);
+        o.push_own(Bytes::from_static(b"r1"));
+        o.push_own(Bytes::from_static(b"r2"));
+        assert_eq!(drain(&o).await, b"r1r2");
+        o.release_held();
+        assert!(!o.is_holding());
+        assert_eq!(drain(&o).await, b"Ho");
     }
 
     #[tokio::test]

@@ -16,8 +16,9 @@ use crate::client::ClientHandle;
 use crate::config::{Config, Runtime};
 use crate::ops::Ops;
 use crate::outbox::OutputLimits;
+use crate::protocol::Namespace;
 use crate::registry::Registry;
-use crate::stats::Stats;
+use crate::stats::{Field, Live, Stats};
 
 pub struct ServerState {
     pub config: Config,
@@ -57,6 +58,8 @@ pub struct ServerState {
     pub ops: Ops,
     /// `cluster-enabled yes`: membership, slot map and the CLUSTER commands' state.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// The NATS backbone (`backbone` directive); `None` for a standalone node.
+    pub backbone: Option<Arc<crate::backbone::Backbone>>,
 }
 
 impl ServerState {
@@ -99,10 +102,19 @@ impl ServerState {
             });
             Arc::new(c)
         });
+        let backbone = config
+            .backbone
+            .enabled()
+            .then(|| Arc::new(crate::backbone::Backbone::new(&config.backbone)));
+        let registry = match &backbone {
+            Some(b) => Registry::with_hook(stats.clone(), b.clone()),
+            None => Registry::new(stats.clone()),
+        };
         Arc::new(ServerState {
             runtime: Runtime::new(&config),
             limits: Arc::new(OutputLimits::new(h, s, t)),
-            registry: Registry::new(stats.clone()),
+            registry,
+            backbone,
             stats,
             clients: DashMap::new(),
             connections: AtomicU64::new(0),
@@ -140,6 +152,32 @@ impl ServerState {
         self.ops.slowlog.trim(next.slowlog_max_len);
         crate::logging::set_level(next.loglevel);
         *self.ops.live.write() = next;
+    }
+
+    /// A figure of INFO's Stats section that `Stats` does not hold.
+    pub fn live(&self, figure: Live) -> u64 {
+        match figure {
+            Live::PubsubChannels => self.registry.channel_count(Namespace::Global) as u64,
+            Live::PubsubPatterns => self.registry.numpat() as u64,
+            Live::PubsubShardChannels => self.registry.channel_count(Namespace::Shard) as u64,
+            Live::ConnectedNetOutput => self
+                .clients
+                .iter()
+                .map(|c| c.net_output_bytes.load(Ordering::Relaxed))
+                .sum(),
+            Live::TrackingPrefixes => {
+                let mut all = std::collections::HashSet::new();
+                for c in self.clients.iter() {
+                    all.extend(c.meta.lock().tracking_prefixes.iter().cloned());
+                }
+                all.len() as u64
+            }
+        }
+    }
+
+    /// The value of a row of `stats::STATS_SECTION` (INFO and /metrics both read it here).
+    pub fn stat(&self, field: &Field) -> u64 {
+        field.value(&self.stats, |l| self.live(l))
     }
 
     /// Takes a `maxclients` slot for a connection just accepted; `None` when all are taken.
@@ -183,6 +221,32 @@ impl Renames {
 
     pub fn is_empty(&self) -> bool {
         self.hidden.is_empty()
+    }
+}
+
+/// The backbone hears of interest changes and local publishes from the registry.
+impl crate::registry::Hook for crate::backbone::Backbone {
+    fn channel_interest(&self, ns: crate::registry::Namespace, channel: &[u8], subscribed: bool) {
+        crate::backbone::Backbone::channel_interest(self, ns, channel, subscribed)
+    }
+    fn pattern_interest(&self, pattern: &[u8], subscribed: bool) {
+        crate::backbone::Backbone::pattern_interest(self, pattern, subscribed)
+    }
+    fn published(&self, ns: crate::registry::Namespace, channel: &[u8], payload: &[u8]) {
+        crate::backbone::Backbone::published(self, ns, channel, payload)
+    }
+}
+
+/// Other nodes' messages enter through the registry, like a local PUBLISH that is not sent on.
+impl crate::backbone::Sink for ServerState {
+    fn deliver(
+        &self,
+        ns: crate::registry::Namespace,
+        channel: &[u8],
+        payload: &[u8],
+        wakes: &mut Vec<crate::outbox::Outbox>,
+    ) {
+        self.registry.deliver(ns, channel, payload, wakes);
     }
 }
 

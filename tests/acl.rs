@@ -238,7 +238,8 @@ async fn setuser_getuser_list_users_and_errors() {
     c.roundtrip(&["ACL", "SETUSER", "carol"], b"+OK\r\n").await;
     c.roundtrip(
         &["ACL", "LIST"],
-        b"*2\r\n$34\r\nuser carol off resetchannels -@all\r\n$34\r\nuser default on nopass ~* &* +@all\r\n",
+        // Redis 7.2 shows `sanitize-payload` on every user.
+        b"*2\r\n$51\r\nuser carol off sanitize-payload resetchannels -@all\r\n$51\r\nuser default on nopass sanitize-payload ~* &* +@all\r\n",
     )
     .await;
     c.roundtrip(
@@ -256,7 +257,7 @@ async fn setuser_getuser_list_users_and_errors() {
         b"+OK\r\n",
     )
     .await;
-    c.roundtrip(&["ACL", "GETUSER", "carol"], b"*12\r\n$5\r\nflags\r\n*1\r\n$2\r\non\r\n$9\r\npasswords\r\n*1\r\n$64\r\nc3ab8ff13720e8ad9047dd39466b3c8974e592c2fa383d4a3960714caef0c4f2\r\n$8\r\ncommands\r\n$31\r\n-@all +@pubsub -psubscribe +get\r\n$4\r\nkeys\r\n$0\r\n\r\n$8\r\nchannels\r\n$3\r\n&x*\r\n$9\r\nselectors\r\n*0\r\n").await;
+    c.roundtrip(&["ACL", "GETUSER", "carol"], b"*12\r\n$5\r\nflags\r\n*2\r\n$2\r\non\r\n$16\r\nsanitize-payload\r\n$9\r\npasswords\r\n*1\r\n$64\r\nc3ab8ff13720e8ad9047dd39466b3c8974e592c2fa383d4a3960714caef0c4f2\r\n$8\r\ncommands\r\n$31\r\n-@all +@pubsub -psubscribe +get\r\n$4\r\nkeys\r\n$0\r\n\r\n$8\r\nchannels\r\n$3\r\n&x*\r\n$9\r\nselectors\r\n*0\r\n").await;
     c.roundtrip(&["ACL", "GETUSER", "nobody"], b"$-1\r\n").await;
     c.roundtrip(&["ACL", "USERS"], b"*2\r\n$5\r\ncarol\r\n$7\r\ndefault\r\n")
         .await;
@@ -367,7 +368,7 @@ async fn acl_pubsub_default_allchannels_gives_new_users_every_channel() {
     .await;
     c.roundtrip(
         &["ACL", "LIST"],
-        b"*2\r\n$34\r\nuser default on nopass ~* &* +@all\r\n$25\r\nuser n on nopass &* +@all\r\n",
+        b"*2\r\n$51\r\nuser default on nopass sanitize-payload ~* &* +@all\r\n$42\r\nuser n on nopass sanitize-payload &* +@all\r\n",
     )
     .await;
 }
@@ -397,7 +398,7 @@ async fn aclfile_load_and_save() {
         .await;
     c.roundtrip(&["ACL", "SAVE"], b"+OK\r\n").await;
     let saved = std::fs::read_to_string(&file).unwrap();
-    assert_eq!(saved, "user app on #c3ab8ff13720e8ad9047dd39466b3c8974e592c2fa383d4a3960714caef0c4f2 ~app:* resetchannels &app.* -@all +subscribe +publish +@read +get\nuser default on nopass ~* &* +@all\nuser extra off #c8a8c1e0b9a5f2d1b1e0f3d70a8c0a5c1e6f1b2e7e0e5fd0e2f7f2d6b1bb6dd5 resetchannels -@all\n".replace("user extra off #c8a8c1e0b9a5f2d1b1e0f3d70a8c0a5c1e6f1b2e7e0e5fd0e2f7f2d6b1bb6dd5", &format!("user extra on #{}", pubsubd::auth::password::hash(b"p"))));
+    assert_eq!(saved, "user app on sanitize-payload #c3ab8ff13720e8ad9047dd39466b3c8974e592c2fa383d4a3960714caef0c4f2 ~app:* resetchannels &app.* -@all +@read +get +publish +subscribe\nuser default on nopass sanitize-payload ~* &* +@all\nuser extra off #c8a8c1e0b9a5f2d1b1e0f3d70a8c0a5c1e6f1b2e7e0e5fd0e2f7f2d6b1bb6dd5 resetchannels -@all\n".replace("user extra off #c8a8c1e0b9a5f2d1b1e0f3d70a8c0a5c1e6f1b2e7e0e5fd0e2f7f2d6b1bb6dd5", &format!("user extra on sanitize-payload #{}", pubsubd::auth::password::hash(b"p"))));
     // A broken file changes nothing; a good one replaces every user and disconnects the
     // clients of the users it replaced.
     std::fs::write(&file, "user app on nopass +nosuch\n").unwrap();
@@ -420,4 +421,125 @@ async fn load_and_save_need_an_aclfile() {
     let e = b"-ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.\r\n";
     c.roundtrip(&["ACL", "SAVE"], e).await;
     c.roundtrip(&["ACL", "LOAD"], e).await;
+}
+
+/// Redis 7.2.4: every user shows `sanitize-payload` (or `skip-sanitize-payload` when given),
+/// after `on|off` and `nopass`; command rules are kept in the order given, a rule about a whole
+/// command replaces earlier rules about its subcommands (tests "ACL GETUSER provides correct
+/// results", "ACLs set can include subcommands, if already full command exists").
+#[tokio::test]
+async fn getuser_and_list_show_sanitize_payload_and_rules_in_order() {
+    let s = TestServer::start().await;
+    let mut c = Raw::connect(s.addr()).await;
+    c.roundtrip(
+        &[
+            "ACL",
+            "SETUSER",
+            "bob",
+            "on",
+            ">p1",
+            "&*",
+            "-@all",
+            "+@pubsub",
+            "+@connection",
+            "-publish",
+        ],
+        b"+OK\r\n",
+    )
+    .await;
+    let hash = pubsubd::auth::password::hash(b"p1");
+    c.roundtrip(
+        &["ACL", "LIST"],
+        format!("*2\r\n$134\r\nuser bob on sanitize-payload #{hash} &* -@all +@pubsub +@connection -publish\r\n$51\r\nuser default on nopass sanitize-payload ~* &* +@all\r\n").as_bytes(),
+    )
+    .await;
+    let getuser = |flags: &str, n: usize| {
+        format!("{flags}{n}\r\n$2\r\non\r\n$16\r\nsanitize-payload\r\n$9\r\npasswords\r\n*1\r\n$64\r\n{hash}\r\n$8\r\ncommands\r\n$36\r\n-@all +@pubsub +@connection -publish\r\n$4\r\nkeys\r\n$0\r\n\r\n$8\r\nchannels\r\n$2\r\n&*\r\n$9\r\nselectors\r\n*0\r\n")
+    };
+    c.roundtrip(
+        &["ACL", "GETUSER", "bob"],
+        format!("*12\r\n$5\r\nflags\r\n{}", getuser("*", 2)).as_bytes(),
+    )
+    .await;
+    c.cmd(&["HELLO", "3"]).await;
+    c.frame().await;
+    c.roundtrip(
+        &["ACL", "GETUSER", "bob"],
+        format!("%6\r\n$5\r\nflags\r\n{}", getuser("~", 2)).as_bytes(),
+    )
+    .await;
+    c.roundtrip(&["HELLO", "2"], b"").await;
+    c.frame().await;
+    c.roundtrip(
+        &["ACL", "SETUSER", "c2", "skip-sanitize-payload"],
+        b"+OK\r\n",
+    )
+    .await;
+    c.roundtrip(
+        &["ACL", "GETUSER", "c2"],
+        b"*12\r\n$5\r\nflags\r\n*2\r\n$3\r\noff\r\n$21\r\nskip-sanitize-payload\r\n$9\r\npasswords\r\n*0\r\n$8\r\ncommands\r\n$5\r\n-@all\r\n$4\r\nkeys\r\n$0\r\n\r\n$8\r\nchannels\r\n$0\r\n\r\n$9\r\nselectors\r\n*0\r\n",
+    )
+    .await;
+    for (i, (rules, text)) in [
+        (
+            &["+@all", "-@slow", "-@hash", "+hget"][..],
+            &b"$25\r\n+@all -@slow -@hash +hget\r\n"[..],
+        ),
+        (&["+memory|doctor", "+memory"], b"$13\r\n-@all +memory\r\n"),
+        (&["+config|get", "-config"], b"$13\r\n-@all -config\r\n"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("u{i}");
+        let mut args = vec!["ACL", "SETUSER", &name];
+        args.extend_from_slice(rules);
+        c.roundtrip(&args, b"+OK\r\n").await;
+        c.cmd(&["ACL", "GETUSER", &name]).await;
+        let reply = c.frame().await;
+        let commands = reply.windows(text.len()).any(|w| w == text);
+        assert!(commands, "{rules:?}: {}", String::from_utf8_lossy(&reply));
+    }
+}
+
+/// A subscriber killed because its user lost the channel is gone from CLIENT LIST in the reply
+/// right after ACL SETUSER, as in Redis (which frees it at once; test "Subscribers are killed
+/// when revoked of channel permission").
+#[tokio::test]
+async fn killed_subscribers_leave_client_list_at_once() {
+    let s = TestServer::start().await;
+    let mut admin = Raw::connect(s.addr()).await;
+    admin
+        .roundtrip(
+            &[
+                "ACL",
+                "SETUSER",
+                "ps",
+                "on",
+                "nopass",
+                "+@all",
+                "resetchannels",
+                "&foo",
+            ],
+            b"+OK\r\n",
+        )
+        .await;
+    for _ in 0..20 {
+        let mut sub = Raw::connect(s.addr()).await;
+        sub.roundtrip(&["AUTH", "ps", "x"], b"+OK\r\n").await;
+        sub.roundtrip(&["CLIENT", "SETNAME", "deathrow"], b"+OK\r\n")
+            .await;
+        sub.cmd(&["SUBSCRIBE", "foo"]).await;
+        sub.frame().await;
+        admin
+            .roundtrip(&["ACL", "SETUSER", "ps", "resetchannels"], b"+OK\r\n")
+            .await;
+        admin.cmd(&["CLIENT", "LIST"]).await;
+        let list = admin.frame().await;
+        assert!(!String::from_utf8_lossy(&list).contains("deathrow"));
+        sub.expect_closed().await;
+        admin
+            .roundtrip(&["ACL", "SETUSER", "ps", "&foo"], b"+OK\r\n")
+            .await;
+    }
 }

@@ -53,7 +53,7 @@ async fn every_command_but_auth_hello_quit_reset_needs_authentication() {
         b"-ERR wrong number of arguments for 'publish' command\r\n",
     )
     .await;
-    c.roundtrip(&["HELLO", "3"], b"-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n").await;
+    c.roundtrip(&["HELLO", "3"], b"-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n").await;
     c.roundtrip(&["RESET"], b"+RESET\r\n").await;
     c.roundtrip(&["AUTH", "sekret"], b"+OK\r\n").await;
     c.roundtrip(&["PING"], b"+PONG\r\n").await;

@@ -186,16 +186,32 @@ async fn kill_filters_select_the_right_clients() {
             b"-ERR No such user 'nobody'\r\n",
         )
         .await;
-    // MAXAGE: nobody is 100 s old; everyone is at least 0 s old.
-    let mut y = Raw::connect(s.addr()).await;
-    y.roundtrip(&["PING"], b"+PONG\r\n").await;
+    // MAXAGE is a Redis 7.4 filter; 7.2.4 answers it with a syntax error.
     admin
-        .roundtrip(&["CLIENT", "KILL", "MAXAGE", "100"], b":0\r\n")
+        .roundtrip(
+            &["CLIENT", "KILL", "MAXAGE", "100"],
+            b"-ERR syntax error\r\n",
+        )
+        .await;
+    // USER works for any existing user (Redis 7.2.4: the number killed, 0 for none).
+    admin
+        .roundtrip(
+            &["ACL", "SETUSER", "u", "on", "nopass", "+@all", "&*"],
+            b"+OK\r\n",
+        )
         .await;
     admin
-        .roundtrip(&["CLIENT", "KILL", "MAXAGE", "0"], b":1\r\n")
+        .roundtrip(&["CLIENT", "KILL", "USER", "u"], b":0\r\n")
+        .await;
+    let mut y = Raw::connect(s.addr()).await;
+    y.roundtrip(&["AUTH", "u", "x"], b"+OK\r\n").await;
+    let mut z = Raw::connect(s.addr()).await;
+    z.roundtrip(&["AUTH", "u", "x"], b"+OK\r\n").await;
+    admin
+        .roundtrip(&["CLIENT", "KILL", "USER", "u"], b":2\r\n")
         .await;
     y.expect_closed().await;
+    z.expect_closed().await;
     // Errors.
     admin
         .roundtrip(
@@ -302,4 +318,191 @@ async fn no_evict_and_reply_are_accepted() {
     c.cmd(&["CLIENT", "REPLY", "OFF"]).await;
     c.cmd(&["PING"]).await;
     c.roundtrip(&["CLIENT", "REPLY", "ON"], b"+OK\r\n").await;
+}
+
+/// CLIENT TRACKING / TRACKINGINFO / GETREDIR / CACHING, with Redis 7.2.4's replies and its
+/// validation order (options parsed first, then the ON checks).
+#[tokio::test]
+async fn tracking_validates_like_redis_and_reports_its_state() {
+    let s = TestServer::start().await;
+    let mut a = Raw::connect(s.addr()).await;
+    let mut b = Raw::connect(s.addr()).await;
+    b.cmd(&["CLIENT", "ID"]).await;
+    let bid = String::from_utf8(b.frame().await).unwrap();
+    let bid = bid.trim_start_matches(':').trim_end().to_string();
+    let off = b"*6\r\n$5\r\nflags\r\n*1\r\n$3\r\noff\r\n$8\r\nredirect\r\n:-1\r\n$8\r\nprefixes\r\n*0\r\n";
+    a.roundtrip(&["CLIENT", "TRACKINGINFO"], off).await;
+    a.roundtrip(&["CLIENT", "GETREDIR"], b":-1\r\n").await;
+    for (args, reply) in [
+        (&["CLIENT", "TRACKING"][..], &b"-ERR wrong number of arguments for 'client|tracking' command\r\n"[..]),
+        (&["CLIENT", "TRACKING", "maybe"], b"-ERR syntax error\r\n"),
+        (&["CLIENT", "TRACKING", "ON", "REDIRECT"], b"-ERR syntax error\r\n"),
+        (&["CLIENT", "TRACKING", "ON", "REDIRECT", "abc"], b"-ERR value is not an integer or out of range\r\n"),
+        (&["CLIENT", "TRACKING", "ON", "REDIRECT", "0"], b"-ERR The client ID you want redirect to does not exist\r\n"),
+        (&["CLIENT", "TRACKING", "ON", "REDIRECT", &bid, "REDIRECT", &bid], b"-ERR A client can only redirect to a single other client\r\n"),
+        (&["CLIENT", "TRACKING", "ON", "PREFIX", "foo"], b"-ERR PREFIX option requires BCAST mode to be enabled\r\n"),
+        (&["CLIENT", "TRACKING", "ON", "BCAST", "OPTIN"], b"-ERR OPTIN and OPTOUT are not compatible with BCAST\r\n"),
+        (&["CLIENT", "TRACKING", "ON", "OPTIN", "OPTOUT"], b"-ERR You can't specify both OPTIN mode and OPTOUT mode\r\n"),
+        (&["CLIENT", "CACHING", "yes"], b"-ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled\r\n"),
+        (&["CLIENT", "TRACKINGINFO", "x"], b"-ERR wrong number of arguments for 'client|trackinginfo' command\r\n"),
+        // Two given prefixes that overlap: the error only (7.2.4 also enables tracking and
+        // replies twice when the overlap is found past the first prefix; see tracking.rs).
+        (&["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "p", "PREFIX", "q", "PREFIX", "qr"], b"-ERR Prefix 'q' overlaps with another provided prefix 'qr'. Prefixes for a single client must not overlap.\r\n"),
+    ] {
+        a.roundtrip(args, reply).await;
+    }
+    a.roundtrip(&["CLIENT", "TRACKINGINFO"], off).await;
+    // OPTIN: CACHING yes lasts over CLIENT subcommands, until another command runs.
+    a.roundtrip(&["CLIENT", "TRACKING", "ON", "OPTIN"], b"+OK\r\n")
+        .await;
+    a.roundtrip(&["CLIENT", "CACHING", "yes"], b"+OK\r\n").await;
+    let caching = b"*6\r\n$5\r\nflags\r\n*3\r\n$2\r\non\r\n$5\r\noptin\r\n$11\r\ncaching-yes\r\n$8\r\nredirect\r\n:0\r\n$8\r\nprefixes\r\n*0\r\n";
+    a.roundtrip(&["CLIENT", "TRACKINGINFO"], caching).await;
+    a.roundtrip(&["CLIENT", "TRACKINGINFO"], caching).await;
+    a.roundtrip(&["PING"], b"+PONG\r\n").await;
+    a.roundtrip(&["CLIENT", "TRACKINGINFO"], b"*6\r\n$5\r\nflags\r\n*2\r\n$2\r\non\r\n$5\r\noptin\r\n$8\r\nredirect\r\n:0\r\n$8\r\nprefixes\r\n*0\r\n").await;
+    a.roundtrip(
+        &["CLIENT", "CACHING", "no"],
+        b"-ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.\r\n",
+    )
+    .await;
+    a.roundtrip(&["CLIENT", "TRACKING", "ON", "OPTOUT"], b"-ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.\r\n").await;
+    a.roundtrip(&["CLIENT", "TRACKING", "ON", "BCAST"], b"-ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.\r\n").await;
+    a.roundtrip(&["CLIENT", "TRACKING", "OFF"], b"+OK\r\n")
+        .await;
+    // BCAST without PREFIX tracks the empty prefix; prefixes must not overlap.
+    a.roundtrip(
+        &["CLIENT", "TRACKING", "on", "bcast", "prefix", "m", "noloop"],
+        b"+OK\r\n",
+    )
+    .await;
+    a.roundtrip(&["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "ma"], b"-ERR Prefix 'ma' overlaps with an existing prefix 'm'. Prefixes for a single client must not overlap.\r\n").await;
+    a.roundtrip(&["CLIENT", "TRACKINGINFO"], b"*6\r\n$5\r\nflags\r\n*3\r\n$2\r\non\r\n$5\r\nbcast\r\n$6\r\nnoloop\r\n$8\r\nredirect\r\n:0\r\n$8\r\nprefixes\r\n*1\r\n$1\r\nm\r\n").await;
+    a.cmd(&["CLIENT", "INFO"]).await;
+    let info = String::from_utf8(a.frame().await).unwrap();
+    assert!(
+        info.contains(" flags=tB ") && info.contains(" redir=0 "),
+        "{info}"
+    );
+    a.cmd(&["INFO"]).await;
+    let info = String::from_utf8(a.frame().await).unwrap();
+    assert!(info.contains("\r\ntracking_clients:1\r\n"), "{info}");
+    assert!(info.contains("\r\ntracking_total_prefixes:1\r\n"), "{info}");
+    // REDIRECT to another client; RESET turns tracking off.
+    a.roundtrip(&["CLIENT", "TRACKING", "OFF"], b"+OK\r\n")
+        .await;
+    a.roundtrip(&["CLIENT", "TRACKING", "ON", "REDIRECT", &bid], b"+OK\r\n")
+        .await;
+    a.roundtrip(&["CLIENT", "GETREDIR"], format!(":{bid}\r\n").as_bytes())
+        .await;
+    a.roundtrip(&["RESET"], b"+RESET\r\n").await;
+    a.roundtrip(&["CLIENT", "TRACKINGINFO"], off).await;
+    // RESP3: a map whose flags are a set.
+    a.cmd(&["HELLO", "3"]).await;
+    a.frame().await;
+    a.roundtrip(&["CLIENT", "TRACKINGINFO"], b"%3\r\n$5\r\nflags\r\n~1\r\n$3\r\noff\r\n$8\r\nredirect\r\n:-1\r\n$8\r\nprefixes\r\n*0\r\n").await;
+    a.roundtrip(
+        &["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "a", "NOLOOP"],
+        b"+OK\r\n",
+    )
+    .await;
+    a.roundtrip(&["CLIENT", "TRACKINGINFO"], b"%3\r\n$5\r\nflags\r\n~3\r\n$2\r\non\r\n$5\r\nbcast\r\n$6\r\nnoloop\r\n$8\r\nredirect\r\n:0\r\n$8\r\nprefixes\r\n*1\r\n$1\r\na\r\n").await;
+}
+
+/// CLIENT UNBLOCK: nobody is ever blocked here, so 0, after Redis 7.2.4's checks (the reason
+/// before the id).
+#[tokio::test]
+async fn unblock_answers_zero_after_checking_its_arguments() {
+    let s = TestServer::start().await;
+    let mut c = Raw::connect(s.addr()).await;
+    c.roundtrip(&["CLIENT", "UNBLOCK", "1"], b":0\r\n").await;
+    c.roundtrip(&["CLIENT", "UNBLOCK", "999999", "TIMEOUT"], b":0\r\n")
+        .await;
+    c.roundtrip(&["CLIENT", "UNBLOCK", "1", "error"], b":0\r\n")
+        .await;
+    c.roundtrip(
+        &["CLIENT", "UNBLOCK", "abc", "bogus"],
+        b"-ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR\r\n",
+    )
+    .await;
+    c.roundtrip(
+        &["CLIENT", "UNBLOCK", "abc"],
+        b"-ERR value is not an integer or out of range\r\n",
+    )
+    .await;
+    c.roundtrip(
+        &["CLIENT", "UNBLOCK"],
+        b"-ERR wrong number of arguments for 'client|unblock' command\r\n",
+    )
+    .await;
+    c.roundtrip(
+        &["CLIENT", "UNBLOCK", "1", "TIMEOUT", "x"],
+        b"-ERR unknown subcommand or wrong number of arguments for 'UNBLOCK'. Try CLIENT HELP.\r\n",
+    )
+    .await;
+}
+
+/// Redis 7.2.4: `CLIENT LIST ID 0` lists nothing (only a non-number is an error); NO-EVICT
+/// and NO-TOUCH show as flags `e` and `T`, and RESET clears them.
+#[tokio::test]
+async fn list_id_zero_is_empty_and_no_evict_no_touch_are_flags() {
+    let s = TestServer::start().await;
+    let mut c = Raw::connect(s.addr()).await;
+    c.roundtrip(&["CLIENT", "LIST", "ID", "0"], b"$0\r\n\r\n")
+        .await;
+    c.roundtrip(
+        &["CLIENT", "LIST", "ID", "abc"],
+        b"-ERR Invalid client ID\r\n",
+    )
+    .await;
+    c.roundtrip(&["CLIENT", "NO-EVICT", "on"], b"+OK\r\n").await;
+    c.roundtrip(&["CLIENT", "NO-TOUCH", "on"], b"+OK\r\n").await;
+    c.cmd(&["CLIENT", "INFO"]).await;
+    let info = String::from_utf8(c.frame().await).unwrap();
+    assert!(info.contains(" flags=eT "), "{info}");
+    c.roundtrip(&["RESET"], b"+RESET\r\n").await;
+    c.cmd(&["CLIENT", "INFO"]).await;
+    let info = String::from_utf8(c.frame().await).unwrap();
+    assert!(info.contains(" flags=N "), "{info}");
+}
+
+/// CLIENT HELP is 7.2.4's text, byte for byte.
+#[tokio::test]
+async fn help_is_redis_7_2_text() {
+    let s = TestServer::start().await;
+    let mut c = Raw::connect(s.addr()).await;
+    c.roundtrip(&["CLIENT", "HELP"], b"*54\r\n+CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n+CACHING (YES|NO)\r\n+    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.\r\n+GETREDIR\r\n+    Return the client ID we are redirecting to when tracking is enabled.\r\n+GETNAME\r\n+    Return the name of the current connection.\r\n+ID\r\n+    Return the ID of the current connection.\r\n+INFO\r\n+    Return information about the current client connection.\r\n+KILL <ip:port>\r\n+    Kill connection made from <ip:port>.\r\n+KILL <option> <value> [<option> <value> [...]]\r\n+    Kill connections. Options are:\r\n+    * ADDR (<ip:port>|<unixsocket>:0)\r\n+      Kill connections made from the specified address\r\n+    * LADDR (<ip:port>|<unixsocket>:0)\r\n+      Kill connections made to specified local address\r\n+    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)\r\n+      Kill connections by type.\r\n+    * USER <username>\r\n+      Kill connections authenticated by <username>.\r\n+    * SKIPME (YES|NO)\r\n+      Skip killing current connection (default: yes).\r\n+LIST [options ...]\r\n+    Return information about client connections. Options:\r\n+    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)\r\n+      Return clients of specified type.\r\n+UNPAUSE\r\n+    Stop the current client pause, resuming traffic.\r\n+PAUSE <timeout> [WRITE|ALL]\r\n+    Suspend all, or just write, clients for <timeout> milliseconds.\r\n+REPLY (ON|OFF|SKIP)\r\n+    Control the replies sent to the current connection.\r\n+SETNAME <name>\r\n+    Assign the name <name> to the current connection.\r\n+SETINFO <option> <value>\r\n+    Set client meta attr. Options are:\r\n+    * LIB-NAME: the client lib name.\r\n+    * LIB-VER: the client lib version.\r\n+UNBLOCK <clientid> [TIMEOUT|ERROR]\r\n+    Unblock the specified blocked client.\r\n+TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]\r\n+         [OPTIN] [OPTOUT] [NOLOOP]\r\n+    Control server assisted client side caching.\r\n+TRACKINGINFO\r\n+    Report tracking status for the current connection.\r\n+NO-EVICT (ON|OFF)\r\n+    Protect current client connection from eviction.\r\n+NO-TOUCH (ON|OFF)\r\n+    Will not touch LRU/LFU stats when this mode is on.\r\n+HELP\r\n+    Print this help.\r\n").await;
+}
+
+/// Redis 7.2.4's `qbuf` is the query buffer while the batch runs: the current command, what
+/// came before it in the same read and what is pipelined after it (tests "CLIENT LIST" and
+/// "CLIENT INFO" of unit/introspection match `qbuf=26`); `argv-mem` is the sum of the current
+/// command's argument lengths.
+#[tokio::test]
+async fn qbuf_and_argv_mem_describe_the_command_being_run() {
+    let s = TestServer::start().await;
+    let mut c = Raw::connect(s.addr()).await;
+    let fields = |line: &[u8]| {
+        let t = String::from_utf8_lossy(line).into_owned();
+        let get = |k: &str| {
+            t.split(' ')
+                .find_map(|w| w.strip_prefix(&format!("{k}=")).map(str::to_string))
+                .unwrap()
+        };
+        (get("qbuf"), get("argv-mem"))
+    };
+    c.cmd(&["CLIENT", "LIST"]).await;
+    assert_eq!(fields(&c.frame().await), ("26".into(), "10".into()));
+    c.send(b"CLIENT INFO\r\n").await;
+    assert_eq!(fields(&c.frame().await), ("13".into(), "10".into()));
+    c.send(b"*2\r\n$6\r\nCLIENT\r\n$4\r\nINFO\r\n*1\r\n$4\r\nPING\r\n")
+        .await;
+    assert_eq!(fields(&c.frame().await), ("40".into(), "10".into()));
+    c.expect(b"+PONG\r\n").await;
+    c.send(b"*1\r\n$4\r\nPING\r\n*2\r\n$6\r\nCLIENT\r\n$4\r\nINFO\r\n")
+        .await;
+    c.expect(b"+PONG\r\n").await;
+    assert_eq!(fields(&c.frame().await), ("40".into(), "10".into()));
+    c.cmd(&["CLIENT", "LIST", "ID", "1", "22"]).await;
+    assert_eq!(fields(&c.frame().await), ("49".into(), "15".into()));
 }

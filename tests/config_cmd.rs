@@ -19,8 +19,9 @@ async fn get_returns_redis_names_and_formats() {
     )
     .await;
     c.roundtrip(
+        // Asked for by its exact name: answered under the name as written (Redis 7.0 and 7.2).
         &["CONFIG", "GET", "MaxClients"],
-        b"*2\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n",
+        b"*2\r\n$10\r\nMaxClients\r\n$5\r\n10000\r\n",
     )
     .await;
     c.roundtrip(&["CONFIG", "GET", "nosuch"], b"*0\r\n").await;
@@ -379,4 +380,138 @@ async fn requirepass_acl_pubsub_default_and_protected_mode_are_settable() {
             b"*2\r\n$14\r\nprotected-mode\r\n$2\r\nno\r\n",
         )
         .await;
+}
+
+/// Redis 7.2.4's CONFIG SET checks: notify-keyspace-events read back in its canonical form and
+/// refused with an unknown class; memory and percent values; names checked (unknown,
+/// immutable, duplicate) before any value, then values in argument order (tests
+/// "Keyspace notifications: test CONFIG GET/SET of event flags", "CONFIG SET rollback on set
+/// error").
+#[tokio::test]
+async fn config_set_validates_and_normalises_like_redis_7_2() {
+    let s = TestServer::start().await;
+    let mut c = Raw::connect(s.addr()).await;
+    for (set, get) in [
+        ("KA", "AK"),
+        ("EA", "AE"),
+        ("gxKEAtmdn", "AKEm"),
+        ("$lshzxeKE", "$lshzxeKE"),
+        ("", ""),
+    ] {
+        c.roundtrip(
+            &["CONFIG", "SET", "notify-keyspace-events", set],
+            b"+OK\r\n",
+        )
+        .await;
+        c.roundtrip(
+            &["CONFIG", "GET", "notify-keyspace-events"],
+            format!(
+                "*2\r\n$22\r\nnotify-keyspace-events\r\n${}\r\n{get}\r\n",
+                get.len()
+            )
+            .as_bytes(),
+        )
+        .await;
+    }
+    let failed = |name: &str, why: &str| {
+        format!("-ERR CONFIG SET failed (possibly related to argument '{name}') - {why}\r\n")
+    };
+    for (args, reply) in [
+        (
+            &["notify-keyspace-events", "Q"][..],
+            failed(
+                "notify-keyspace-events",
+                "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
+            ),
+        ),
+        (
+            &["maxmemory-clients", "200%"],
+            failed(
+                "maxmemory-clients",
+                "percentage argument must be less or equal to 100",
+            ),
+        ),
+        (
+            &["maxmemory-clients", "abc"],
+            failed(
+                "maxmemory-clients",
+                "argument must be a memory or percent value",
+            ),
+        ),
+        (
+            &["maxmemory", "abc"],
+            failed("maxmemory", "argument must be a memory value"),
+        ),
+        (
+            &["client-query-buffer-limit", "invalid"],
+            failed(
+                "client-query-buffer-limit",
+                "argument must be a memory value",
+            ),
+        ),
+        (
+            &[
+                "maxmemory",
+                "10000001",
+                "maxmemory-clients",
+                "200%",
+                "client-query-buffer-limit",
+                "invalid",
+            ],
+            failed(
+                "maxmemory-clients",
+                "percentage argument must be less or equal to 100",
+            ),
+        ),
+        (
+            &["timeout", "abc", "daemonize", "yes"],
+            failed("daemonize", "can't set immutable config"),
+        ),
+        (
+            &["timeout", "abc", "timeout", "1"],
+            failed("timeout", "duplicate parameter"),
+        ),
+    ] {
+        let mut cmd = vec!["CONFIG", "SET"];
+        cmd.extend_from_slice(args);
+        c.roundtrip(&cmd, reply.as_bytes()).await;
+    }
+    c.roundtrip(&["CONFIG", "SET", "maxmemory-clients", "10%"], b"+OK\r\n")
+        .await;
+    c.roundtrip(
+        &["CONFIG", "GET", "maxmemory-clients"],
+        b"*2\r\n$17\r\nmaxmemory-clients\r\n$3\r\n10%\r\n",
+    )
+    .await;
+}
+
+/// Redis 7.2's hidden configs: CONFIG GET returns one named exactly, never through a pattern
+/// (test "CONFIG GET hidden configs").
+#[tokio::test]
+async fn hidden_configs_answer_only_by_exact_name() {
+    let s = TestServer::start().await;
+    let mut c = Raw::connect(s.addr()).await;
+    c.roundtrip(
+        &["CONFIG", "GET", "key-load-delay"],
+        b"*2\r\n$14\r\nkey-load-delay\r\n$1\r\n0\r\n",
+    )
+    .await;
+    c.roundtrip(&["CONFIG", "GET", "key-load-*"], b"*0\r\n")
+        .await;
+    c.cmd(&["CONFIG", "GET", "*"]).await;
+    let all = c.frame().await;
+    assert!(!String::from_utf8_lossy(&all).contains("key-load-delay"));
+    c.roundtrip(&["CONFIG", "SET", "key-load-delay", "5"], b"+OK\r\n")
+        .await;
+    // A parameter asked for by its exact name comes back under the name as written.
+    c.roundtrip(
+        &["CONFIG", "GET", "KEY-LOAD-DELAY"],
+        b"*2\r\n$14\r\nKEY-LOAD-DELAY\r\n$1\r\n5\r\n",
+    )
+    .await;
+    c.roundtrip(
+        &["CONFIG", "GET", "MaxClients"],
+        b"*2\r\n$10\r\nMaxClients\r\n$5\r\n10000\r\n",
+    )
+    .await;
 }

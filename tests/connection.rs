@@ -308,16 +308,39 @@ async fn command_introspection() {
     c.frame().await;
     c.roundtrip(
         &["COMMAND", "DOCS", "ping"],
-        b"%1\r\n$4\r\nping\r\n%5\r\n$7\r\nsummary\r\n$41\r\nReturns the server's liveliness response.\r\n$5\r\nsince\r\n$5\r\n1.0.0\r\n$5\r\ngroup\r\n$10\r\nconnection\r\n$10\r\ncomplexity\r\n$4\r\nO(1)\r\n$9\r\narguments\r\n*1\r\n%3\r\n$4\r\nname\r\n$7\r\nmessage\r\n$4\r\ntype\r\n$6\r\nstring\r\n$5\r\nflags\r\n~1\r\n+optional\r\n",
+        b"%1\r\n$4\r\nping\r\n%5\r\n$7\r\nsummary\r\n$41\r\nReturns the server's liveliness response.\r\n$5\r\nsince\r\n$5\r\n1.0.0\r\n$5\r\ngroup\r\n$10\r\nconnection\r\n$10\r\ncomplexity\r\n$4\r\nO(1)\r\n$9\r\narguments\r\n*1\r\n%4\r\n$4\r\nname\r\n$7\r\nmessage\r\n$4\r\ntype\r\n$6\r\nstring\r\n$12\r\ndisplay_text\r\n$7\r\nmessage\r\n$5\r\nflags\r\n~1\r\n+optional\r\n",
     )
     .await;
     // redis-cli's interactive start asks for every command's docs.
     c.cmd(&["COMMAND", "DOCS"]).await;
     let all = c.frame().await;
     assert!(all.starts_with(b"%"));
+    // Redis 7.2.4: a shard channel's key spec is flagged not_key, which GETKEYS skips, and
+    // "has keys" is checked before the arity; GETKEYS takes arity -3.
+    for args in [
+        &["COMMAND", "GETKEYS", "spublish", "ch", "m"][..],
+        &["COMMAND", "GETKEYSANDFLAGS", "ssubscribe", "a", "b"],
+        &["COMMAND", "GETKEYS", "sunsubscribe"],
+        &["COMMAND", "GETKEYS", "publish"],
+        &["COMMAND", "GETKEYSANDFLAGS", "ping"],
+    ] {
+        c.roundtrip(args, b"-ERR The command has no key arguments\r\n")
+            .await;
+    }
     c.roundtrip(
-        &["COMMAND", "GETKEYS", "spublish", "ch", "m"],
-        b"*1\r\n$2\r\nch\r\n",
+        &["COMMAND", "GETKEYS", "nosuch", "a"],
+        b"-ERR Invalid command specified\r\n",
+    )
+    .await;
+    // QUIT is deprecated since 7.2; shard channels are documented as strings.
+    c.roundtrip(
+        &["COMMAND", "DOCS", "quit"],
+        b"%1\r\n$4\r\nquit\r\n%7\r\n$7\r\nsummary\r\n$22\r\nCloses the connection.\r\n$5\r\nsince\r\n$5\r\n1.0.0\r\n$5\r\ngroup\r\n$10\r\nconnection\r\n$10\r\ncomplexity\r\n$4\r\nO(1)\r\n$9\r\ndoc_flags\r\n~1\r\n+deprecated\r\n$16\r\ndeprecated_since\r\n$5\r\n7.2.0\r\n$11\r\nreplaced_by\r\n$27\r\njust closing the connection\r\n",
+    )
+    .await;
+    c.roundtrip(
+        &["COMMAND", "DOCS", "spublish"],
+        b"%1\r\n$8\r\nspublish\r\n%5\r\n$7\r\nsummary\r\n$33\r\nPost a message to a shard channel\r\n$5\r\nsince\r\n$5\r\n7.0.0\r\n$5\r\ngroup\r\n$6\r\npubsub\r\n$10\r\ncomplexity\r\n$80\r\nO(N) where N is the number of clients subscribed to the receiving shard channel.\r\n$9\r\narguments\r\n*2\r\n%3\r\n$4\r\nname\r\n$12\r\nshardchannel\r\n$4\r\ntype\r\n$6\r\nstring\r\n$12\r\ndisplay_text\r\n$12\r\nshardchannel\r\n%3\r\n$4\r\nname\r\n$7\r\nmessage\r\n$4\r\ntype\r\n$6\r\nstring\r\n$12\r\ndisplay_text\r\n$7\r\nmessage\r\n",
     )
     .await;
     c.roundtrip(

@@ -153,10 +153,10 @@ async fn resp3_subscribed_client_may_run_any_command_and_gets_push_frames() {
         .await;
     c.roundtrip(&["PING"], b"+PONG\r\n").await;
     c.roundtrip(&["PING", "x"], b"$1\r\nx\r\n").await;
-    c.roundtrip(&["PUBLISH", "a", "self"], b"").await;
+    // Redis 7.2: the count first, then the message to the publisher itself.
+    c.roundtrip(&["PUBLISH", "a", "self"], b":1\r\n").await;
     c.expect(b">3\r\n$7\r\nmessage\r\n$1\r\na\r\n$4\r\nself\r\n")
         .await;
-    c.expect(b":1\r\n").await;
     c.roundtrip(&["ECHO", "e"], b"$1\r\ne\r\n").await;
 }
 
@@ -358,9 +358,10 @@ async fn subscribe_inside_multi_is_allowed_but_ssubscribe_is_not() {
     c.expect(&conf2("subscribe", "x", 1)).await;
     c.expect(b"-ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client\r\n")
         .await;
-    // The client receives its own message before the count, as in Redis.
-    c.expect(&msg2(b"x", b"1")).await;
+    // Redis 7.2 writes the client's own message after the whole EXEC reply (7.0 wrote it
+    // inside the array, before the count).
     c.expect(b":1\r\n").await;
+    c.expect(&msg2(b"x", b"1")).await;
 }
 
 #[tokio::test]
@@ -389,4 +390,124 @@ async fn pattern_matching_follows_redis_glob() {
             sub.frame().await;
         }
     }
+}
+
+fn push3(items: &[&[u8]]) -> Vec<u8> {
+    frame(b'>', items, None)
+}
+
+/// Redis 7.2 ("publish to self inside multi"): messages a transaction delivers to the client
+/// running it are written after the whole EXEC reply, in delivery order.
+#[tokio::test]
+async fn resp3_messages_to_self_follow_the_exec_reply() {
+    let s = TestServer::start().await;
+    let mut c = Raw::connect(s.addr()).await;
+    c.cmd(&["HELLO", "3"]).await;
+    c.frame().await;
+    c.roundtrip(
+        &["SUBSCRIBE", "foo"],
+        &frame(b'>', &[b"subscribe", b"foo"], Some(1)),
+    )
+    .await;
+    c.send(b"MULTI\r\nPING abc\r\nPUBLISH foo bar\r\nPUBLISH foo vaz\r\nPING def\r\nEXEC\r\n")
+        .await;
+    c.expect(b"+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n")
+        .await;
+    c.expect(b"*4\r\n$3\r\nabc\r\n:1\r\n:1\r\n$3\r\ndef\r\n")
+        .await;
+    c.expect(&push3(&[b"message", b"foo", b"bar"])).await;
+    c.expect(&push3(&[b"message", b"foo", b"vaz"])).await;
+    // A subscribe confirmation is the command's own reply: it stays inside the array.
+    c.send(b"MULTI\r\nPSUBSCRIBE p*\r\nPUBLISH pq 1\r\nEXEC\r\n")
+        .await;
+    c.expect(b"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n").await;
+    c.expect(&frame(b'>', &[b"psubscribe", b"p*"], Some(2)))
+        .await;
+    c.expect(b":1\r\n").await;
+    c.expect(&frame(b'>', &[b"pmessage", b"p*", b"pq", b"1"], None))
+        .await;
+    c.expect_silence(50).await;
+}
+
+/// Redis 7.2 ("unsubscribe inside multi, and publish to self"): the unsubscribe confirmation
+/// stays in the EXEC array; outside MULTI, PUBLISH's count comes before the message the
+/// publisher receives itself, then the pattern message.
+#[tokio::test]
+async fn resp3_publish_to_self_replies_before_the_message() {
+    let s = TestServer::start().await;
+    let mut c = Raw::connect(s.addr()).await;
+    c.cmd(&["HELLO", "3"]).await;
+    c.frame().await;
+    c.cmd(&["SUBSCRIBE", "foo", "bar"]).await;
+    c.expect(&frame(b'>', &[b"subscribe", b"foo"], Some(1)))
+        .await;
+    c.expect(&frame(b'>', &[b"subscribe", b"bar"], Some(2)))
+        .await;
+    c.send(b"MULTI\r\nPING abc\r\nUNSUBSCRIBE bar\r\nPUBLISH foo bar\r\nEXEC\r\n")
+        .await;
+    c.expect(b"+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n$3\r\nabc\r\n")
+        .await;
+    c.expect(&frame(b'>', &[b"unsubscribe", b"bar"], Some(1)))
+        .await;
+    c.expect(b":1\r\n").await;
+    c.expect(&push3(&[b"message", b"foo", b"bar"])).await;
+    c.roundtrip(&["PUBLISH", "foo", "vaz"], b":1\r\n").await;
+    c.expect(&push3(&[b"message", b"foo", b"vaz"])).await;
+    c.roundtrip(
+        &["PSUBSCRIBE", "f*"],
+        &frame(b'>', &[b"psubscribe", b"f*"], Some(2)),
+    )
+    .await;
+    // Pipelined: the count, both messages, then the next command's reply.
+    c.send(b"PUBLISH foo two\r\nPING\r\n").await;
+    c.expect(b":2\r\n").await;
+    c.expect(&push3(&[b"message", b"foo", b"two"])).await;
+    c.expect(&frame(b'>', &[b"pmessage", b"f*", b"foo", b"two"], None))
+        .await;
+    c.expect(b"+PONG\r\n").await;
+    c.roundtrip(
+        &["SSUBSCRIBE", "sf"],
+        &frame(b'>', &[b"ssubscribe", b"sf"], Some(1)),
+    )
+    .await;
+    c.roundtrip(&["SPUBLISH", "sf", "x"], b":1\r\n").await;
+    c.expect(&push3(&[b"smessage", b"sf", b"x"])).await;
+    c.expect_silence(50).await;
+}
+
+/// Messages another client publishes while a client holds its own stay behind them, so every
+/// subscriber sees the same order.
+#[tokio::test]
+async fn messages_held_for_the_publisher_keep_the_channel_order() {
+    let s = TestServer::start().await;
+    let mut a = Raw::connect(s.addr()).await;
+    a.cmd(&["HELLO", "3"]).await;
+    a.frame().await;
+    a.roundtrip(
+        &["SUBSCRIBE", "ch"],
+        &frame(b'>', &[b"subscribe", b"ch"], Some(1)),
+    )
+    .await;
+    let mut b = Raw::connect(s.addr()).await;
+    let mut pipeline = Vec::new();
+    for i in 0..200 {
+        pipeline.extend_from_slice(format!("PUBLISH ch b{i}\r\n").as_bytes());
+    }
+    b.send(&pipeline).await;
+    a.send(b"PUBLISH ch a\r\n").await;
+    let mut got = Vec::new();
+    let mut replies = 0;
+    while got.len() < 201 || replies < 1 {
+        let f = a.frame().await;
+        if f == b":1\r\n" {
+            replies += 1;
+            assert!(!got.contains(&"a".to_string()), "reply before own message");
+            continue;
+        }
+        let text = String::from_utf8(f).unwrap();
+        got.push(text.rsplit("\r\n").nth(1).unwrap().to_string());
+    }
+    let bs: Vec<_> = got.iter().filter(|m| m.starts_with('b')).cloned().collect();
+    let want: Vec<_> = (0..200).map(|i| format!("b{i}")).collect();
+    assert_eq!(bs, want);
 }

@@ -19,7 +19,11 @@
 //! `patterns-0` `patterns-1k` `patterns-10k` `patterns-100k` (or `patterns`) `pattern-churn`, or
 //! `all`. `conns` and `channels` hold 10,000+ connections: the load generator raises its own
 //! RLIMIT_NOFILE with `prlimit` where the hard limit allows, otherwise run it under
-//! `ulimit -n 20000`. `--help` lists the knobs.
+//! `ulimit -n 20000`. `--help` lists the knobs. Given no server at all (as `cargo test
+//! --all-targets` and a bare `cargo bench` run it), it runs its self-checks and measures nothing.
+//!
+//! `--cross-node` runs the scale-out scenarios instead (`crossnode.rs`): pubsubd nodes on a
+//! NATS backbone against a three-node Redis Cluster, both started fresh per run.
 //!
 //! Figures depend on the machine and on what else runs on it: compare the two servers only
 //! within one run, and prefer the per-CPU-second columns on a busy machine.
@@ -29,6 +33,7 @@
 //! README.md's Performance section holds the latest table (machine, date, command, both
 //! servers' figures, targets) and the profiles behind the targets it misses.
 
+mod crossnode;
 mod patterns;
 mod publisher;
 mod report;
@@ -124,6 +129,10 @@ struct Cli {
     /// Also write the markdown summary to this file.
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// Run the cross-node scenarios instead (see crossnode.rs): pubsubd nodes on NATS against
+    /// a three-node Redis Cluster; needs --pubsubd and --redis.
+    #[arg(long)]
+    cross_node: bool,
     /// Only run the built-in self-checks (they also run before every measurement).
     #[arg(long)]
     self_test: bool,
@@ -181,6 +190,51 @@ async fn real_main(cli: Cli) -> Result<bool> {
     patterns::self_check()?;
     if cli.self_test {
         println!("self-checks passed");
+        return Ok(true);
+    }
+    if cli.cross_node {
+        let pubsubd = match (cli.pubsubd.as_deref(), option_env!("CARGO_BIN_EXE_pubsubd")) {
+            (Some(""), Some(b)) => b.to_string(),
+            (Some(p), _) if !p.is_empty() => p.to_string(),
+            _ => bail!("--cross-node needs --pubsubd"),
+        };
+        let redis = cli.redis.clone().context("--cross-node needs --redis")?;
+        let p = Params {
+            duration: Duration::from_secs_f64(cli.duration),
+            pattern_full_window: false,
+            pattern_miss: false,
+            pattern_shape: cli.pattern_shape,
+            pattern_exact_baseline: false,
+            window: cli.window.max(1),
+            batch: cli.batch.clamp(1, cli.window.max(1)),
+            rate: cli.rate,
+            publishers: cli.publishers.max(1),
+            channels: cli.channels.max(1),
+            conns: cli.conns.max(1),
+            latency_subscribers: cli.latency_subscribers.max(1),
+            healthy: cli.healthy.max(1),
+        };
+        let work = Workdir(std::env::temp_dir().join(format!("loadgen.{}", std::process::id())));
+        std::fs::create_dir_all(&work.0)?;
+        println!(
+            "loadgen: {} | {} reps × {} s",
+            command_line(),
+            cli.reps,
+            cli.duration
+        );
+        return crossnode::run(&pubsubd, &redis, cli.reps.max(1), &p, &work.0).await;
+    }
+    // `cargo test --all-targets` and a bare `cargo bench` run every bench target without
+    // arguments: check, as criterion's test mode does, and measure nothing.
+    if cli.pubsubd.is_none()
+        && cli.redis.is_none()
+        && cli.servers.is_empty()
+        && cli.targets.is_empty()
+    {
+        println!(
+            "loadgen: self-checks passed; nothing to measure (give --pubsubd, --redis, \
+             --server NAME=PATH or --target; --help lists the knobs)"
+        );
         return Ok(true);
     }
     let specs = server_specs(&cli)?;

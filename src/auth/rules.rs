@@ -67,8 +67,12 @@ pub struct User {
     future: bool,
     /// Allowed first arguments of otherwise denied commands (`+select|0`), by command id.
     firstargs: HashMap<usize, Vec<String>>,
-    /// Rules naming Redis commands pubsubd does not have, in order.
-    foreign: Vec<String>,
+    /// The command and category rules since the last `+@all`/`-@all`, lowercased, in the order
+    /// given, as Redis 7.2 keeps them (`ACLUpdateCommandRules`): a rule replaces earlier rules
+    /// for the same command or category and for the subcommands of a command it names. ACL
+    /// LIST/GETUSER print them after `+@all` or `-@all`. Rules about Redis commands pubsubd
+    /// does not have are kept here too, and grant nothing.
+    command_rules: Vec<String>,
     /// Channel rules without glob characters: a set lookup instead of a match.
     literal_channels: HashSet<Bytes>,
     glob_channels: Vec<Bytes>,
@@ -101,7 +105,8 @@ impl User {
             name: name.to_string(),
             enabled: false,
             nopass: false,
-            sanitize_skip: None,
+            // Redis 7.2 creates every user with `sanitize-payload`.
+            sanitize_skip: Some(false),
             passwords: Vec::new(),
             allkeys: false,
             keys: Vec::new(),
@@ -111,7 +116,7 @@ impl User {
             allcommands: false,
             future: false,
             firstargs: HashMap::new(),
-            foreign: Vec::new(),
+            command_rules: Vec::new(),
             literal_channels: HashSet::new(),
             glob_channels: Vec::new(),
         }
@@ -216,14 +221,14 @@ impl User {
                 self.allcommands = true;
                 self.future = true;
                 self.firstargs.clear();
-                self.foreign.clear();
+                self.command_rules.clear();
             }
             "nocommands" | "-@all" => {
                 self.commands = [0; WORDS];
                 self.allcommands = false;
                 self.future = false;
                 self.firstargs.clear();
-                self.foreign.clear();
+                self.command_rules.clear();
             }
             "clearselectors" => {}
             "reset" => {
@@ -239,7 +244,7 @@ impl User {
                 self.allcommands = false;
                 self.future = false;
                 self.firstargs.clear();
-                self.foreign.clear();
+                self.command_rules.clear();
             }
             _ => return self.apply_prefixed(op),
         }
@@ -314,10 +319,7 @@ impl User {
                     .position(|c| *c == name)
                     .ok_or(RuleError::UnknownCommand)?;
                 self.set_category(cat, op[0] == b'+');
-                if self.catalogue.in_category(cat).next().is_none() {
-                    // A category with none of our commands (`+@read`): kept for ACL SAVE.
-                    self.foreign.push(format!("{}@{name}", op[0] as char));
-                }
+                self.update_rules(&format!("@{name}"), op[0] == b'+');
             }
             b'+' | b'-' => self.apply_command(op[0] == b'+', rest)?,
             _ => return Err(RuleError::Syntax),
@@ -325,38 +327,52 @@ impl User {
         Ok(())
     }
 
+    /// Redis's `ACLUpdateCommandRules`: drops earlier rules for `rule` (and, for a command,
+    /// for its subcommands), then appends this one.
+    fn update_rules(&mut self, rule: &str, allow: bool) {
+        self.command_rules.retain(|r| {
+            let name = &r[1..];
+            !(name == rule
+                || (name.len() > rule.len()
+                    && name.starts_with(rule)
+                    && name.as_bytes()[rule.len()] == b'|'))
+        });
+        self.command_rules
+            .push(format!("{}{rule}", if allow { '+' } else { '-' }));
+    }
+
     fn apply_command(&mut self, allow: bool, name: &[u8]) -> Result<(), RuleError> {
         let name = String::from_utf8_lossy(name).to_ascii_lowercase();
-        let foreign = |u: &mut User| {
-            u.foreign
-                .push(format!("{}{}", if allow { '+' } else { '-' }, name));
-            Ok(())
-        };
-        if let Some(id) = self.catalogue.find(&name) {
+        self.apply_command_bits(allow, &name)?;
+        self.update_rules(&name, allow);
+        Ok(())
+    }
+
+    fn apply_command_bits(&mut self, allow: bool, name: &str) -> Result<(), RuleError> {
+        if let Some(id) = self.catalogue.find(name) {
             self.change_perm(id, allow);
             return Ok(());
         }
-        let Some((cmd, sub)) = name.rsplit_once('|') else {
-            return if is_redis_command(&name) {
-                foreign(self)
+        let known = |n: &str| {
+            if is_redis_command(n) {
+                Ok(())
             } else {
                 Err(RuleError::UnknownCommand)
-            };
+            }
+        };
+        let Some((cmd, sub)) = name.rsplit_once('|') else {
+            return known(name);
         };
         if !allow {
             // `-cmd|sub` names a subcommand that must exist.
             return if is_redis_command(cmd) && self.catalogue.find(cmd).is_none() {
-                foreign(self)
+                Ok(())
             } else {
                 Err(RuleError::UnknownCommand)
             };
         }
         let Some(id) = self.catalogue.find(cmd) else {
-            return if is_redis_command(cmd) {
-                foreign(self)
-            } else {
-                Err(RuleError::UnknownCommand)
-            };
+            return known(cmd);
         };
         if self.catalogue.get(id).parent.is_some() {
             return Err(RuleError::FirstArgOfSubcommand);
@@ -477,69 +493,15 @@ impl User {
         out
     }
 
-    /// The command rules, starting with `+@all` or `-@all` and narrowed by the categories and
-    /// commands that reproduce the bitmap (Redis's `ACLDescribeSelectorCommandRules`), then the
-    /// rules about commands pubsubd does not have.
+    /// The command rules: `+@all` or `-@all` (whether the rules started from every command,
+    /// Redis's reserved "future commands" bit), then the rules given since, as Redis 7.2's
+    /// `ACLDescribeSelectorCommandRules` prints them.
     pub fn commands_text(&self) -> String {
-        let n = self.catalogue.len();
-        let additive = !self.future;
-        let mut rules = String::from(if additive { "-@all " } else { "+@all " });
-        let mut fake = User::new(self.catalogue, "", false);
-        fake.apply_inner(if additive { b"-@all" } else { b"+@all" }, false)
-            .ok();
-        let mut temp = self.clone();
-        let mut applied = [false; 32];
-        loop {
-            let mut best = None;
-            let (mut mindiff, mut maxsame) = (usize::MAX, 0);
-            for (j, _) in CATEGORIES.iter().enumerate() {
-                if applied[j] {
-                    continue;
-                }
-                let (mut on, mut off) = (0, 0);
-                for id in 0..n {
-                    if self.catalogue.categories(id) & (1 << j) != 0 {
-                        if temp.bit(id) {
-                            on += 1;
-                        } else {
-                            off += 1;
-                        }
-                    }
-                }
-                let (diff, same) = if additive { (off, on) } else { (on, off) };
-                if same > diff && (diff < mindiff || (diff == mindiff && same > maxsame)) {
-                    best = Some(j);
-                    mindiff = diff;
-                    maxsame = same;
-                }
-            }
-            let Some(j) = best else { break };
-            fake.set_category(j, additive);
-            temp.set_category(j, !additive);
-            rules.push_str(if additive { "+@" } else { "-@" });
-            rules.push_str(CATEGORIES[j]);
+        let mut rules = String::from(if self.future { "+@all" } else { "-@all" });
+        for r in &self.command_rules {
             rules.push(' ');
-            applied[j] = true;
+            rules.push_str(r);
         }
-        for id in 0..n {
-            let (user, f) = (self.bit(id), fake.bit(id));
-            if user != f {
-                rules.push(if user { '+' } else { '-' });
-                rules.push_str(self.catalogue.name(id));
-                rules.push(' ');
-                fake.change_perm(id, user);
-            }
-            if !user {
-                for a in self.firstargs.get(&id).into_iter().flatten() {
-                    rules.push_str(&format!("+{}|{} ", self.catalogue.name(id), a));
-                }
-            }
-        }
-        for f in &self.foreign {
-            rules.push_str(f);
-            rules.push(' ');
-        }
-        rules.pop();
         rules
     }
 
@@ -649,13 +611,47 @@ pub(crate) mod tests {
     #[test]
     fn new_user_is_off_with_nothing() {
         let u = new("bob");
-        assert_eq!(u.describe(), b"off resetchannels -@all");
+        // Redis 7.2 shows `sanitize-payload` on every user that did not skip it.
+        assert_eq!(u.describe(), b"off sanitize-payload resetchannels -@all");
     }
 
     #[test]
     fn default_user_describes_like_redis() {
         let u = User::default_user(&CATALOGUE, false);
-        assert_eq!(u.describe(), b"on nopass ~* &* +@all");
+        assert_eq!(u.describe(), b"on nopass sanitize-payload ~* &* +@all");
+    }
+
+    /// Redis 7.2 keeps command and category rules in the order given; a rule about a command
+    /// drops earlier rules about it and its subcommands; `+@all`/`-@all` start over.
+    #[test]
+    fn command_rules_keep_their_order_and_compact_like_redis() {
+        for (rules, text) in [
+            (
+                &["-@all", "+@pubsub", "+@connection", "-publish"][..],
+                "-@all +@pubsub +@connection -publish",
+            ),
+            (
+                &["+@all", "-@slow", "-@hash", "+hget"],
+                "+@all -@slow -@hash +hget",
+            ),
+            (
+                &["+ping", "+@pubsub", "-subscribe", "+@all", "-@dangerous"],
+                "+@all -@dangerous",
+            ),
+            (
+                &["+client|id", "+client", "-client|kill"],
+                "-@all +client -client|kill",
+            ),
+            (
+                &["+acl|whoami", "-@all", "+select", "+acl"],
+                "-@all +select +acl",
+            ),
+            (&["+memory|doctor", "+memory"], "-@all +memory"),
+            (&["+config|get", "-config"], "-@all -config"),
+            (&["+@pubsub", "-@pubsub", "+@PubSub"], "-@all +@pubsub"),
+        ] {
+            assert_eq!(user(rules).commands_text(), text, "{rules:?}");
+        }
     }
 
     #[test]

@@ -93,8 +93,20 @@ fn flags(h: &ClientHandle, m: &crate::client::ClientMeta) -> String {
     if m.multi >= 0 {
         f.push('x');
     }
+    if let Some((bcast, _)) = m.tracking {
+        f.push('t');
+        if bcast {
+            f.push('B');
+        }
+    }
     if !h.outbox.is_open() {
         f.push('A');
+    }
+    if m.no_evict {
+        f.push('e');
+    }
+    if m.no_touch {
+        f.push('T');
     }
     if f.is_empty() {
         f.push('N');
@@ -108,14 +120,20 @@ fn text(b: &Option<Bytes>) -> String {
         .unwrap_or_default()
 }
 
-/// One CLIENT LIST line, with Redis 7.2's fields in Redis's order.
-pub fn client_line(h: &ClientHandle, current_cmd: Option<&str>) -> String {
+/// One CLIENT LIST line, with Redis 7.2's fields in Redis's order. `current` is the command
+/// the client is running and its `argv-mem` (the sum of its argument lengths), for the client
+/// asking; others show their last command and 0, as Redis shows clients between commands.
+pub fn client_line(h: &ClientHandle, current: Option<(&str, usize)>) -> String {
     let m = h.meta.lock().clone();
+    let (current_cmd, argv_mem) = match current {
+        Some((c, a)) => (Some(c), a),
+        None => (None, 0),
+    };
     let omem = h.outbox.pending();
     let oll = h.outbox.queued_frames();
     let cmd = current_cmd.unwrap_or(m.last_cmd);
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir={} resp={} lib-name={} lib-ver={}\n",
         h.id,
         h.addr,
         h.laddr,
@@ -131,7 +149,7 @@ pub fn client_line(h: &ClientHandle, current_cmd: Option<&str>) -> String {
         m.multi,
         m.qbuf,
         0,
-        0,
+        argv_mem,
         0,
         16384,
         0,
@@ -142,6 +160,7 @@ pub fn client_line(h: &ClientHandle, current_cmd: Option<&str>) -> String {
         if omem > 0 { "rw" } else { "r" },
         cmd,
         m.user,
+        m.tracking.map_or(-1, |(_, r)| r as i64),
         m.resp.max(2),
         text(&m.lib_name),
         text(&m.lib_ver),
@@ -149,7 +168,7 @@ pub fn client_line(h: &ClientHandle, current_cmd: Option<&str>) -> String {
 }
 
 pub fn info(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
-    let line = client_line(ctx.handle, Some("client|info"));
+    let line = client_line(ctx.handle, Some(("client|info", ctx.client.argv_mem)));
     ctx.reply.verbatim(line.as_bytes());
     Ok(())
 }
@@ -207,9 +226,11 @@ pub fn list(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         } else if args[i].eq_ignore_ascii_case(b"id") && i + 1 < args.len() {
             let mut ids = Vec::new();
             for a in &args[i + 1..] {
+                // Redis 7.2 rejects only what is not a number: `ID 0` (or a negative id)
+                // matches no client and lists nothing.
                 match parse_i64(a) {
-                    Ok(n) if n > 0 => ids.push(n as u64),
-                    _ => return Err(CommandError::other("ERR Invalid client ID")),
+                    Ok(n) => ids.push(n.max(0) as u64),
+                    Err(_) => return Err(CommandError::other("ERR Invalid client ID")),
                 }
             }
             want_ids = Some(ids);
@@ -220,13 +241,18 @@ pub fn list(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let mut out = String::new();
     for h in sorted_clients(ctx) {
+        // A client another one killed (CLIENT KILL, ACL changes) is gone for Redis, which frees
+        // it at once; here its connection task may not have removed it from the table yet.
+        if h.outbox.is_killed() && h.id != ctx.client.id {
+            continue;
+        }
         if want_type.is_some_and(|t| t != type_of(&h)) {
             continue;
         }
         if want_ids.as_ref().is_some_and(|ids| !ids.contains(&h.id)) {
             continue;
         }
-        let current = (h.id == ctx.client.id).then_some("client|list");
+        let current = (h.id == ctx.client.id).then_some(("client|list", ctx.client.argv_mem));
         out.push_str(&client_line(&h, current));
     }
     ctx.reply.verbatim(out.as_bytes());
@@ -251,7 +277,6 @@ pub fn kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut id = None;
     let mut ty = None;
     let mut user = None;
-    let mut maxage = None;
     let mut skipme = true;
     let old_form = args.len() == 3;
     if old_form {
@@ -277,7 +302,9 @@ pub fn kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 b"addr" => addr = Some(v.clone()),
                 b"laddr" => laddr = Some(v.clone()),
                 b"user" => {
-                    if &v[..] != b"default" {
+                    let known =
+                        std::str::from_utf8(v).is_ok_and(|u| ctx.server.acl.get(u).is_some());
+                    if !known {
                         return Err(CommandError::other(format!(
                             "ERR No such user '{}'",
                             arg_text(v, usize::MAX)
@@ -286,10 +313,7 @@ pub fn kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                     user = Some(v.clone());
                 }
                 b"skipme" => skipme = yes_no(v)?,
-                b"maxage" => match parse_i64(v) {
-                    Ok(n) if n >= 0 => maxage = Some(n as u64),
-                    _ => return Err(CommandError::NotInteger),
-                },
+                // MAXAGE is a Redis 7.4 filter: 7.2 answers it with a syntax error.
                 _ => return Err(CommandError::Syntax),
             }
         }
@@ -305,7 +329,6 @@ pub fn kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             && user
                 .as_ref()
                 .is_none_or(|u| h.meta.lock().user.as_bytes() == &u[..])
-            && maxage.is_none_or(|m| h.age_secs() >= m)
             && !(me && skipme);
         if !matches {
             continue;
@@ -413,31 +436,35 @@ pub fn held_by_pause(
     pause.holds(writes)
 }
 
-/// NO-EVICT and NO-TOUCH: accepted; a broker that stores nothing has no eviction or LRU.
-fn on_off(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    if args[2].eq_ignore_ascii_case(b"on") || args[2].eq_ignore_ascii_case(b"off") {
-        ctx.reply.ok();
-        Ok(())
+/// NO-EVICT and NO-TOUCH: a broker that stores nothing has no eviction or LRU, so they only
+/// set the `e` and `T` flags CLIENT LIST shows.
+fn on_off(args: &[Bytes]) -> Result<bool, CommandError> {
+    if args[2].eq_ignore_ascii_case(b"on") {
+        Ok(true)
+    } else if args[2].eq_ignore_ascii_case(b"off") {
+        Ok(false)
     } else {
         Err(CommandError::Syntax)
     }
 }
 
 pub fn no_evict(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    on_off(ctx, args)
-}
-
-pub fn no_touch(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    on_off(ctx, args)
-}
-
-pub fn getredir(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
-    ctx.reply.int(-1);
+    ctx.handle.meta.lock().no_evict = on_off(args)?;
+    ctx.reply.ok();
     Ok(())
 }
 
+pub fn no_touch(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    ctx.handle.meta.lock().no_touch = on_off(args)?;
+    ctx.reply.ok();
+    Ok(())
+}
+
+/// Redis 7.2.4's text (7.4 added KILL ID/MAXAGE and LIST ID lines and said "Prints").
 const CLIENT_HELP: &[&str] = &[
     "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
     "GETREDIR",
     "    Return the client ID we are redirecting to when tracking is enabled.",
     "GETNAME",
@@ -460,16 +487,10 @@ const CLIENT_HELP: &[&str] = &[
     "      Kill connections authenticated by <username>.",
     "    * SKIPME (YES|NO)",
     "      Skip killing current connection (default: yes).",
-    "    * ID <client-id>",
-    "      Kill connections by client id.",
-    "    * MAXAGE <maxage>",
-    "      Kill connections older than the specified age.",
     "LIST [options ...]",
     "    Return information about client connections. Options:",
     "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
     "      Return clients of specified type.",
-    "    * ID <id> [<id>...]",
-    "      Return clients with the specified IDs.",
     "UNPAUSE",
     "    Stop the current client pause, resuming traffic.",
     "PAUSE <timeout> [WRITE|ALL]",
@@ -482,12 +503,19 @@ const CLIENT_HELP: &[&str] = &[
     "    Set client meta attr. Options are:",
     "    * LIB-NAME: the client lib name.",
     "    * LIB-VER: the client lib version.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
     "NO-EVICT (ON|OFF)",
     "    Protect current client connection from eviction.",
     "NO-TOUCH (ON|OFF)",
     "    Will not touch LRU/LFU stats when this mode is on.",
     "HELP",
-    "    Prints this help.",
+    "    Print this help.",
 ];
 
 pub fn help(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {

@@ -71,10 +71,17 @@ fn write_info(ctx: &mut Ctx, c: &CommandSpec) {
     }
 }
 
+/// Redis's `addReplyCommandArgList`: every argument but a oneof or block shows a
+/// `display_text` (its name unless told otherwise).
 fn write_arg(ctx: &mut Ctx, a: &Arg) {
+    let display = !matches!(a.kind, "oneof" | "block");
+    let has_flags = a.optional || a.multiple || a.multiple_token;
     let n = 2
+        + display as usize
         + a.token.is_some() as usize
-        + (a.optional || a.multiple) as usize
+        + a.since.is_some() as usize
+        + a.deprecated_since.is_some() as usize
+        + has_flags as usize
         + !a.arguments.is_empty() as usize;
     let r = &mut *ctx.reply;
     r.map(n);
@@ -82,18 +89,33 @@ fn write_arg(ctx: &mut Ctx, a: &Arg) {
     r.bulk_str(a.name);
     r.bulk_str("type");
     r.bulk_str(a.kind);
+    if display {
+        r.bulk_str("display_text");
+        r.bulk_str(a.display.unwrap_or(a.name));
+    }
     if let Some(t) = a.token {
         r.bulk_str("token");
         r.bulk_str(t);
     }
-    if a.optional || a.multiple {
+    if let Some(v) = a.since {
+        r.bulk_str("since");
+        r.bulk_str(v);
+    }
+    if let Some(v) = a.deprecated_since {
+        r.bulk_str("deprecated_since");
+        r.bulk_str(v);
+    }
+    if has_flags {
         r.bulk_str("flags");
-        r.set(a.optional as usize + a.multiple as usize);
+        r.set(a.optional as usize + a.multiple as usize + a.multiple_token as usize);
         if a.optional {
             r.simple("optional");
         }
         if a.multiple {
             r.simple("multiple");
+        }
+        if a.multiple_token {
+            r.simple("multiple_token");
         }
     }
     if !a.arguments.is_empty() {
@@ -106,17 +128,44 @@ fn write_arg(ctx: &mut Ctx, a: &Arg) {
 }
 
 fn write_docs(ctx: &mut Ctx, c: &CommandSpec) {
-    let n = 4 + !c.args.is_empty() as usize + !c.subcommands.is_empty() as usize;
+    // Redis 7.2.4 documents MONITOR without a complexity.
+    let complexity = (!c.complexity.is_empty()).then_some(c.complexity);
+    let n = 3
+        + complexity.is_some() as usize
+        + 3 * c.deprecated.is_some() as usize
+        + !c.history.is_empty() as usize
+        + !c.args.is_empty() as usize
+        + !c.subcommands.is_empty() as usize;
     let r = &mut *ctx.reply;
     r.map(n);
     for (k, v) in [
-        ("summary", c.summary),
-        ("since", c.since),
-        ("group", c.group),
-        ("complexity", c.complexity),
+        ("summary", Some(c.summary)),
+        ("since", Some(c.since)),
+        ("group", Some(c.group)),
+        ("complexity", complexity),
     ] {
-        r.bulk_str(k);
-        r.bulk_str(v);
+        if let Some(v) = v {
+            r.bulk_str(k);
+            r.bulk_str(v);
+        }
+    }
+    if let Some((since, by)) = c.deprecated {
+        r.bulk_str("doc_flags");
+        r.set(1);
+        r.simple("deprecated");
+        r.bulk_str("deprecated_since");
+        r.bulk_str(since);
+        r.bulk_str("replaced_by");
+        r.bulk_str(by);
+    }
+    if !c.history.is_empty() {
+        r.bulk_str("history");
+        r.array(c.history.len());
+        for (v, what) in c.history {
+            r.array(2);
+            r.bulk_str(v);
+            r.bulk_str(what);
+        }
     }
     if !c.args.is_empty() {
         ctx.reply.bulk_str("arguments");
@@ -235,36 +284,13 @@ pub fn command_getkeysandflags(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     getkeys(ctx, args, true)
 }
 
-fn getkeys(ctx: &mut Ctx, args: &[Bytes], with_flags: bool) -> CmdResult {
-    let inner = &args[2..];
-    let spec = match lookup(inner) {
-        Lookup::Found(s) => s,
-        Lookup::Unknown(_) => return Err(CommandError::other("ERR Invalid command specified")),
-    };
-    if !spec.arity_ok(inner.len()) {
-        return Err(CommandError::other(
-            "ERR Invalid number of arguments specified for command",
-        ));
+/// Redis 7.2.4 checks "has keys" before the arity, and a shard channel's key spec is flagged
+/// `not_key`, which COMMAND GETKEYS skips: no command pubsubd implements has key arguments.
+fn getkeys(_ctx: &mut Ctx, args: &[Bytes], _with_flags: bool) -> CmdResult {
+    match lookup(&args[2..]) {
+        Lookup::Found(_) => Err(CommandError::other("ERR The command has no key arguments")),
+        Lookup::Unknown(_) => Err(CommandError::other("ERR Invalid command specified")),
     }
-    let keys: &[Bytes] = match spec.keys {
-        Keys::None => {
-            return Err(CommandError::other("ERR The command has no key arguments"));
-        }
-        Keys::ShardChannels { last: -1 } => &inner[1..],
-        Keys::ShardChannels { .. } => &inner[1..2],
-    };
-    ctx.reply.array(keys.len());
-    for k in keys {
-        if with_flags {
-            ctx.reply.array(2);
-            ctx.reply.bulk(k);
-            ctx.reply.set(1);
-            ctx.reply.simple("not_key");
-        } else {
-            ctx.reply.bulk(k);
-        }
-    }
-    Ok(())
 }
 
 const COMMAND_HELP: &[&str] = &[

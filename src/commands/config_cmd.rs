@@ -14,7 +14,15 @@ pub fn get(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let found = params::get(&ctx.server.ops.live.read(), &patterns);
     ctx.reply.map(found.len());
     for (name, value) in found {
-        ctx.reply.bulk_str(name);
+        // Redis 7.2 answers a parameter asked for by its exact name (no `*?[`) under the
+        // name as it was written (`CONFIG GET MAXCLIENTS` → `MAXCLIENTS`).
+        let exact = patterns.iter().find(|p| {
+            p.eq_ignore_ascii_case(name.as_bytes()) && !p.iter().any(|c| b"*?[".contains(c))
+        });
+        match exact {
+            Some(p) => ctx.reply.bulk(p),
+            None => ctx.reply.bulk_str(name),
+        }
         ctx.reply.bulk_str(&value);
     }
     Ok(())

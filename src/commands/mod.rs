@@ -26,6 +26,7 @@ mod multi;
 mod pubsub;
 mod session;
 pub mod table;
+mod tracking;
 
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
@@ -38,10 +39,10 @@ use crate::protocol::{ReplyBuf, Request};
 use crate::state::ServerState;
 pub use acl_check::Login;
 pub use client_cmd::held_by_pause;
-pub use info::cpu_seconds;
 pub use lookup::{catalogue, lookup, Lookup};
 pub use pubsub::drop_moved_shard_channels;
 pub use table::CommandSpec;
+pub use tracking::after_command;
 
 /// An error reply; the connection stays open. Texts are byte-for-byte Redis 7's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,7 +107,7 @@ impl Ctx<'_> {
     pub fn flush(&mut self) {
         if !self.reply.is_empty() {
             let b = self.reply.take();
-            self.handle.outbox.push(b);
+            self.handle.outbox.push_own(b);
         }
     }
 
@@ -306,9 +307,10 @@ fn reject(ctx: &mut Ctx, spec: Option<&'static CommandSpec>, err: CommandError) 
     ctx.error(&err);
 }
 
-/// The CLIENT LIST line of the current client (ACL LOG's `client-info`), without its newline.
+/// The CLIENT LIST line of the current client, ending in its newline (ACL LOG's `client-info`
+/// drops it).
 pub fn client_info_line(ctx: &Ctx) -> String {
-    client_cmd::client_line(ctx.handle, Some(ctx.client.last_cmd))
+    client_cmd::client_line(ctx.handle, Some((ctx.client.last_cmd, ctx.client.argv_mem)))
 }
 
 /// Parses an integer argument with Redis's `string2ll` rules.

@@ -73,7 +73,7 @@ fn unsubscribe_in(ctx: &mut Ctx, ns: Namespace, args: &[Bytes]) -> CmdResult {
         // Nothing to leave: Redis still replies once, with a null channel.
         let n = count(ctx, ns);
         if let Some(c) = confirmation(ctx, kind, None, n) {
-            ctx.outbox().push(c);
+            ctx.outbox().push_own(c);
         }
         return Ok(());
     }
@@ -160,7 +160,7 @@ pub fn punsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if names.is_empty() {
         let n = ctx.client.subscription_count();
         if let Some(c) = confirmation(ctx, b"punsubscribe", None, n) {
-            ctx.outbox().push(c);
+            ctx.outbox().push_own(c);
         }
         return Ok(());
     }
@@ -175,14 +175,13 @@ pub fn punsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 fn publish_in(ctx: &mut Ctx, ns: Namespace, args: &[Bytes]) -> CmdResult {
-    if ctx.client.is_pubsub() {
-        // The client may receive its own message: what it was sent before must come first.
-        ctx.flush();
-    }
+    // A message to the publisher itself is held until this command's reply is queued
+    // (Redis 7.2: pushes to the executing client follow its reply, the whole EXEC reply in a
+    // transaction); the dispatcher releases it.
     let n = ctx
         .server
         .registry
-        .publish(ns, &args[1], &args[2], ctx.wakes);
+        .publish_from(ctx.client.id, ns, &args[1], &args[2], ctx.wakes);
     ctx.server
         .stats
         .pubsub_messages_published

@@ -58,6 +58,7 @@ pub fn reset(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     c.db = 0;
     c.name = None;
     c.reply_mode = ReplyMode::On;
+    c.tracking = crate::client::Tracking::default();
     c.user = "default".to_string();
     ctx.login.user = None;
     c.authenticated = crate::auth::default_user_authenticated(&ctx.server.acl);
@@ -71,6 +72,10 @@ pub fn reset(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
         meta.multi = -1;
         meta.reply_off = false;
         meta.monitor = false;
+        meta.tracking = None;
+        meta.tracking_prefixes.clear();
+        meta.no_evict = false;
+        meta.no_touch = false;
         meta.user = "default".to_string();
     }
     ctx.reply.simple("RESET");
@@ -127,7 +132,7 @@ pub fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     if !ctx.client.authenticated {
         return Err(CommandError::other(
-            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
         ));
     }
     if let Some(n) = name {

@@ -9,6 +9,7 @@ pub use crate::auth::catalogue::ChannelArgs;
 
 use super::{
     acl, admin, client_cmd, cluster, command_docs, config_cmd, info, multi, pubsub, session,
+    tracking,
     CommandError, Handler,
 };
 
@@ -31,7 +32,14 @@ pub struct Arg {
     pub token: Option<&'static str>,
     pub optional: bool,
     pub multiple: bool,
+    /// Each repetition repeats the token (`PREFIX a PREFIX b`).
+    pub multiple_token: bool,
     pub arguments: &'static [Arg],
+    /// COMMAND DOCS `display_text` when it is not the name (Redis shows the name otherwise).
+    pub display: Option<&'static str>,
+    /// The version that added this argument.
+    pub since: Option<&'static str>,
+    pub deprecated_since: Option<&'static str>,
 }
 
 const fn arg(name: &'static str, kind: &'static str) -> Arg {
@@ -41,7 +49,19 @@ const fn arg(name: &'static str, kind: &'static str) -> Arg {
         token: None,
         optional: false,
         multiple: false,
+        multiple_token: false,
         arguments: &[],
+        display: None,
+        since: None,
+        deprecated_since: None,
+    }
+}
+
+/// `a` with the version that added it.
+const fn since(v: &'static str, a: Arg) -> Arg {
+    Arg {
+        since: Some(v),
+        ..a
     }
 }
 
@@ -83,12 +103,10 @@ const fn group(
     arguments: &'static [Arg],
 ) -> Arg {
     Arg {
-        name,
-        kind,
         token,
         optional,
-        multiple: false,
         arguments,
+        ..arg(name, kind)
     }
 }
 
@@ -99,12 +117,38 @@ const CLIENT_TYPES: &[Arg] = &[
     pure("replica", "REPLICA"),
     pure("pubsub", "PUBSUB"),
 ];
+/// CLIENT KILL TYPE also takes the old `SLAVE` (Redis 7.2 lists it; 7.4 dropped it).
+const KILL_CLIENT_TYPES: &[Arg] = &[
+    pure("normal", "NORMAL"),
+    since("3.2.0", pure("master", "MASTER")),
+    pure("slave", "SLAVE"),
+    since("5.0.0", pure("replica", "REPLICA")),
+    pure("pubsub", "PUBSUB"),
+];
+const IP_PORT: Option<&str> = Some("ip:port");
+/// CLIENT KILL's filters as Redis 7.2.4 documents them (MAXAGE came with 7.4).
 const KILL_FILTERS: &[Arg] = &[
-    tok("client-id", "integer", "ID", true),
-    group("client-type", "oneof", Some("TYPE"), true, CLIENT_TYPES),
+    since("2.8.12", tok("client-id", "integer", "ID", true)),
+    since(
+        "2.8.12",
+        group(
+            "client-type",
+            "oneof",
+            Some("TYPE"),
+            true,
+            KILL_CLIENT_TYPES,
+        ),
+    ),
     tok("username", "string", "USER", true),
-    tok("addr", "string", "ADDR", true),
-    tok("laddr", "string", "LADDR", true),
+    Arg {
+        display: IP_PORT,
+        ..tok("addr", "string", "ADDR", true)
+    },
+    Arg {
+        display: IP_PORT,
+        since: Some("6.2.0"),
+        ..tok("laddr", "string", "LADDR", true)
+    },
     group(
         "skipme",
         "oneof",
@@ -112,7 +156,6 @@ const KILL_FILTERS: &[Arg] = &[
         true,
         &[pure("yes", "YES"), pure("no", "NO")],
     ),
-    tok("maxage", "integer", "MAXAGE", true),
 ];
 const HELLO_ARGS: &[Arg] = &[
     arg("protover", "integer"),
@@ -148,6 +191,10 @@ pub struct CommandSpec {
     pub complexity: &'static str,
     pub args: &'static [Arg],
     pub subcommands: &'static [CommandSpec],
+    /// COMMAND DOCS `history`: (version, what changed).
+    pub history: &'static [(&'static str, &'static str)],
+    /// Deprecated: (since, replaced by), shown with `doc_flags` `deprecated`.
+    pub deprecated: Option<(&'static str, &'static str)>,
     pub handler: Handler,
 }
 
@@ -178,7 +225,8 @@ macro_rules! cmd {
      $summary:expr, $since:expr, $group:expr, $complexity:expr
      $(, args: $args:expr)? $(, tips: $tips:expr)? $(, keys: $keys:expr)?
      $(, subs: $subs:expr)? $(, ctx: $ctx:expr)? $(, multi: $multi:expr)?
-     $(, channels: $channels:expr)?) => {
+     $(, channels: $channels:expr)? $(, history: $history:expr)?
+     $(, deprecated: $deprecated:expr)?) => {
         CommandSpec {
             name: $name,
             arity: $arity,
@@ -195,6 +243,8 @@ macro_rules! cmd {
             complexity: $complexity,
             args: { let _a: &'static [Arg] = &[]; $(let _a = $args;)? _a },
             subcommands: { let _s: &'static [CommandSpec] = &[]; $(let _s = $subs;)? _s },
+            history: { let _h: &'static [(&'static str, &'static str)] = &[]; $(let _h = $history;)? _h },
+            deprecated: { let _d: Option<(&'static str, &'static str)> = None; $(let _d = Some($deprecated);)? _d },
             handler: $handler,
         }
     };
@@ -232,7 +282,8 @@ pub static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "Returns the unique client ID of the connection.", "5.0.0", "connection", "O(1)"),
     cmd!("client|setname", 3, client_cmd::setname, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Sets the connection name.", "2.6.9", "connection", "O(1)",
-        args: &[arg("connection-name", "string")]),
+        args: &[arg("connection-name", "string")],
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"]),
     cmd!("client|getname", 2, client_cmd::getname, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Returns the name of the connection.", "2.6.9", "connection", "O(1)"),
     cmd!("client|setinfo", 4, client_cmd::setinfo, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
@@ -244,11 +295,13 @@ pub static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         tips: &["nondeterministic_output"]),
     cmd!("client|list", -2, client_cmd::list, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
         "Lists open connections.", "2.4.0", "connection", "O(N) where N is the number of client connections",
-        args: &[group("client-type", "oneof", Some("TYPE"), true, CLIENT_TYPES), Arg { token: Some("ID"), ..many("client-id", "integer", true) }],
-        tips: &["nondeterministic_output"]),
+        args: &[since("5.0.0", group("client-type", "oneof", Some("TYPE"), true, CLIENT_TYPES)), Arg { token: Some("ID"), since: Some("6.2.0"), ..many("client-id", "integer", true) }],
+        tips: &["nondeterministic_output"],
+        history: &[("2.8.12", "Added unique client `id` field."), ("5.0.0", "Added optional `TYPE` filter."), ("6.0.0", "Added `user` field."), ("6.2.0", "Added `argv-mem`, `tot-mem`, `laddr` and `redir` fields and the optional `ID` filter."), ("7.0.0", "Added `resp`, `multi-mem`, `rbs` and `rbp` fields."), ("7.0.3", "Added `ssub` field.")]),
     cmd!("client|kill", -3, client_cmd::kill, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
         "Terminates open connections.", "2.4.0", "connection", "O(N) where N is the number of client connections",
-        args: &[group("filter", "oneof", None, false, &[arg("old-format", "string"), Arg { multiple: true, ..group("new-format", "oneof", None, false, KILL_FILTERS) }])]),
+        args: &[group("filter", "oneof", None, false, &[Arg { display: IP_PORT, deprecated_since: Some("2.8.12"), ..arg("old-format", "string") }, Arg { multiple: true, ..group("new-format", "oneof", None, false, KILL_FILTERS) }])],
+        history: &[("2.8.12", "Added new filter format."), ("2.8.12", "`ID` option."), ("3.2.0", "Added `master` type in for `TYPE` option."), ("5.0.0", "Replaced `slave` `TYPE` with `replica`. `slave` still supported for backward compatibility."), ("6.2.0", "`LADDR` option.")]),
     cmd!("client|reply", 3, client_cmd::reply, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Instructs the server whether to reply to commands.", "3.2.0", "connection", "O(1)",
         args: &[group("action", "oneof", None, false, &[pure("on", "ON"), pure("off", "OFF"), pure("skip", "SKIP")])]),
@@ -258,11 +311,24 @@ pub static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
     cmd!("client|no-touch", 3, client_cmd::no_touch, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", "7.2.0", "connection", "O(1)",
         args: &[group("enabled", "oneof", None, false, ON_OFF)]),
-    cmd!("client|getredir", 2, client_cmd::getredir, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+    cmd!("client|tracking", -3, tracking::tracking, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+        "Controls server-assisted client-side caching for the connection.", "6.0.0", "connection", "O(1). Some options may introduce additional complexity.",
+        args: &[group("status", "oneof", None, false, ON_OFF), tok("client-id", "integer", "REDIRECT", true), Arg { token: Some("PREFIX"), multiple_token: true, ..many("prefix", "string", true) },
+            tok("bcast", "pure-token", "BCAST", true), tok("optin", "pure-token", "OPTIN", true), tok("optout", "pure-token", "OPTOUT", true), tok("noloop", "pure-token", "NOLOOP", true)]),
+    cmd!("client|caching", 3, tracking::caching, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+        "Instructs the server whether to track the keys in the next request.", "6.0.0", "connection", "O(1)",
+        args: &[group("mode", "oneof", None, false, &[pure("yes", "YES"), pure("no", "NO")])]),
+    cmd!("client|trackinginfo", 2, tracking::trackinginfo, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
+        "Returns information about server-assisted client-side caching for the connection.", "6.2.0", "connection", "O(1)"),
+    cmd!("client|unblock", -3, tracking::unblock, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
+        "Unblocks a client blocked by a blocking command from a different connection.", "5.0.0", "connection", "O(log N) where N is the number of client connections",
+        args: &[arg("client-id", "integer"), group("unblock-type", "oneof", None, true, &[pure("timeout", "TIMEOUT"), pure("error", "ERROR")])]),
+    cmd!("client|getredir", 2, tracking::getredir, flags: ["noscript", "loading", "stale"], acl: ["@slow", "@connection"],
         "Returns the client ID to which the connection's tracking notifications are redirected.", "6.0.0", "connection", "O(1)"),
     cmd!("client|pause", -3, client_cmd::pause, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
         "Suspends commands processing.", "3.0.0", "connection", "O(1)",
-        args: &[arg("timeout", "integer"), group("mode", "oneof", None, true, &[pure("write", "WRITE"), pure("all", "ALL")])]),
+        args: &[arg("timeout", "integer"), since("6.2.0", group("mode", "oneof", None, true, &[pure("write", "WRITE"), pure("all", "ALL")]))],
+        history: &[("6.2.0", "`CLIENT PAUSE WRITE` mode added along with the `mode` option.")]),
     cmd!("client|unpause", 2, client_cmd::unpause, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous", "@connection"],
         "Resumes processing commands from paused clients.", "6.2.0", "connection", "O(N) Where N is the number of paused clients"),
     cmd!("client|help", 2, client_cmd::help, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
@@ -273,12 +339,14 @@ pub static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
     cmd!("config|get", -3, config_cmd::get, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
         "Returns the effective values of configuration parameters.", "2.0.0", "server",
         "O(N) when N is the number of configuration parameters provided",
-        args: &[many("parameter", "string", false)]),
+        args: &[many("parameter", "string", false)],
+        history: &[("7.0.0", "Added the ability to pass multiple pattern parameters in one call")]),
     cmd!("config|set", -4, config_cmd::set, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
         "Sets configuration parameters in-flight.", "2.0.0", "server",
         "O(N) when N is the number of configuration parameters provided",
         args: &[Arg { multiple: true, ..group("data", "block", None, false, &[arg("parameter", "string"), arg("value", "string")]) }],
-        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"]),
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        history: &[("7.0.0", "Added the ability to set multiple parameters in one call.")]),
     cmd!("config|resetstat", 2, config_cmd::resetstat, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
         "Resets the server's statistics.", "2.0.0", "server", "O(1)",
         tips: &["request_policy:all_nodes", "response_policy:all_succeeded"]),
@@ -293,7 +361,8 @@ pub static SLOWLOG_SUBCOMMANDS: &[CommandSpec] = &[
     cmd!("slowlog|get", -2, admin::slowlog_get, flags: ["admin", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
         "Returns the slow log's entries.", "2.2.12", "server", "O(N) where N is the number of entries returned",
         args: &[opt("count", "integer")],
-        tips: &["request_policy:all_nodes", "nondeterministic_output"]),
+        tips: &["request_policy:all_nodes", "nondeterministic_output"],
+        history: &[("4.0.0", "Added client IP address, port and name to the reply.")]),
     cmd!("slowlog|len", 2, admin::slowlog_len, flags: ["admin", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
         "Returns the number of entries in the slow log.", "2.2.12", "server", "O(1)",
         tips: &["request_policy:all_nodes", "response_policy:agg_sum", "nondeterministic_output"]),
@@ -316,14 +385,16 @@ pub static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
         "Returns information about one, multiple or all commands.", "2.8.13", "server",
         "O(N) where N is the number of commands to look up",
         args: &[many("command-name", "string", true)],
-        tips: &["nondeterministic_output_order"]),
+        tips: &["nondeterministic_output_order"],
+        history: &[("7.0.0", "Allowed to be called with no argument to get info on all commands.")]),
     cmd!("command|list", -2, command_docs::command_list, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
         "Returns a list of command names.", "7.0.0", "server", "O(N) where N is the total number of Redis commands",
+        args: &[group("filterby", "oneof", Some("FILTERBY"), true, &[tok("module-name", "string", "MODULE", false), tok("category", "string", "ACLCAT", false), tok("pattern", "pattern", "PATTERN", false)])],
         tips: &["nondeterministic_output_order"]),
-    cmd!("command|getkeys", -4, command_docs::command_getkeys, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
+    cmd!("command|getkeys", -3, command_docs::command_getkeys, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
         "Extracts the key names from an arbitrary command.", "2.8.13", "server", "O(N) where N is the number of arguments to the command",
         args: &[arg("command", "string"), many("arg", "string", true)]),
-    cmd!("command|getkeysandflags", -4, command_docs::command_getkeysandflags, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
+    cmd!("command|getkeysandflags", -3, command_docs::command_getkeysandflags, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
         "Extracts the key names and access flags for an arbitrary command.", "7.0.0", "server", "O(N) where N is the number of arguments to the command",
         args: &[arg("command", "string"), many("arg", "string", true)]),
     cmd!("command|help", 2, command_docs::command_help, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
@@ -344,12 +415,13 @@ pub static ACL_SUBCOMMANDS: &[CommandSpec] = &[
         "Simulates the execution of a command by a user, without executing the command.", "7.0.0", "server", "O(1).",
         args: &[arg("username", "string"), arg("command", "string"), many("arg", "string", true)]),
     cmd!("acl|genpass", -2, acl::genpass, flags: ["noscript", "loading", "stale"], acl: ["@slow"],
-        "Generates a pseudorandom, secure password that can be used to identify ACL users.", "6.0.0", "server", "O(N)",
+        "Generates a pseudorandom, secure password that can be used to identify ACL users.", "6.0.0", "server", "O(1)",
         args: &[opt("bits", "integer")]),
     cmd!("acl|getuser", 3, acl::getuser, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
         "Lists the ACL rules of a user.", "6.0.0", "server",
         "O(N). Where N is the number of password, command and pattern rules that the user has.",
-        args: &[arg("username", "string")]),
+        args: &[arg("username", "string")],
+        history: &[("6.2.0", "Added Pub/Sub channel patterns."), ("7.0.0", "Added selectors and changed the format of key and channel patterns from a list to their rule representation.")]),
     cmd!("acl|list", 2, acl::list, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
         "Dumps the effective rules in ACL file format.", "6.0.0", "server",
         "O(N). Where N is the number of configured users."),
@@ -357,9 +429,10 @@ pub static ACL_SUBCOMMANDS: &[CommandSpec] = &[
         "Reloads the rules from the configured ACL file.", "6.0.0", "server",
         "O(N). Where N is the number of configured users."),
     cmd!("acl|log", -2, acl::log, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
-        "Lists recent security events generated due to ACL rejections.", "6.0.0", "server",
+        "Lists recent security events generated due to ACL rules.", "6.0.0", "server",
         "O(N) with N being the number of entries shown.",
-        args: &[group("operation", "oneof", None, true, &[arg("count", "integer"), pure("reset", "RESET")])]),
+        args: &[group("operation", "oneof", None, true, &[arg("count", "integer"), pure("reset", "RESET")])],
+        history: &[("7.2.0", "Added entry ID, timestamp created, and timestamp last updated.")]),
     cmd!("acl|save", 2, acl::save, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
         "Saves the effective ACL rules in the configured ACL file.", "6.0.0", "server",
         "O(N). Where N is the number of configured users.",
@@ -368,7 +441,8 @@ pub static ACL_SUBCOMMANDS: &[CommandSpec] = &[
         "Creates and modifies an ACL user and its rules.", "6.0.0", "server",
         "O(N). Where N is the number of rules provided.",
         args: &[arg("username", "string"), many("rule", "string", true)],
-        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"]),
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        history: &[("6.2.0", "Added Pub/Sub channel patterns."), ("7.0.0", "Added selectors and key based permissions.")]),
     cmd!("acl|users", 2, acl::users, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
         "Lists all ACL users.", "6.0.0", "server", "O(N). Where N is the number of configured users."),
     cmd!("acl|whoami", 2, acl::whoami, flags: ["noscript", "loading", "stale"], acl: ["@slow"],
@@ -496,16 +570,16 @@ pub static TABLE: &[CommandSpec] = &[
     cmd!("ssubscribe", -2, pubsub::ssubscribe, flags: ["pubsub", "noscript", "loading", "stale"], acl: ["@pubsub", "@slow"],
         "Listens for messages published to shard channels.", "7.0.0", "pubsub",
         "O(N) where N is the number of shard channels to subscribe to.",
-        args: &[many("shardchannel", "key", false)], keys: Keys::ShardChannels { last: -1 }, ctx: true,
+        args: &[many("shardchannel", "string", false)], keys: Keys::ShardChannels { last: -1 }, ctx: true,
         channels: ChannelArgs::All),
     cmd!("sunsubscribe", -1, pubsub::sunsubscribe, flags: ["pubsub", "noscript", "loading", "stale"], acl: ["@pubsub", "@slow"],
         "Stops listening to messages posted to shard channels.", "7.0.0", "pubsub",
         "O(N) where N is the number of shard channels to unsubscribe.",
-        args: &[many("shardchannel", "key", true)], keys: Keys::ShardChannels { last: -1 }, ctx: true),
+        args: &[many("shardchannel", "string", true)], keys: Keys::ShardChannels { last: -1 }, ctx: true),
     cmd!("spublish", 3, pubsub::spublish, flags: ["pubsub", "loading", "stale", "fast"], acl: ["@pubsub", "@fast"],
         "Post a message to a shard channel", "7.0.0", "pubsub",
         "O(N) where N is the number of clients subscribed to the receiving shard channel.",
-        args: &[arg("shardchannel", "key"), arg("message", "string")], keys: Keys::ShardChannels { last: 0 },
+        args: &[arg("shardchannel", "string"), arg("message", "string")], keys: Keys::ShardChannels { last: 0 },
         channels: ChannelArgs::First),
     cmd!("pubsub", -2, container, flags: [], acl: ["@slow"],
         "A container for Pub/Sub commands.", "2.8.0", "pubsub", "Depends on subcommand.",
@@ -518,16 +592,19 @@ pub static TABLE: &[CommandSpec] = &[
         "Returns the given string.", "1.0.0", "connection", "O(1)",
         args: &[arg("message", "string")]),
     cmd!("quit", -1, session::quit, flags: ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], acl: ["@fast", "@connection"],
-        "Closes the connection.", "1.0.0", "connection", "O(1)", ctx: true, multi: true),
+        "Closes the connection.", "1.0.0", "connection", "O(1)", ctx: true, multi: true,
+        deprecated: ("7.2.0", "just closing the connection")),
     cmd!("reset", 1, session::reset, flags: ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], acl: ["@fast", "@connection"],
         "Resets the connection.", "6.2.0", "connection", "O(1)", ctx: true, multi: true),
     cmd!("hello", -1, session::hello, flags: ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], acl: ["@fast", "@connection"],
         "Handshakes with the Redis server.", "6.0.0", "connection", "O(1)",
-        args: &[group("arguments", "block", None, true, HELLO_ARGS)]),
+        args: &[group("arguments", "block", None, true, HELLO_ARGS)],
+        history: &[("6.2.0", "`protover` made optional; when called without arguments the command reports the current connection's context.")]),
     cmd!("auth", -2, session::auth, flags: ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], acl: ["@fast", "@connection"],
         "Authenticates the connection.", "1.0.0", "connection",
         "O(N) where N is the number of passwords defined for the user",
-        args: &[opt("username", "string"), arg("password", "string")]),
+        args: &[since("6.0.0", opt("username", "string")), arg("password", "string")],
+        history: &[("6.0.0", "Added ACL style (username and password).")]),
     cmd!("select", 2, session::select, flags: ["loading", "stale", "fast"], acl: ["@fast", "@connection"],
         "Changes the selected database.", "1.0.0", "connection", "O(1)",
         args: &[arg("index", "integer")]),
@@ -537,7 +614,8 @@ pub static TABLE: &[CommandSpec] = &[
     cmd!("info", -1, info::info, flags: ["loading", "stale"], acl: ["@slow", "@dangerous"],
         "Returns information and statistics about the server.", "1.0.0", "server", "O(1)",
         args: &[many("section", "string", true)],
-        tips: &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"]),
+        tips: &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],
+        history: &[("7.0.0", "Added support for taking multiple section arguments.")]),
     cmd!("command", -1, command_docs::command, flags: ["loading", "stale"], acl: ["@slow", "@connection"],
         "Returns detailed information about all commands.", "2.8.13", "server",
         "O(N) where N is the total number of Redis commands",
@@ -557,11 +635,12 @@ pub static TABLE: &[CommandSpec] = &[
         "A container for server configuration commands.", "2.0.0", "server", "Depends on subcommand.",
         subs: CONFIG_SUBCOMMANDS),
     cmd!("monitor", 1, admin::monitor, flags: ["admin", "noscript", "loading", "stale"], acl: ["@admin", "@slow", "@dangerous"],
-        "Listens for all requests received by the server in real-time.", "1.0.0", "server", "O(1)"),
+        "Listens for all requests received by the server in real-time.", "1.0.0", "server", ""),
     cmd!("shutdown", -1, admin::shutdown, flags: ["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], acl: ["@admin", "@slow", "@dangerous"],
         "Synchronously saves the database(s) to disk and shuts down the Redis server.", "1.0.0", "server",
         "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
-        args: &[group("save-selector", "oneof", None, true, &[pure("nosave", "NOSAVE"), pure("save", "SAVE")]), tok("now", "pure-token", "NOW", true), tok("force", "pure-token", "FORCE", true), tok("abort", "pure-token", "ABORT", true)]),
+        args: &[group("save-selector", "oneof", None, true, &[pure("nosave", "NOSAVE"), pure("save", "SAVE")]), since("7.0.0", tok("now", "pure-token", "NOW", true)), since("7.0.0", tok("force", "pure-token", "FORCE", true)), since("7.0.0", tok("abort", "pure-token", "ABORT", true))],
+        history: &[("7.0.0", "Added the `NOW`, `FORCE` and `ABORT` modifiers.")]),
     cmd!("slowlog", -2, container, flags: [], acl: ["@slow"],
         "A container for slow log commands.", "2.2.12", "server", "Depends on subcommand.",
         subs: SLOWLOG_SUBCOMMANDS),

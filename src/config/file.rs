@@ -212,7 +212,7 @@ pub fn apply_source(
             version: env!("CARGO_PKG_VERSION"),
             file: source.to_string(),
             line: i + 1,
-            text: line.to_string(),
+            text: redact_line(line),
             reason: reason.to_string(),
         };
         let Some(args) = split_args(line.as_bytes()) else {
@@ -252,6 +252,37 @@ pub fn apply_source(
     Ok(())
 }
 
+fn cfg_urls(urls: &str) -> impl Iterator<Item = &str> {
+    urls.split([',', ' '])
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+}
+
+/// A config line with the credentials of any URL in it hidden (`backbone nats://u:p@h`).
+fn redact_line(line: &str) -> String {
+    if !line.contains("://") {
+        return line.to_string();
+    }
+    line.split(' ')
+        .map(|w| {
+            let (q, inner) = match w.strip_prefix('"') {
+                Some(rest) => ("\"", rest),
+                None => ("", w),
+            };
+            format!("{q}{}", redact_url(inner))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A URL with any `user:password@` or `token@` part replaced by `***@`, for messages and logs.
+pub fn redact_url(u: &str) -> String {
+    match (u.find("://"), u.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}***{}", &u[..s + 3], &u[at..]),
+        _ => u.to_string(),
+    }
+}
+
 fn one(args: &[String]) -> Result<&str, String> {
     match args {
         [a] => Ok(a),
@@ -267,6 +298,16 @@ fn number(args: &[String], min: u64, max: u64) -> Result<u64, String> {
             "argument must be between {min} and {max} inclusive"
         )),
         None => Err("argument couldn't be parsed into an integer".to_string()),
+    }
+}
+
+/// A memory directive (`32mb`): Redis's MEMORY_CONFIG error text.
+fn memory(args: &[String], min: u64, max: u64) -> Result<u64, String> {
+    match number(args, min, max) {
+        Err(e) if e.starts_with("argument couldn't") => {
+            Err("argument must be a memory value".to_string())
+        }
+        r => r,
     }
 }
 
@@ -322,10 +363,10 @@ pub fn apply_directive(cfg: &mut Config, name: &str, args: &[String]) -> Result<
             return Err("Modules are not supported: pubsubd cannot load Redis modules".to_string())
         }
         "proto-max-bulk-len" => {
-            cfg.proto_max_bulk_len = number(args, 1024 * 1024, i64::MAX as u64)? as usize
+            cfg.proto_max_bulk_len = memory(args, 1024 * 1024, i64::MAX as u64)? as usize
         }
         "client-query-buffer-limit" => {
-            cfg.client_query_buffer_limit = number(args, 1024 * 1024, i64::MAX as u64)? as usize
+            cfg.client_query_buffer_limit = memory(args, 1024 * 1024, i64::MAX as u64)? as usize
         }
         "loglevel" => cfg.loglevel = LogLevel::parse(one(args)?).ok_or(
             "argument(s) must be one of the following: debug, verbose, notice, warning, nothing",
@@ -451,6 +492,32 @@ pub fn apply_directive(cfg: &mut Config, name: &str, args: &[String]) -> Result<
             cfg.cluster_announce_hostname = h.to_string();
         }
         "cluster-config-file" => cfg.cluster_config_file = one(args)?.to_string(),
+        "backbone" => {
+            let urls = args.join(",");
+            for u in cfg_urls(&urls) {
+                if !(u.starts_with("nats://") || u.starts_with("tls://")) {
+                    return Err(format!(
+                        "Invalid backbone URL '{}': it must start with nats:// or tls://",
+                        redact_url(u)
+                    ));
+                }
+            }
+            cfg.backbone.urls = super::Secret(urls);
+        }
+        // Checked by the backbone at start-up (`server::startup`).
+        "backbone-prefix" => cfg.backbone.prefix = one(args)?.to_string(),
+        "backbone-creds-file" => cfg.backbone.creds_file = one(args)?.to_string(),
+        "backbone-tls-ca-cert-file" => cfg.backbone.tls_ca_cert_file = one(args)?.to_string(),
+        "backbone-tls-cert-file" => cfg.backbone.tls_cert_file = one(args)?.to_string(),
+        "backbone-tls-key-file" => cfg.backbone.tls_key_file = one(args)?.to_string(),
+        "backbone-required" => cfg.backbone.required = yes_no(args)?,
+        "backbone-connect-timeout" => cfg.backbone.connect_timeout_ms = number(args, 100, 600_000)?,
+        "backbone-queue-limit" => {
+            cfg.backbone.queue_limit = number(args, 1 << 20, i64::MAX as u64)?
+        }
+        "backbone-reassembly-limit" => {
+            cfg.backbone.reassembly_limit = number(args, 1 << 20, i64::MAX as u64)?
+        }
         "include" => {
             let path = one(args)?;
             let mut inner = std::mem::take(cfg);

@@ -73,8 +73,9 @@ impl LogLevel {
     pub fn filter(self) -> &'static str {
         match self {
             LogLevel::Debug => "trace",
-            LogLevel::Verbose => "debug",
-            LogLevel::Notice => "info",
+            // The NATS client logs every event at info; the backbone logs its own lines.
+            LogLevel::Verbose => "debug,async_nats=info",
+            LogLevel::Notice => "info,async_nats=warn",
             LogLevel::Warning => "warn",
             LogLevel::Nothing => "off",
         }
@@ -125,6 +126,66 @@ impl Default for TlsConfig {
             auth_clients: TlsAuthClients::Yes,
             protocols: Vec::new(),
         }
+    }
+}
+
+/// The `backbone-*` directives: the NATS servers a node scales out over (see `backbone`).
+/// Only a description; the backbone module checks files and connects.
+#[derive(Clone, Debug)]
+pub struct BackboneConfig {
+    /// `backbone URL[,URL…]`: `nats://` or `tls://`, credentials allowed in the URL (so it is
+    /// redacted in `Debug`, and shown by CONFIG GET like `requirepass`). Empty: standalone.
+    pub urls: Secret<String>,
+    /// `backbone-prefix` (default `pubsubd`): the subject namespace of this pubsubd cluster.
+    pub prefix: String,
+    pub creds_file: String,
+    pub tls_ca_cert_file: String,
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
+    /// `backbone-required yes`: refuse to start unless the backbone answers within
+    /// `backbone-connect-timeout`. Default no: start, serve local clients, keep retrying.
+    pub required: bool,
+    /// `backbone-connect-timeout` (milliseconds): one connection attempt, TLS and auth included.
+    pub connect_timeout_ms: u64,
+    /// `backbone-queue-limit` (bytes): messages waiting to go out to NATS; beyond it local
+    /// publishes are not forwarded (counted in INFO `backbone_dropped_out`).
+    pub queue_limit: u64,
+    /// `backbone-reassembly-limit` (bytes): chunks of partly received large messages.
+    pub reassembly_limit: u64,
+}
+
+impl Default for BackboneConfig {
+    fn default() -> Self {
+        BackboneConfig {
+            urls: Secret::default(),
+            prefix: "pubsubd".to_string(),
+            creds_file: String::new(),
+            tls_ca_cert_file: String::new(),
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
+            required: false,
+            connect_timeout_ms: 2000,
+            queue_limit: 64 << 20,
+            reassembly_limit: 64 << 20,
+        }
+    }
+}
+
+impl BackboneConfig {
+    /// Whether a backbone is configured.
+    pub fn enabled(&self) -> bool {
+        !self.urls.0.trim().is_empty()
+    }
+
+    /// The configured URLs.
+    pub fn url_list(&self) -> Vec<String> {
+        self.urls
+            .0
+            .split([',', ' '])
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_string)
+            .collect()
     }
 }
 
@@ -203,6 +264,7 @@ pub struct Config {
     pub cluster_announce_hostname: String,
     /// `cluster-config-file`: where the node id is kept across restarts ("": not kept).
     pub cluster_config_file: String,
+    pub backbone: BackboneConfig,
 }
 
 /// A directive line as read from a file or the command line.
@@ -276,6 +338,7 @@ impl Default for Config {
             cluster_announce_tls_port: 0,
             cluster_announce_hostname: String::new(),
             cluster_config_file: "nodes.conf".to_string(),
+            backbone: BackboneConfig::default(),
         }
     }
 }

@@ -302,6 +302,67 @@ pub static PARAMS: &[Param] = &[
         kind: Kind::Text,
         get: |c| c.cluster_config_file.clone(),
     },
+    // Scale-out (backbone).
+    Param {
+        name: "backbone",
+        mutable: false,
+        kind: Kind::Text,
+        get: |c| c.backbone.urls.0.clone(),
+    },
+    Param {
+        name: "backbone-prefix",
+        mutable: false,
+        kind: Kind::Text,
+        get: |c| c.backbone.prefix.clone(),
+    },
+    Param {
+        name: "backbone-creds-file",
+        mutable: false,
+        kind: Kind::Text,
+        get: |c| c.backbone.creds_file.clone(),
+    },
+    Param {
+        name: "backbone-tls-ca-cert-file",
+        mutable: false,
+        kind: Kind::Text,
+        get: |c| c.backbone.tls_ca_cert_file.clone(),
+    },
+    Param {
+        name: "backbone-tls-cert-file",
+        mutable: false,
+        kind: Kind::Text,
+        get: |c| c.backbone.tls_cert_file.clone(),
+    },
+    Param {
+        name: "backbone-tls-key-file",
+        mutable: false,
+        kind: Kind::Text,
+        get: |c| c.backbone.tls_key_file.clone(),
+    },
+    Param {
+        name: "backbone-required",
+        mutable: false,
+        kind: Kind::Plain,
+        get: |c| if c.backbone.required { "yes" } else { "no" }.to_string(),
+    },
+    Param {
+        name: "backbone-connect-timeout",
+        mutable: false,
+        kind: Kind::Plain,
+        get: |c| c.backbone.connect_timeout_ms.to_string(),
+    },
+    Param {
+        name: "backbone-queue-limit",
+        mutable: false,
+        kind: Kind::Memory,
+        get: |c| c.backbone.queue_limit.to_string(),
+    },
+    Param {
+        name: "backbone-reassembly-limit",
+        mutable: false,
+        kind: Kind::Memory,
+        get: |c| c.backbone.reassembly_limit.to_string(),
+    },
     Param {
         name: "metrics-port",
         mutable: false,
@@ -469,7 +530,20 @@ pub fn keyspace_default(name: &str) -> Option<&'static str> {
         .binary_search_by(|(n, _)| n.cmp(&name))
         .ok()
         .map(|i| KEYSPACE[i].1)
+        .or_else(|| HIDDEN.iter().find(|(n, _)| *n == name).map(|(_, v)| *v))
 }
+
+/// Redis 7.2's hidden configs (debug and loading knobs, none with an effect here) with their
+/// defaults: CONFIG GET returns one asked for by its exact name, never one a pattern matches.
+const HIDDEN: &[(&str, &str)] = &[
+    ("aof-disable-auto-gc", "no"),
+    ("cluster-ping-interval", "0"),
+    ("key-load-delay", "0"),
+    ("loading-process-events-interval-bytes", "2097152"),
+    ("rdb-key-save-delay", "0"),
+    ("use-exit-on-panic", "no"),
+    ("watchdog-period", "0"),
+];
 
 /// Records an ignored directive in `cfg.ignored` as `name args…`, once per name: a repeated
 /// directive replaces the earlier entry, except `save`, whose lines add up as in Redis
@@ -537,6 +611,14 @@ pub fn get(cfg: &Config, patterns: &[&[u8]]) -> Vec<(&'static str, String)> {
             out.push((name, value));
         }
     }
+    for (name, _) in HIDDEN {
+        let asked = patterns
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(name.as_bytes()));
+        if asked && !out.iter().any(|(n, _)| n == name) {
+            out.push((name, ignored_value(cfg, name).unwrap_or_default()));
+        }
+    }
     out
 }
 
@@ -548,9 +630,11 @@ fn set_failed(name: &str, reason: &str) -> String {
 /// CONFIG SET of several parameters at once: all of them or none, validated by the same code
 /// as the config file. Returns the new configuration, or Redis's error text.
 pub fn set(cfg: &Config, pairs: &[(String, String)]) -> Result<Config, String> {
-    let mut next = cfg.clone();
+    // Redis 7.2's `configSetCommand`: first every name is checked in argument order (unknown,
+    // immutable, duplicate), then the values are set in argument order; the first failure is
+    // the reply.
     let mut seen: Vec<String> = Vec::new();
-    for (raw_name, value) in pairs {
+    for (raw_name, _) in pairs {
         let name = raw_name.to_ascii_lowercase();
         let param = find(&name);
         if param.is_none() && keyspace_default(&name).is_none() {
@@ -558,14 +642,19 @@ pub fn set(cfg: &Config, pairs: &[(String, String)]) -> Result<Config, String> {
                 "ERR Unknown option or number of arguments for CONFIG SET - '{raw_name}'"
             ));
         }
+        if param.is_some_and(|p| !p.mutable) {
+            return Err(set_failed(raw_name, "can't set immutable config"));
+        }
         if seen.contains(&name) {
             return Err(set_failed(raw_name, "duplicate parameter"));
         }
-        seen.push(name.clone());
+        seen.push(name);
+    }
+    let mut next = cfg.clone();
+    for (raw_name, value) in pairs {
+        let name = raw_name.to_ascii_lowercase();
+        let param = find(&name);
         let args: Vec<String> = match param {
-            Some(p) if !p.mutable => {
-                return Err(set_failed(raw_name, "can't set immutable config"));
-            }
             Some(p) if matches!(p.kind, Kind::List | Kind::OutputLimits) => {
                 match super::split::split_args(value.as_bytes()) {
                     Some(a) => a
@@ -578,12 +667,75 @@ pub fn set(cfg: &Config, pairs: &[(String, String)]) -> Result<Config, String> {
             _ => vec![value.clone()],
         };
         if param.is_none() {
-            record_ignored(&mut next, &name, std::slice::from_ref(value));
+            let value = keyspace_value(&name, value).map_err(|r| set_failed(raw_name, r))?;
+            record_ignored(&mut next, &name, &[value]);
             continue;
         }
         file::apply_directive(&mut next, &name, &args).map_err(|r| set_failed(raw_name, &r))?;
     }
     Ok(next)
+}
+
+/// Redis's `keyspaceEventsStringToFlags` and `keyspaceEventsFlagsToString`: the canonical
+/// form CONFIG GET shows (`KA` reads back `AK`), or None for an unknown class character.
+pub fn notify_keyspace_events(value: &str) -> Option<String> {
+    // g $ l s h z x e t d n, then K E m; A is every one of the first group but n.
+    const CLASSES: &[u8] = b"g$lshzxetdn";
+    const ALL: &[u8] = b"g$lshzxetd";
+    let mut set = std::collections::HashSet::new();
+    for c in value.bytes() {
+        match c {
+            b'A' => set.extend(ALL.iter().copied()),
+            b'g' | b'$' | b'l' | b's' | b'h' | b'z' | b'x' | b'e' | b'K' | b'E' | b't' | b'm'
+            | b'd' | b'n' => {
+                set.insert(c);
+            }
+            _ => return None,
+        }
+    }
+    let mut out = String::new();
+    if ALL.iter().all(|c| set.contains(c)) {
+        out.push('A');
+    } else {
+        out.extend(
+            CLASSES
+                .iter()
+                .filter(|c| set.contains(c))
+                .map(|&c| c as char),
+        );
+    }
+    out.extend(
+        b"KEm"
+            .iter()
+            .filter(|c| set.contains(c))
+            .map(|&c| c as char),
+    );
+    Some(out)
+}
+
+/// Checks and normalises a value of a keyspace directive pubsubd accepts without effect, as
+/// Redis 7.2 would (so CONFIG GET reads back what Redis would show).
+fn keyspace_value(name: &str, value: &str) -> Result<String, &'static str> {
+    match name {
+        "notify-keyspace-events" => notify_keyspace_events(value)
+            .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'."),
+        "maxmemory" => super::parse_memory(value)
+            .map(|_| value.to_string())
+            .ok_or("argument must be a memory value"),
+        "maxmemory-clients" => {
+            if let Some(p) = value.strip_suffix('%').filter(|_| value.len() > 1) {
+                return match p.parse::<i64>() {
+                    Ok(n) if n > 100 => Err("percentage argument must be less or equal to 100"),
+                    Ok(n) if n >= 0 => Ok(value.to_string()),
+                    _ => Err("argument must be a memory or percent value"),
+                };
+            }
+            super::parse_memory(value)
+                .map(|_| value.to_string())
+                .ok_or("argument must be a memory or percent value")
+        }
+        _ => Ok(value.to_string()),
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,17 @@
 //!
 //! ## Lock order
 //! channel shard (order stripe) → pattern index. Nothing here awaits, and the only call out of
-//! the registry while a lock is held is `Outbox::push`, which never blocks.
+//! the registry while a lock is held is an `Outbox` push (`push`, `push_own` for a client's
+//! own confirmation, `push_held` for a message to the publisher itself), which never blocks.
+//!
+//! ## Hook
+//! A scale-out layer (the backbone) is handed to `Registry::with_hook` and told, through the
+//! `Hook` trait, when a channel gains its first or loses its last subscriber (per namespace),
+//! when a pattern does, and of every local PUBLISH/SPUBLISH. It is called inside the stripe (or
+//! the pattern index's write lock), so the transitions it sees are in the registry's order; it
+//! must only enqueue, never block. Messages that come back from other nodes enter through
+//! `Registry::deliver`, which fans out exactly as `publish` does but is not reported to the hook.
+//! Without a hook, `publish` pays one predictable branch.
 //!
 //! Entries are removed with their last subscriber, so churning through unique channel names
 //! leaves nothing behind. Names are copied into fresh allocations when stored, never kept as
@@ -42,8 +52,22 @@ use crate::protocol::{encode, RespVersion};
 use crate::stats::Stats;
 use patterns::PatternIndex;
 
+/// The publisher id of a PUBLISH no client runs (client ids start at 1).
+pub const NO_PUBLISHER: u64 = 0;
+
 /// Number of order stripes (channel map shards) per namespace.
 const SHARDS: usize = 64;
+
+/// What the registry reports to a scale-out layer (see the module doc). Every method is called
+/// with a registry lock held: enqueue and return, never block or call back into the registry.
+pub trait Hook: Send + Sync {
+    /// `channel` in `ns` got its first subscriber (`subscribed`) or lost its last one.
+    fn channel_interest(&self, ns: Namespace, channel: &[u8], subscribed: bool);
+    /// `pattern` got its first subscriber or lost its last one.
+    fn pattern_interest(&self, pattern: &[u8], subscribed: bool);
+    /// A local client published `payload` on `channel`.
+    fn published(&self, ns: Namespace, channel: &[u8], payload: &[u8]);
+}
 
 /// Subscribers of one channel or pattern, in subscription order (the order Redis delivers in).
 type Subscribers = Vec<Outbox>;
@@ -100,6 +124,7 @@ pub struct Registry {
     shard: ChannelMap,
     patterns: RwLock<PatternIndex<Subscribers>>,
     stats: Arc<Stats>,
+    hook: Option<Arc<dyn Hook>>,
 }
 
 impl Registry {
@@ -109,6 +134,15 @@ impl Registry {
             shard: ChannelMap::new(),
             patterns: RwLock::new(PatternIndex::new()),
             stats,
+            hook: None,
+        }
+    }
+
+    /// A registry that reports interest changes and local publishes to `hook`.
+    pub fn with_hook(stats: Arc<Stats>, hook: Arc<dyn Hook>) -> Self {
+        Registry {
+            hook: Some(hook),
+            ..Registry::new(stats)
         }
     }
 
@@ -132,6 +166,43 @@ impl Registry {
         payload: &[u8],
         wakes: &mut Vec<Outbox>,
     ) -> usize {
+        self.publish_from(NO_PUBLISHER, ns, channel, payload, wakes)
+    }
+
+    /// `publish` by the client `publisher`: a message it delivers to itself is held until its
+    /// command's reply is queued (`Outbox::push_held`), as Redis 7.2 writes it after the reply.
+    pub fn publish_from(
+        &self,
+        publisher: u64,
+        ns: Namespace,
+        channel: &[u8],
+        payload: &[u8],
+        wakes: &mut Vec<Outbox>,
+    ) -> usize {
+        self.fan_out(publisher, ns, channel, payload, wakes, true)
+    }
+
+    /// Delivers a message that came from another node: the same fan-out as `publish`, under the
+    /// same stripe (so local subscribers see one order), without reporting it to the hook.
+    pub fn deliver(
+        &self,
+        ns: Namespace,
+        channel: &[u8],
+        payload: &[u8],
+        wakes: &mut Vec<Outbox>,
+    ) -> usize {
+        self.fan_out(NO_PUBLISHER, ns, channel, payload, wakes, false)
+    }
+
+    fn fan_out(
+        &self,
+        publisher: u64,
+        ns: Namespace,
+        channel: &[u8],
+        payload: &[u8],
+        wakes: &mut Vec<Outbox>,
+        local: bool,
+    ) -> usize {
         let map = self.map(ns);
         let mut frames = PushFrames::new(ns.message_kind(), channel, payload);
         let mut receivers = 0;
@@ -139,7 +210,9 @@ impl Registry {
         if let Some(subs) = shard.get(channel) {
             for s in subs {
                 let f = frames.message(s.resp());
-                if s.push_shared_deferred(f, subs.len()) == Pushed::NeedsWake {
+                if s.id() == publisher {
+                    s.push_held(f);
+                } else if s.push_shared_deferred(f, subs.len()) == Pushed::NeedsWake {
                     wakes.push(s.clone());
                 }
             }
@@ -154,12 +227,19 @@ impl Registry {
                         let v = s.resp();
                         let f = pm[v as usize]
                             .get_or_insert_with(|| encode::pmessage(v, pattern, channel, payload));
-                        if s.push_shared_deferred(f, subs.len()) == Pushed::NeedsWake {
+                        if s.id() == publisher {
+                            s.push_held(f);
+                        } else if s.push_shared_deferred(f, subs.len()) == Pushed::NeedsWake {
                             wakes.push(s.clone());
                         }
                     }
                     receivers += subs.len();
                 });
+            }
+        }
+        if local {
+            if let Some(h) = &self.hook {
+                h.published(ns, channel, payload);
             }
         }
         drop(shard);
@@ -187,11 +267,14 @@ impl Registry {
                 None => {
                     shard.insert(Bytes::copy_from_slice(channel), vec![who.clone()]);
                     map.count.fetch_add(1, Ordering::Relaxed);
+                    if let Some(h) = &self.hook {
+                        h.channel_interest(ns, channel, true);
+                    }
                 }
             }
         }
         if let Some(c) = confirm {
-            who.push(c);
+            who.push_own(c);
         }
     }
 
@@ -200,9 +283,11 @@ impl Registry {
     pub fn unsubscribe(&self, ns: Namespace, channel: &[u8], who: &Outbox, confirm: Option<Bytes>) {
         let map = self.map(ns);
         let mut shard = map.shard(channel).lock();
-        remove_subscriber(&mut shard, channel, who.id(), &map.count);
+        if remove_subscriber(&mut shard, channel, who.id(), &map.count) {
+            self.lost_channel(ns, channel);
+        }
         if let Some(c) = confirm {
-            who.push(c);
+            who.push_own(c);
         }
     }
 
@@ -210,11 +295,15 @@ impl Registry {
     pub fn psubscribe(&self, pattern: &[u8], who: &Outbox, add: bool, confirm: Option<Bytes>) {
         let mut idx = self.patterns.write();
         if add {
+            let first = self.hook.is_some() && idx.get_mut(pattern).is_none();
             idx.get_or_insert_with(Bytes::copy_from_slice(pattern), Vec::new)
                 .push(who.clone());
+            if first {
+                self.pattern_changed(pattern, true);
+            }
         }
         if let Some(c) = confirm {
-            who.push(c);
+            who.push_own(c);
         }
     }
 
@@ -232,9 +321,10 @@ impl Registry {
         };
         if empty {
             idx.remove(pattern);
+            self.pattern_changed(pattern, false);
         }
         if let Some(c) = confirm {
-            who.push(c);
+            who.push_own(c);
         }
     }
 
@@ -253,7 +343,9 @@ impl Registry {
             let map = self.map(ns);
             for ch in list {
                 let mut shard = map.shard(ch).lock();
-                remove_subscriber(&mut shard, ch, id, &map.count);
+                if remove_subscriber(&mut shard, ch, id, &map.count) {
+                    self.lost_channel(ns, ch);
+                }
             }
         }
         let mut pats = patterns.into_iter().peekable();
@@ -269,8 +361,21 @@ impl Registry {
                 };
                 if empty {
                     idx.remove(p);
+                    self.pattern_changed(p, false);
                 }
             }
+        }
+    }
+
+    fn lost_channel(&self, ns: Namespace, channel: &[u8]) {
+        if let Some(h) = &self.hook {
+            h.channel_interest(ns, channel, false);
+        }
+    }
+
+    fn pattern_changed(&self, pattern: &[u8], subscribed: bool) {
+        if let Some(h) = &self.hook {
+            h.pattern_interest(pattern, subscribed);
         }
     }
 
@@ -378,14 +483,15 @@ pub struct Snapshot {
     pub patterns: BTreeMap<Bytes, Vec<u64>>,
 }
 
+/// Removes subscriber `id` from `channel`; true if that removed the channel's entry.
 fn remove_subscriber(
     shard: &mut HashMap<Bytes, Subscribers>,
     channel: &[u8],
     id: u64,
     count: &AtomicUsize,
-) {
+) -> bool {
     let Some(subs) = shard.get_mut(channel) else {
-        return;
+        return false;
     };
     if let Some(i) = subs.iter().position(|s| s.id() == id) {
         subs.remove(i);
@@ -393,7 +499,9 @@ fn remove_subscriber(
     if subs.is_empty() {
         shard.remove(channel);
         count.fetch_sub(1, Ordering::Relaxed);
+        return true;
     }
+    false
 }
 
 #[cfg(test)]
@@ -443,6 +551,68 @@ mod tests {
         assert_eq!(r.publish(Namespace::Shard, b"x", b"m", &mut Vec::new()), 1);
         assert_eq!(r.channel_count(Namespace::Global), 0);
         assert_eq!(r.channel_count(Namespace::Shard), 1);
+    }
+
+    /// Records what the registry reports, in order.
+    #[derive(Default)]
+    struct Recorder(parking_lot::Mutex<Vec<String>>);
+
+    impl Hook for Recorder {
+        fn channel_interest(&self, ns: Namespace, channel: &[u8], subscribed: bool) {
+            let c = String::from_utf8_lossy(channel);
+            self.0.lock().push(format!("{ns:?} {c} {subscribed}"));
+        }
+        fn pattern_interest(&self, pattern: &[u8], subscribed: bool) {
+            let p = String::from_utf8_lossy(pattern);
+            self.0.lock().push(format!("pattern {p} {subscribed}"));
+        }
+        fn published(&self, ns: Namespace, channel: &[u8], payload: &[u8]) {
+            let (c, p) = (
+                String::from_utf8_lossy(channel),
+                String::from_utf8_lossy(payload),
+            );
+            self.0.lock().push(format!("publish {ns:?} {c} {p}"));
+        }
+    }
+
+    #[test]
+    fn the_hook_sees_first_and_last_subscribers_and_local_publishes_only() {
+        let rec = Arc::new(Recorder::default());
+        let r = Registry::with_hook(Arc::new(Stats::default()), rec.clone());
+        let (a, b) = (client(1), client(2));
+        r.subscribe(Namespace::Global, b"c", &a, true, None);
+        r.subscribe(Namespace::Global, b"c", &b, true, None);
+        r.subscribe(Namespace::Shard, b"c", &a, true, None);
+        r.psubscribe(b"p*", &a, true, None);
+        r.psubscribe(b"p*", &b, true, None);
+        // A repeated subscription of the same client adds nothing.
+        r.psubscribe(b"p*", &b, false, None);
+        assert_eq!(
+            r.publish(Namespace::Global, b"c", b"local", &mut Vec::new()),
+            2
+        );
+        assert_eq!(
+            r.deliver(Namespace::Global, b"c", b"remote", &mut Vec::new()),
+            2
+        );
+        r.unsubscribe(Namespace::Global, b"c", &a, None);
+        r.punsubscribe(b"p*", &a, None);
+        let c = Bytes::from_static(b"c");
+        let p = Bytes::from_static(b"p*");
+        r.remove_client(2, [&c], [], [&p]);
+        r.remove_client(1, [], [&c], []);
+        assert_eq!(
+            *rec.0.lock(),
+            [
+                "Global c true",
+                "Shard c true",
+                "pattern p* true",
+                "publish Global c local",
+                "Global c false",
+                "pattern p* false",
+                "Shard c false",
+            ]
+        );
     }
 
     #[test]

@@ -251,6 +251,8 @@ async fn read_loop(
             .runtime
             .client_query_buffer_limit
             .load(Ordering::Relaxed);
+        // CLIENT INFO/LIST of this client while the batch runs (Redis's `qbuf`).
+        handle.meta.lock().qbuf = buf.len() + decoder.pending_bytes();
         let mut parked = None;
         let mut end = process(
             &mut buf,
@@ -422,6 +424,7 @@ fn run_one(
 ) {
     let mark = reply.len();
     let taken = reply.taken;
+    client.argv_mem = req.iter().map(|a| a.len()).sum();
     let mut ctx = Ctx {
         server: state,
         client,
@@ -432,6 +435,7 @@ fn run_one(
         wakes,
     };
     dispatch(&mut ctx, req);
+    crate::commands::after_command(client);
     if matches!(client.reply_mode, ReplyMode::Off | ReplyMode::Skip) {
         // CLIENT REPLY OFF/SKIP: this command's replies are dropped.
         if reply.taken != taken {
@@ -445,6 +449,13 @@ fn run_one(
         ReplyMode::SkipNext => ReplyMode::Skip,
         m => m,
     };
+    if handle.outbox.is_holding() {
+        // The command delivered messages to this client: its reply goes first (Redis 7.2).
+        if !reply.is_empty() {
+            handle.outbox.push_own(reply.take());
+        }
+        handle.outbox.release_held();
+    }
 }
 
 fn protocol_error(

@@ -3,7 +3,8 @@
 //! path is 404 and any other method 405. One request per connection (`Connection: close`),
 //! heads bounded in size and time, so a stuck scraper costs one small task.
 //!
-//! Exported: INFO's counters and gauges (`pubsubd_*`, counters ending in `_total`), the
+//! Exported: INFO's counters and gauges (`pubsubd_*`, counters ending in `_total`; the Stats
+//! section's from `stats::STATS_SECTION`, the rows that name a metric), the
 //! distribution of output-queue bytes over connected clients by class (a histogram taken at
 //! scrape time), slow-consumer disconnections, and the estimated message counts of the
 //! busiest channels (`channel_rates`, sampled on publish, top-K picked here).
@@ -16,9 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
 
-use crate::protocol::Namespace;
 use crate::state::ServerState;
-use crate::stats::Stats;
+use crate::stats::{cpu_seconds, Stats, STATS_SECTION};
 
 /// Largest request head read.
 const MAX_HEAD: usize = 8 * 1024;
@@ -126,6 +126,38 @@ fn metric(o: &mut String, name: &str, kind: &str, help: &str, value: impl std::f
     );
 }
 
+/// The backbone's fields (the table INFO `# Backbone` prints): counters as
+/// `pubsubd_backbone_<name>_total`, gauges as `pubsubd_backbone_<name>`, and the text fields as
+/// labels of `pubsubd_backbone_info`.
+fn backbone(o: &mut String, b: &crate::backbone::Backbone) {
+    use crate::backbone::Field;
+    let mut labels = Vec::new();
+    for (name, v) in b.fields() {
+        match v {
+            Field::Text(t) => labels.push(format!("{name}=\"{}\"", label(t.as_bytes()))),
+            Field::Counter(n) => metric(
+                o,
+                &format!("pubsubd_backbone_{name}_total"),
+                "counter",
+                &format!("INFO backbone_{name}."),
+                n,
+            ),
+            Field::Gauge(n) => metric(
+                o,
+                &format!("pubsubd_backbone_{name}"),
+                "gauge",
+                &format!("INFO backbone_{name}."),
+                n,
+            ),
+        }
+    }
+    let _ = write!(
+        o,
+        "# HELP pubsubd_backbone_info The backbone's state (constant 1).\n# TYPE pubsubd_backbone_info gauge\npubsubd_backbone_info{{{}}} 1\n",
+        labels.join(",")
+    );
+}
+
 /// The exposition text.
 pub fn render(s: &ServerState) -> String {
     let st = &s.stats;
@@ -191,27 +223,6 @@ pub fn render(s: &ServerState) -> String {
     );
     metric(
         &mut o,
-        "pubsubd_pubsub_channels",
-        "gauge",
-        "Channels with subscribers (INFO pubsub_channels).",
-        s.registry.channel_count(Namespace::Global),
-    );
-    metric(
-        &mut o,
-        "pubsubd_pubsub_patterns",
-        "gauge",
-        "Patterns with subscribers (INFO pubsub_patterns).",
-        s.registry.numpat(),
-    );
-    metric(
-        &mut o,
-        "pubsubd_pubsub_shard_channels",
-        "gauge",
-        "Shard channels with subscribers (INFO pubsubshard_channels).",
-        s.registry.channel_count(Namespace::Shard),
-    );
-    metric(
-        &mut o,
         "pubsubd_used_memory_bytes",
         "gauge",
         "Bytes allocated (INFO used_memory).",
@@ -238,19 +249,10 @@ pub fn render(s: &ServerState) -> String {
         "Entries in the slow log.",
         s.ops.slowlog.len(),
     );
-    for (name, help, v) in [
-        ("pubsubd_connections_received_total", "Connections accepted (INFO total_connections_received).", g(&st.total_connections_received)),
-        ("pubsubd_rejected_connections_total", "Connections refused for maxclients (INFO rejected_connections).", g(&st.rejected_connections)),
-        ("pubsubd_commands_processed_total", "Commands run (INFO total_commands_processed).", g(&st.total_commands_processed)),
-        ("pubsubd_net_input_bytes_total", "Bytes read from clients (INFO total_net_input_bytes).", g(&st.total_net_input_bytes)),
-        ("pubsubd_net_output_bytes_total", "Bytes written to clients (INFO total_net_output_bytes).", g(&st.total_net_output_bytes)),
-        ("pubsubd_error_replies_total", "Error replies sent (INFO total_error_replies).", g(&st.total_error_replies)),
-        ("pubsubd_messages_published_total", "PUBLISH and SPUBLISH commands run (INFO pubsub_messages_published).", g(&st.pubsub_messages_published)),
-        ("pubsubd_messages_delivered_total", "Messages queued to subscribers (INFO pubsub_messages_delivered).", g(&st.pubsub_messages_delivered)),
-        ("pubsubd_slow_consumer_disconnections_total", "Subscribers disconnected for going over client-output-buffer-limit pubsub (INFO client_output_buffer_limit_disconnections).", g(&st.client_output_buffer_limit_disconnections)),
-        ("pubsubd_query_buffer_disconnections_total", "Clients disconnected for going over client-query-buffer-limit (INFO client_query_buffer_limit_disconnections).", g(&st.client_query_buffer_limit_disconnections)),
-    ] {
-        metric(&mut o, name, "counter", help, v);
+    for f in STATS_SECTION {
+        if let Some(m) = &f.metric {
+            metric(&mut o, m.name, m.kind.name(), m.help, s.stat(f));
+        }
     }
     let name = "pubsubd_connections_closed_total";
     let _ = write!(o, "# HELP {name} Connections closed, by the one reason recorded for each close.\n# TYPE {name} counter\n");
@@ -262,7 +264,7 @@ pub fn render(s: &ServerState) -> String {
             g(&st.closed[r.index()])
         );
     }
-    let (user, sys) = crate::commands::cpu_seconds();
+    let (user, sys) = cpu_seconds();
     metric(
         &mut o,
         "pubsubd_cpu_user_seconds_total",
@@ -277,6 +279,10 @@ pub fn render(s: &ServerState) -> String {
         "System CPU time (INFO used_cpu_sys).",
         format!("{sys:.6}"),
     );
+
+    if let Some(b) = &s.backbone {
+        backbone(&mut o, b);
+    }
 
     let name = "pubsubd_client_output_queue_bytes";
     let _ = write!(o, "# HELP {name} Bytes queued to each connected client, by client class, at scrape time.\n# TYPE {name} histogram\n");

@@ -165,6 +165,14 @@ pub async fn run_with(
         tracker.spawn(accept_loop(listener, state.clone(), tracker.clone()));
     }
     start_operations(&state, &tracker).await;
+    if let Some(b) = &state.backbone {
+        tracker.spawn(crate::backbone::run(
+            b.clone(),
+            state.clone(),
+            state.flush.clone(),
+            tracker.clone(),
+        ));
+    }
     if let (Some(c), Some(m)) = (&state.cluster, membership) {
         tracker.spawn(cluster::run(state.clone(), c.clone(), m));
     }

@@ -1,7 +1,7 @@
 //! The start-up cross-checks: what a configuration names that only a subsystem can judge. ACL
 //! rules of `user` lines and the aclfile (against the command catalogue), `rename-command`
-//! names (against the command table), TLS material, and the cluster node file. `config` describes settings and knows
-//! none of these; the checks run here, where the server is assembled, before anything listens.
+//! names (against the command table), TLS material, the backbone's settings and files, and the
+//! cluster node file. `config` describes settings and knows none of these; the checks run here, where the server is assembled, before anything listens.
 //!
 //! A bad line is reported as Redis's fatal config report, with its file and line.
 
@@ -39,6 +39,8 @@ pub fn check(cfg: &Config) -> Result<(), ConfigError> {
     let fatal = |reason: String| ConfigError::Fatal { reason };
     Acl::from_config(catalogue, cfg)
         .map_err(|e| fatal(format!("Aborting Redis startup because of ACL errors: {e}")))?;
+    crate::backbone::check_config(&cfg.backbone)
+        .map_err(|e| fatal(format!("Failed to configure the backbone: {e}")))?;
     if cfg.tls.port != 0 {
         super::listener::tls_acceptor(&cfg.tls)
             .map_err(|e| fatal(format!("Failed to configure TLS: {e}")))?;

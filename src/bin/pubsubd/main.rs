@@ -144,6 +144,9 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async move {
         let signals = install_signals()?;
+        if cfg.backbone.enabled() {
+            backbone_preflight(&cfg).await?;
+        }
         let listeners = pubsubd::server::bind(&cfg).await?;
         for l in &listeners {
             tracing::info!("Ready to accept connections {}", l.describe());
@@ -164,6 +167,23 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// One connection attempt to the backbone before listening: logged either way; fatal only with
+/// `backbone-required yes` (see `pubsubd::backbone`).
+async fn backbone_preflight(cfg: &Config) -> anyhow::Result<()> {
+    let b = &cfg.backbone;
+    match pubsubd::backbone::preflight(b).await {
+        Ok(server) => tracing::info!("Backbone reachable at {server}"),
+        Err(e) if b.required => {
+            tracing::warn!("Backbone unreachable and backbone-required is yes, exiting: {e}");
+            anyhow::bail!("Backbone unreachable: {e}");
+        }
+        Err(e) => tracing::warn!(
+            "Backbone unreachable: {e}. Starting standalone: serving local clients and retrying in the background"
+        ),
+    }
+    Ok(())
 }
 
 /// `--check-config`: what would start, and what would be ignored.
