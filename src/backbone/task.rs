@@ -29,7 +29,9 @@ use super::envelope::{self, Envelope};
 use super::inbound::{Added, Reassembly, Seen};
 use super::subject::Decoded;
 use super::Sink;
-use super::{describe_server, options, Backbone, Command, ControlMessage, Outgoing, Status};
+use super::{
+    describe_server, options, Backbone, Command, ControlMessage, Outgoing, Status, INTEREST_WAIT,
+};
 use crate::outbox::Outbox;
 use crate::protocol::Namespace;
 use tokio_util::sync::CancellationToken;
@@ -151,8 +153,25 @@ pub async fn run(
                 if n == 0 {
                     break;
                 }
+                let mut ticket = 0;
                 for c in cmds.drain(..) {
-                    t.command(c).await;
+                    ticket = ticket.max(t.command(c).await);
+                }
+                if ticket > 0 {
+                    // A request after the SUBs, to a subject nobody answers: the server's
+                    // "no responders" reply comes once it has processed what came before it
+                    // on this connection, the SUBs included (a flush only empties our
+                    // socket buffer). Off this loop, so messages keep flowing meanwhile.
+                    let (client, bb) = (t.client.clone(), t.bb.clone());
+                    let subject = bb.subjects.control(&format!("sync.{:016x}", bb.node_id));
+                    t.tracker.spawn(async move {
+                        let _ = tokio::time::timeout(
+                            INTEREST_WAIT,
+                            client.request(subject, Bytes::new()),
+                        )
+                        .await;
+                        bb.interest_confirmed(ticket);
+                    });
                 }
             }
             _ = inbound.recv_many(&mut msgs, BATCH) => {
@@ -337,23 +356,28 @@ impl Task {
         }
     }
 
-    async fn command(&mut self, c: Command) {
+    /// Carries out one request; returns its interest ticket (0 for none).
+    async fn command(&mut self, c: Command) -> u64 {
         match c {
             Command::Channel {
                 ns,
                 channel,
                 subscribed,
+                ticket,
             } => {
                 let s = self.bb.subjects.channel(ns, &channel).subject;
                 self.interest(s, subscribed, false).await;
+                ticket
             }
             Command::Pattern {
                 pattern,
                 subscribed,
+                ticket,
             } => {
                 let s = self.bb.subjects.pattern_interest(&pattern);
                 let broad = self.bb.subjects.is_broad(&s);
                 self.interest(s, subscribed, broad).await;
+                ticket
             }
             Command::Control { name, tx } => {
                 let subject = self.bb.subjects.control(&name);
@@ -366,6 +390,7 @@ impl Task {
                     }
                     Err(e) => tracing::warn!("Backbone: cannot subscribe to control '{name}': {e}"),
                 }
+                0
             }
         }
     }

@@ -46,8 +46,18 @@ pub fn after_change(ctx: &mut Ctx) {
     meta.ssub = ctx.client.shard_channels.len();
 }
 
+/// With a backbone, a subscription that gives this node new interest is confirmed once NATS
+/// holds it, so the client receives whatever any node publishes after the confirmation: the
+/// connection's output waits behind a gate that its reader opens (`server::connection`).
+fn gate_for_backbone(ctx: &Ctx) {
+    if ctx.server.backbone.is_some() {
+        ctx.outbox().gate();
+    }
+}
+
 fn subscribe_in(ctx: &mut Ctx, ns: Namespace, args: &[Bytes]) -> CmdResult {
     ctx.flush();
+    gate_for_backbone(ctx);
     let (kind, _) = kinds(ns);
     for ch in &args[1..] {
         let added = set_mut(ctx, ns).insert(Bytes::copy_from_slice(ch));
@@ -138,6 +148,7 @@ pub fn sunsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 pub fn psubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     ctx.flush();
+    gate_for_backbone(ctx);
     for pat in &args[1..] {
         let added = ctx.client.patterns.insert(Bytes::copy_from_slice(pat));
         let n = ctx.client.subscription_count();
