@@ -24,6 +24,7 @@ async fn node(bus: &LoopbackBus) -> TestServer {
         Some(Membership {
             transport: std::sync::Arc::new(t),
             inbox,
+            reconnected: None,
         }),
     )
     .await

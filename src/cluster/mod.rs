@@ -270,6 +270,12 @@ impl Cluster {
     /// Starts announcing over `transport` (the backbone's control subjects).
     pub fn attach(&self, transport: Arc<dyn MembershipTransport>) {
         *self.transport.write() = Some(transport);
+        self.hello();
+    }
+
+    /// Asks every node to announce itself now: at start, and whenever the transport has
+    /// reconnected (what was sent while it was down is lost).
+    pub fn hello(&self) {
         let view = self.view().digest;
         let me = self.myself();
         self.send(Message::Hello { node: me, view });

@@ -10,6 +10,9 @@ use bytes::Bytes;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
+use tokio_util::task::TaskTracker;
+
+use crate::backbone::Backbone;
 use crate::cluster::membership::MembershipTransport;
 use crate::cluster::{announce_interval, Cluster};
 use crate::state::ServerState;
@@ -18,6 +21,58 @@ use crate::state::ServerState;
 pub struct Membership {
     pub transport: Arc<dyn MembershipTransport>,
     pub inbox: UnboundedReceiver<Bytes>,
+    /// Changes when the transport has (re)connected: the node says hello again.
+    pub reconnected: Option<tokio::sync::watch::Receiver<u64>>,
+}
+
+/// The control subject membership messages travel on (`<backbone-prefix>.c.cluster.members`).
+const MEMBERS_SUBJECT: &str = "cluster.members";
+
+/// Sends membership messages as backbone control messages. A message that cannot be sent (NATS
+/// not connected, queue full) is lost like any backbone message: the next announcement, at
+/// most `cluster-node-timeout / 5` later, repeats it.
+struct BackboneTransport(Arc<Backbone>);
+
+impl MembershipTransport for BackboneTransport {
+    fn broadcast(&self, msg: Bytes) {
+        if let Err(e) = self.0.publish_control(MEMBERS_SUBJECT, msg) {
+            tracing::debug!("Cluster: announcement not sent: {e}");
+        }
+    }
+}
+
+/// Membership over the backbone's control subjects: what the other nodes of the same
+/// `backbone-prefix` announce arrives here (never this node's own: the backbone is `no_echo`).
+/// The backbone's bounded control queue is drained by a task into the membership inbox.
+pub fn over_backbone(backbone: &Arc<Backbone>, tracker: &TaskTracker) -> Option<Membership> {
+    let mut control = match backbone.subscribe_control(MEMBERS_SUBJECT) {
+        Ok(rx) => rx,
+        Err(e) => {
+            tracing::warn!("Cluster: cannot hear the other nodes over the backbone: {e}");
+            return None;
+        }
+    };
+    let (tx, inbox) = tokio::sync::mpsc::unbounded_channel();
+    tracker.spawn(async move {
+        loop {
+            tokio::select! {
+                m = control.recv() => match m {
+                    Some(m) if tx.send(m.payload.clone()).is_ok() => {}
+                    _ => return,
+                },
+                // The membership task has ended (shutdown).
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    let mut reconnected = backbone.connections();
+    // The first connection may already be made; either way `attach` says hello then.
+    reconnected.mark_unchanged();
+    Some(Membership {
+        transport: Arc::new(BackboneTransport(backbone.clone())),
+        inbox,
+        reconnected: Some(reconnected),
+    })
 }
 
 /// Runs until shutdown (or until the transport's inbox closes).
@@ -25,6 +80,7 @@ pub async fn run(state: Arc<ServerState>, cluster: Arc<Cluster>, membership: Mem
     let Membership {
         transport,
         mut inbox,
+        mut reconnected,
     } = membership;
     cluster.attach(transport);
     let mut tick = tokio::time::interval(announce_interval(cluster.node_timeout()));
@@ -39,6 +95,15 @@ pub async fn run(state: Arc<ServerState>, cluster: Arc<Cluster>, membership: Mem
                 Some(m) => cluster.receive(&m, Instant::now()),
                 None => return,
             },
+            Ok(()) = async {
+                match reconnected.as_mut() {
+                    Some(r) => r.changed().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                cluster.hello();
+                false
+            }
             _ = state.shutdown.cancelled() => {
                 cluster.leave();
                 return;

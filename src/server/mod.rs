@@ -173,8 +173,18 @@ pub async fn run_with(
             tracker.clone(),
         ));
     }
-    if let (Some(c), Some(m)) = (&state.cluster, membership) {
-        tracker.spawn(cluster::run(state.clone(), c.clone(), m));
+    if let Some(c) = &state.cluster {
+        // A transport given by the caller (tests) or the backbone's control subjects; with
+        // neither, the node is a one-node cluster and needs no task.
+        let membership = membership.or_else(|| {
+            state
+                .backbone
+                .as_ref()
+                .and_then(|b| cluster::over_backbone(b, &tracker))
+        });
+        if let Some(m) = membership {
+            tracker.spawn(cluster::run(state.clone(), c.clone(), m));
+        }
     }
     shutdown.cancelled().await;
     // Read now: CONFIG SET shutdown-timeout applies, and SHUTDOWN NOW waits for nothing.
