@@ -3,7 +3,8 @@
 #
 #   ctl.sh kill N     SIGKILL node N (1-based): a crash, no goodbye to the others
 #   ctl.sh stop N     SIGTERM node N and wait for it to exit
-#   ctl.sh start N    start node N again with its command line and nodes.conf (same node id)
+#   ctl.sh start N    start node N again with its command line and nodes.conf (same node id);
+#                     nothing if it is running
 #
 # Reads $INTEROP_CLUSTER_STATE/nodeN/{cmd,pid,port}, which run.sh writes.
 set -u
@@ -37,6 +38,9 @@ case $1 in
         wait_closed
         ;;
     start)
+        # Already running (a case's clean-up restarts a node it may not have stopped): keep it,
+        # and its pid, rather than start a second one that cannot bind.
+        if pid=$(cat "$d/pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; then exit 0; fi
         mapfile -t cmd <"$d/cmd"
         (cd "$d" && exec setsid "${cmd[@]}") </dev/null >>"$d/log" 2>&1 &
         echo $! >"$d/pid"
