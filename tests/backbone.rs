@@ -472,13 +472,24 @@ async fn confirmed_subscriptions_receive_the_next_message_from_another_node() {
     for i in 0..50 {
         let (kind, reply_kind, channel, publish) = match i % 3 {
             0 => ("SUBSCRIBE", "subscribe", format!("fresh.{i}"), "PUBLISH"),
-            1 => ("PSUBSCRIBE", "psubscribe", format!("fresh.{i}.*"), "PUBLISH"),
-            _ => ("SSUBSCRIBE", "ssubscribe", format!("fresh{{{i}}}"), "SPUBLISH"),
+            1 => (
+                "PSUBSCRIBE",
+                "psubscribe",
+                format!("fresh.{i}.*"),
+                "PUBLISH",
+            ),
+            _ => (
+                "SSUBSCRIBE",
+                "ssubscribe",
+                format!("fresh{{{i}}}"),
+                "SPUBLISH",
+            ),
         };
         sub.cmd(&[kind, &channel]).await;
         let f = sub.frame().await;
         assert!(
-            f.windows(reply_kind.len()).any(|w| w == reply_kind.as_bytes()),
+            f.windows(reply_kind.len())
+                .any(|w| w == reply_kind.as_bytes()),
             "{}",
             common::show(&f)
         );

@@ -7,10 +7,7 @@
 mod backbone_util;
 mod common;
 
-use std::time::Duration;
-
 use backbone_util::{message, temp_dir, wait_until, Nats, Node};
-
 
 /// A node of a cluster on `nats`, with its own node file, agreeing within a second.
 async fn cluster_node(nats: &Nats) -> Node {
@@ -53,13 +50,16 @@ async fn map_of(node: &Node) -> Vec<(u16, u16, u16)> {
 
 /// Waits until every node in `nodes` reports the same map of `n` members, and returns it.
 async fn agreed(nodes: &[&Node], n: usize) -> Vec<(u16, u16, u16)> {
-    wait_until(&format!("{} nodes agree on {n} members", nodes.len()), || async {
-        let mut maps = Vec::new();
-        for node in nodes {
-            maps.push(map_of(node).await);
-        }
-        maps.iter().all(|m| m.len() == n && *m == maps[0])
-    })
+    wait_until(
+        &format!("{} nodes agree on {n} members", nodes.len()),
+        || async {
+            let mut maps = Vec::new();
+            for node in nodes {
+                maps.push(map_of(node).await);
+            }
+            maps.iter().all(|m| m.len() == n && *m == maps[0])
+        },
+    )
     .await;
     map_of(nodes[0]).await
 }
@@ -82,10 +82,7 @@ async fn three_nodes_agree_redirect_and_carry_messages_across() {
     let c = cluster_node(&nats).await;
     let nodes = [&a, &b, &c];
     let map = agreed(&nodes, 3).await;
-    assert_eq!(
-        ranges(&map),
-        [(0, 5460), (5461, 10921), (10922, 16383)]
-    );
+    assert_eq!(ranges(&map), [(0, 5460), (5461, 10921), (10922, 16383)]);
     let mut slots = Vec::new();
     for n in nodes {
         let mut cl = n.client().await;
@@ -97,7 +94,10 @@ async fn three_nodes_agree_redirect_and_carry_messages_across() {
         assert!(info.contains("cluster_known_nodes:3\r\n"), "{info}");
         assert!(info.contains("cluster_slots_assigned:16384\r\n"), "{info}");
     }
-    assert!(slots.iter().all(|s| *s == slots[0]), "CLUSTER SLOTS differs");
+    assert!(
+        slots.iter().all(|s| *s == slots[0]),
+        "CLUSTER SLOTS differs"
+    );
 
     // "news" is slot 5161, in the first range: the others redirect there.
     let owner_port = map[0].0;
@@ -105,7 +105,8 @@ async fn three_nodes_agree_redirect_and_carry_messages_across() {
     let owner = nodes.iter().find(|n| n.port == owner_port).unwrap();
     for n in nodes.iter().filter(|n| n.port != owner_port) {
         let mut cl = n.client().await;
-        cl.roundtrip(&["SSUBSCRIBE", "news"], moved.as_bytes()).await;
+        cl.roundtrip(&["SSUBSCRIBE", "news"], moved.as_bytes())
+            .await;
         cl.roundtrip(&["SPUBLISH", "news", "x"], moved.as_bytes())
             .await;
     }
@@ -135,7 +136,9 @@ async fn three_nodes_agree_redirect_and_carry_messages_across() {
     }
     // A subscriber told "subscribed" receives what any node publishes next: no probing.
     let mut publisher = c.client().await;
-    publisher.roundtrip(&["PUBLISH", "updates", "v2"], b":1\r\n").await;
+    publisher
+        .roundtrip(&["PUBLISH", "updates", "v2"], b":1\r\n")
+        .await;
     for s in subs.iter_mut() {
         s.expect(&message(b"message", b"updates", b"v2")).await;
     }

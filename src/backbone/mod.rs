@@ -551,7 +551,8 @@ impl Backbone {
 
     /// Called by the task once NATS has processed the subscriptions up to `ticket`.
     fn interest_confirmed(&self, ticket: u64) {
-        self.interest_confirmed.send_modify(|c| *c = (*c).max(ticket));
+        self.interest_confirmed
+            .send_modify(|c| *c = (*c).max(ticket));
     }
 
     /// `pattern` got its first local subscriber, or lost its last one.

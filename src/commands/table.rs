@@ -9,8 +9,7 @@ pub use crate::auth::catalogue::ChannelArgs;
 
 use super::{
     acl, admin, client_cmd, cluster, command_docs, config_cmd, info, multi, pubsub, session,
-    tracking,
-    CommandError, Handler,
+    tracking, CommandError, Handler,
 };
 
 /// Key positions, for the few commands whose channel is a key for cluster routing.
