@@ -48,6 +48,7 @@ const TAIL_KEEP: usize = 1024;
 /// that grows (a slow reader) is a list of chunks, as Redis's reply list is, and never one
 /// buffer copied into a twice larger one.
 const TAIL_CHUNK: usize = 16 * 1024;
+const _: () = assert!(TAIL_CHUNK <= u16::MAX as usize, "Queue::tail_len is a u16");
 
 /// `client-output-buffer-limit pubsub` values, changeable at run time by CONFIG SET.
 #[derive(Debug)]
@@ -107,8 +108,8 @@ struct Queue {
     frames: VecDeque<Bytes>,
     /// Bytes queued and not yet written (including a batch the writer is writing).
     bytes: usize,
-    /// Bytes in `tail` (at most `TAIL_CHUNK`).
-    tail_len: u32,
+    /// Bytes in `tail` (at most `TAIL_CHUNK`, which fits).
+    tail_len: u16,
     /// While the client runs a command that delivered messages to itself: the index in
     /// `frames` where those messages start (`NOT_HELD` otherwise). The writer takes only the
     /// frames before it, and the command's own replies are inserted there (`push_own`), so the
@@ -137,7 +138,7 @@ impl Queue {
             tail.reserve(len.max(TAIL_KEEP));
         }
         tail.extend_from_slice(bytes);
-        self.tail_len = tail.len() as u32;
+        self.tail_len = tail.len() as u16;
     }
 
     /// Queues what the tail holds as a frame. A tail longer than `TAIL_KEEP` is handed over
