@@ -212,6 +212,7 @@ impl Members {
             // A changed address is a changed map for clients, even with the same members.
             Some(p) => p.info != node,
         };
+        let view_changed = self.peers.get(&node.id).map(|p| p.view) != Some(view);
         self.peers.insert(
             node.id.clone(),
             Peer {
@@ -221,9 +222,13 @@ impl Members {
                 view,
             },
         );
+        // A peer that now sees another member set than this node does is told at once what
+        // this node sees (once per change of its view), so a lost announcement delays
+        // agreement by a round trip, not by an announce interval.
+        let differs = view_changed && view != digest(&self.live());
         Outcome {
             changed,
-            announce_now: hello,
+            announce_now: hello || differs,
         }
     }
 
@@ -413,6 +418,46 @@ mod tests {
         let bye = m.receive(Message::Bye { id: "a".repeat(40) }, t0, 0);
         assert!(bye.changed);
         assert_eq!(m.live().len(), 1);
+    }
+
+    #[test]
+    fn a_peer_that_sees_another_member_set_is_answered_once_per_change() {
+        let t0 = Instant::now();
+        let mut m = Members::new(node('b', 7001));
+        let a = node('a', 7000);
+        let both = digest(&[a.clone(), node('b', 7001)]);
+        // a still sees only itself: answer, so it learns of b.
+        let lonely = digest(std::slice::from_ref(&a));
+        let first = m.receive(
+            Message::Announce {
+                node: a.clone(),
+                view: lonely,
+            },
+            t0,
+            1,
+        );
+        assert!(first.changed && first.announce_now);
+        // The same view again: no answer (one per change, no storm).
+        let again = m.receive(
+            Message::Announce {
+                node: a.clone(),
+                view: lonely,
+            },
+            t0,
+            2,
+        );
+        assert!(!again.changed && !again.announce_now);
+        // a now sees what b sees: nothing to tell it.
+        let agreed = m.receive(
+            Message::Announce {
+                node: a,
+                view: both,
+            },
+            t0,
+            3,
+        );
+        assert!(!agreed.announce_now);
+        assert!(m.agreed(both));
     }
 
     #[test]

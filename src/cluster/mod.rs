@@ -127,6 +127,8 @@ pub struct Cluster {
     pub messages_received: AtomicU64,
     /// Another process announced our id (logged once).
     warned_twin: std::sync::atomic::AtomicBool,
+    /// Set by `leave`: a node that said goodbye sends nothing more.
+    left: std::sync::atomic::AtomicBool,
     _file: Option<nodefile::NodeFile>,
 }
 
@@ -196,6 +198,7 @@ impl Cluster {
             messages_sent: AtomicU64::new(0),
             messages_received: AtomicU64::new(0),
             warned_twin: std::sync::atomic::AtomicBool::new(false),
+            left: std::sync::atomic::AtomicBool::new(false),
             _file: file,
         })
     }
@@ -282,6 +285,9 @@ impl Cluster {
     }
 
     fn send(&self, msg: Message) {
+        if self.left.load(Ordering::Relaxed) {
+            return;
+        }
         if let Some(t) = self.transport.read().as_ref() {
             t.broadcast(msg.encode());
             self.messages_sent.fetch_add(1, Ordering::Relaxed);
@@ -299,6 +305,7 @@ impl Cluster {
     pub fn leave(&self) {
         let id = self.myself().id;
         self.send(Message::Bye { id });
+        self.left.store(true, Ordering::Relaxed);
     }
 
     /// Applies a message from another node; returns true if the view changed.

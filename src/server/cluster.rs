@@ -105,6 +105,8 @@ pub async fn run(state: Arc<ServerState>, cluster: Arc<Cluster>, membership: Mem
                 false
             }
             _ = state.shutdown.cancelled() => {
+                // `server::run_with` has said goodbye already (before the backbone stops);
+                // this covers a membership task driven without it.
                 cluster.leave();
                 return;
             }

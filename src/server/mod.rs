@@ -187,6 +187,11 @@ pub async fn run_with(
         }
     }
     shutdown.cancelled().await;
+    // The goodbye goes into the backbone's queue now, before the backbone is told to flush and
+    // stop (which, with no clients to wait for, is at once).
+    if let Some(c) = &state.cluster {
+        c.leave();
+    }
     // Read now: CONFIG SET shutdown-timeout applies, and SHUTDOWN NOW waits for nothing.
     let grace = if state.ops.shutdown_now.load(Ordering::Relaxed) {
         Duration::ZERO
