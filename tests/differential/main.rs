@@ -144,6 +144,7 @@ scripts!(
     pipelining,
     auth_acl,
     operations,
+    cluster,
 );
 
 #[test]
