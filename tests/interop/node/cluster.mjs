@@ -73,6 +73,49 @@ async function expectAll(inbox, channels, what) {
   eq(got.map(([ch, m]) => [String(ch), String(m)]).sort(), want, what);
 }
 
+/**
+ * Two Socket.IO servers, A and B, each with the sharded adapter over its own pair of node-redis
+ * cluster clients; a socket asks to join a room with `join` (acknowledged). Resolves once each
+ * server counts two servers.
+ */
+async function shardedServers(protocol, t) {
+  const servers = [];
+  for (const label of ["A", "B"]) {
+    const pub = await nodeRedisCluster(protocol, t);
+    const sub = await nodeRedisCluster(protocol, t);
+    const http = createServer();
+    const io = new Server(http, { adapter: createShardedAdapter(pub, sub) });
+    t.defer(() => new Promise((resolve) => io.close(() => resolve())));
+    await new Promise((resolve) => http.listen(0, "127.0.0.1", resolve));
+    io.label = label;
+    io.port = http.address().port;
+    io.on("connection", (socket) => {
+      socket.on("join", async (room, ack) => {
+        await socket.join(room);
+        ack();
+      });
+    });
+    servers.push(io);
+  }
+  for (const io of servers) {
+    await until(async () => (await io.of("/").adapter.serverCount()) === 2,
+      `server ${io.label} does not see 2 servers`);
+  }
+  return servers;
+}
+
+/** A Socket.IO client connected to server; every event it receives goes to its inbox. */
+async function connectSocket(server, t) {
+  const socket = ioClient(`http://127.0.0.1:${server.port}`, {
+    transports: ["websocket"], forceNew: true, reconnection: false,
+  });
+  t.defer(() => socket.disconnect());
+  socket.inbox = new Inbox();
+  socket.onAny((event, ...args) => socket.inbox.push([event, ...args]));
+  await once(socket, "connect");
+  return socket;
+}
+
 for (const protocol of [2, 3]) {
   await runCase(`ioredis-cluster/resp${protocol}/ssubscribe_spread_over_slots`, async (t) => {
     const sub = await ioredisCluster(protocol, t);
@@ -123,42 +166,11 @@ for (const protocol of [2, 3]) {
   });
 
   await runCase(`socketio-sharded-node-redis-cluster/resp${protocol}/broadcasts_across_servers`, async (t) => {
-    const servers = [];
-    for (const label of ["A", "B"]) {
-      const pub = await nodeRedisCluster(protocol, t);
-      const sub = await nodeRedisCluster(protocol, t);
-      const http = createServer();
-      const io = new Server(http, { adapter: createShardedAdapter(pub, sub) });
-      t.defer(() => new Promise((resolve) => io.close(() => resolve())));
-      await new Promise((resolve) => http.listen(0, "127.0.0.1", resolve));
-      io.label = label;
-      io.port = http.address().port;
-      io.on("connection", (socket) => {
-        socket.on("join", async (room, ack) => {
-          await socket.join(room);
-          ack();
-        });
-      });
-      servers.push(io);
-    }
+    const servers = await shardedServers(protocol, t);
     const [A, B] = servers;
-    const connect = async (server) => {
-      const socket = ioClient(`http://127.0.0.1:${server.port}`, {
-        transports: ["websocket"], forceNew: true, reconnection: false,
-      });
-      t.defer(() => socket.disconnect());
-      socket.inbox = new Inbox();
-      socket.onAny((event, ...args) => socket.inbox.push([event, ...args]));
-      await once(socket, "connect");
-      return socket;
-    };
-    const a1 = await connect(A);
-    const b1 = await connect(B);
-    const b2 = await connect(B);
-    for (const io of servers) {
-      await until(async () => (await io.of("/").adapter.serverCount()) === 2,
-        `server ${io.label} does not see 2 servers`);
-    }
+    const a1 = await connectSocket(A, t);
+    const b1 = await connectSocket(B, t);
+    const b2 = await connectSocket(B, t);
     A.emit("hello", "from A");
     for (const s of [a1, b1, b2]) eq(await s.inbox.next("hello"), ["hello", "from A"], "io.emit");
     const rooms = ["room-1", "комната-🚀", "room-3"];
