@@ -3,7 +3,9 @@
 // node-redis `createCluster`, over RESP2 and RESP3, each subscribing with SSUBSCRIBE to
 // channels spread over every part of the slot space and receiving SPUBLISH from another
 // cluster client; classic SUBSCRIBE/PUBLISH through cluster clients; and the Socket.IO sharded
-// adapter over node-redis cluster clients with two Socket.IO servers.
+// adapter over node-redis cluster clients with two Socket.IO servers. With
+// INTEROP_CLUSTER_FAILOVER (several pubsubd nodes), ioredis, node-redis and the Socket.IO adapter
+// also live through node 2 being killed and restarted (ctl.sh).
 //
 // INTEROP_CLUSTER_NODES lists the seed nodes (`host:port,…`).
 
@@ -34,6 +36,25 @@ function spreadChannels(tag) {
       if (Math.floor(calculateSlot(ch) / 1024) === part) {
         out.push(ch);
         found++;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Socket.IO room names whose sharded-adapter channels (`socket.io#/#<room>#`) fall one in each
+ * eighth of the slot space.
+ */
+function spreadRooms(tag) {
+  const out = [];
+  const id = randomBytes(4).toString("hex");
+  for (let part = 0; part < 8; part++) {
+    for (let i = 0; ; i++) {
+      const room = `room:${tag}:${id}:${part}:${i}`;
+      if (Math.floor(calculateSlot(`socket.io#/#${room}#`) / 2048) === part) {
+        out.push(room);
+        break;
       }
     }
   }
@@ -287,6 +308,38 @@ if (process.env.INTEROP_CLUSTER_FAILOVER) {
         await within(sub.sSubscribe(ch, (msg, c) => inbox.push([c, msg])), WAIT, `sSubscribe ${ch}`);
       }
       await survivesNodeLoss(t, inbox, channels, (ch, m) => pub.sPublish(ch, m));
+    }, 180000);
+
+    await runCase(`socketio-sharded-node-redis-cluster/resp${protocol}/node_killed_and_restarted`, async (t) => {
+      const [A, B] = await shardedServers(protocol, t);
+      const a1 = await connectSocket(A, t);
+      const b1 = await connectSocket(B, t);
+      // Each socket is alone in eight rooms whose channels spread over the slot space, and the
+      // other server broadcasts to them, so every broadcast crosses the cluster. An inbox item
+      // is [`<socket>/<room>`, payload]: one key per socket and room.
+      const inbox = new Inbox();
+      const emitter = new Map();
+      for (const [socket, label, from] of [[a1, "a1", B], [b1, "b1", A]]) {
+        socket.on("room", (room, payload) => inbox.push([`${label}/${room}`, payload]));
+        for (const room of spreadRooms(label)) {
+          await within(socket.emitWithAck("join", room), WAIT, `join ${room}`);
+          emitter.set(`${label}/${room}`, [from, room]);
+        }
+      }
+      const broadcast = async (key, payload) => {
+        const [io, room] = emitter.get(key);
+        io.to(room).emit("room", room, payload);
+      };
+      // The adapter subscribes to a room's channel after the join is acknowledged: broadcast
+      // until every room has received once, then the node goes.
+      await recovers(inbox, [...emitter.keys()], broadcast, "before the failure");
+      await survivesNodeLoss(t, inbox, [...emitter.keys()], broadcast);
+      // Requests and answers between the servers (the namespace's and each server's own
+      // channel) work again too.
+      for (const io of [A, B]) {
+        await until(async () => (await io.fetchSockets()).length === 2,
+          `fetchSockets() through server ${io.label} after node 2 rejoined`, 20000);
+      }
     }, 180000);
   }
 }
