@@ -1,19 +1,21 @@
-//! Helpers for the operations tests (CONFIG, INFO, CLIENT, MONITOR, metrics, signals): reading
-//! bulk replies as text, INFO and CLIENT LIST fields, free ports, the built binary.
-#![allow(dead_code)]
+//! Text replies read as fields: a bulk or verbatim reply's text, INFO's `field:value` lines
+//! (the one INFO parser), CLIENT LIST's `key=value` words, and the checks built on them.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::common::Raw;
+use super::resp::{parse, show, Frame};
+use super::server::Raw;
 
 /// The text of a bulk (`$`) or verbatim (`=…txt:`) reply.
 pub fn bulk_text(frame: &[u8]) -> String {
-    let s = String::from_utf8_lossy(frame).into_owned();
-    let body = s.split_once("\r\n").map(|(_, b)| b).unwrap_or("");
-    let body = body.strip_suffix("\r\n").unwrap_or(body);
-    body.strip_prefix("txt:").unwrap_or(body).to_string()
+    match parse(frame) {
+        Some((Frame::Blob(b'$', Some(s)), _)) => String::from_utf8_lossy(&s).into_owned(),
+        Some((f @ Frame::Blob(b'=', Some(_)), _)) => {
+            String::from_utf8_lossy(f.text().unwrap()).into_owned()
+        }
+        _ => panic!("not a bulk reply: {}", show(frame)),
+    }
 }
 
 /// Sends a command and returns its bulk reply's text.
@@ -39,6 +41,20 @@ pub async fn info_field(c: &mut Raw, section: &str, field: &str) -> String {
         .unwrap_or_else(|| panic!("INFO {section} has no {field}: {info:?}"))
 }
 
+/// INFO (all default sections) as a map.
+pub async fn info(c: &mut Raw) -> BTreeMap<String, String> {
+    info_map(&text(c, &["INFO"]).await)
+}
+
+/// One numeric INFO field.
+pub async fn info_u64(c: &mut Raw, field: &str) -> u64 {
+    let i = info(c).await;
+    i.get(field)
+        .unwrap_or_else(|| panic!("INFO has no {field}"))
+        .parse()
+        .unwrap()
+}
+
 /// A CLIENT LIST line's `key=value` pairs, in order.
 pub fn client_fields(line: &str) -> Vec<(String, String)> {
     line.split_whitespace()
@@ -55,81 +71,30 @@ pub fn field<'a>(fields: &'a [(String, String)], key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {key} in {fields:?}"))
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A running pubsubd binary, killed when dropped.
-pub struct Proc(pub Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-pub fn spawn(args: &[&str]) -> Proc {
-    Proc(
-        Command::new(env!("CARGO_BIN_EXE_pubsubd"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn pubsubd"),
-    )
-}
-
-pub async fn wait_for_port(port: u16) {
-    for _ in 0..300 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
+/// Polls INFO until `connected_clients` is `n`.
+pub async fn wait_connected(c: &mut Raw, n: u64) {
+    let mut last = 0;
+    let limit = Duration::from_secs(30);
+    let start = Instant::now();
+    loop {
+        let now = info_u64(c, "connected_clients").await;
+        if now == n {
             return;
         }
+        if now != last {
+            last = now;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "connected_clients stayed {last}, expected {n}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("nothing listens on {port}");
 }
 
-/// Waits for the process to exit (at most 10 s) and returns its status and standard error.
-pub async fn wait_exit(mut p: Proc) -> (std::process::ExitStatus, String) {
-    tokio::task::spawn_blocking(move || {
-        for _ in 0..1000 {
-            if let Some(status) = p.0.try_wait().unwrap() {
-                let mut err = String::new();
-                if let Some(mut e) = p.0.stderr.take() {
-                    use std::io::Read;
-                    let _ = e.read_to_string(&mut err);
-                }
-                return (status, err);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("pubsubd did not exit");
-    })
-    .await
-    .unwrap()
-}
-
-pub fn signal(p: &Proc, sig: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{sig}"), &p.0.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{sig}");
-}
-
-/// A fresh directory under the system temp dir for one test.
-pub fn temp_dir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("pubsubd-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// Asserts PUBSUB shows no channel, shard channel or pattern left.
+pub async fn assert_no_subscriptions(c: &mut Raw) {
+    c.roundtrip(&["PUBSUB", "CHANNELS"], b"*0\r\n").await;
+    c.roundtrip(&["PUBSUB", "SHARDCHANNELS"], b"*0\r\n").await;
+    c.roundtrip(&["PUBSUB", "NUMPAT"], b":0\r\n").await;
 }

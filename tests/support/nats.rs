@@ -1,7 +1,6 @@
-//! Support for the backbone tests: nats-server and pubsubd processes on free loopback ports,
+//! nats-server and pubsubd processes for the backbone tests, on free loopback ports and
 //! stopped by PID; nats-server's monitoring endpoint (/subsz, /connz) as an independent
 //! witness of interest and traffic; the subjects pubsubd maps channels to.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,29 +11,12 @@ use pubsubd::backbone::subject::{nats_match, Subjects};
 use pubsubd::registry::Namespace;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::Raw;
+use super::info::{bulk_text, info_map};
+use super::process::{free_port, port_open, temp_dir};
+use super::server::Raw;
 
 /// How long a condition is polled before a test fails.
 pub const WAIT: Duration = Duration::from_secs(15);
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A fresh directory under the target dir for logs, certificates and config files.
-pub fn temp_dir(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "backbone-{name}-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// The `nats-server` binary: `$NATS_SERVER`, else the one on PATH (Debian installs it in
 /// /usr/sbin, which a plain user's PATH may lack).
@@ -56,25 +38,12 @@ fn nats_bin() -> String {
 }
 
 /// Polls `f` every 20 ms until it holds, or fails the test after `WAIT`.
-pub async fn wait_until<F, Fut>(what: &str, mut f: F)
+pub async fn wait_until<F, Fut>(what: &str, f: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !f().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn port_open(port: u16) -> bool {
-    tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_ok()
+    super::process::wait_until(what, WAIT, f).await;
 }
 
 /// One nats-server process.
@@ -363,12 +332,7 @@ impl Node {
     pub async fn info(&self) -> BTreeMap<String, String> {
         let mut c = self.client().await;
         c.cmd(&["INFO", "backbone"]).await;
-        let f = c.frame().await;
-        let text = String::from_utf8_lossy(&f).into_owned();
-        text.lines()
-            .filter_map(|l| l.trim_end().split_once(':'))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        info_map(&bulk_text(&c.frame().await))
     }
 
     pub async fn field(&self, name: &str) -> String {
@@ -415,21 +379,10 @@ pub async fn wait_interest(nats: &Nats, ns: Namespace, channel: &[u8], n: u64) {
 
 /// RESP2 `message` frame.
 pub fn message(kind: &[u8], channel: &[u8], payload: &[u8]) -> Vec<u8> {
-    crate::common::encode(&[kind, channel, payload])
+    super::resp::encode(&[kind, channel, payload])
 }
 
 /// RESP2 `pmessage` frame.
 pub fn pmessage(pattern: &[u8], channel: &[u8], payload: &[u8]) -> Vec<u8> {
-    crate::common::encode(&[b"pmessage", pattern, channel, payload])
-}
-
-/// RESP3 push frame of bulk strings.
-pub fn push3(items: &[&[u8]]) -> Vec<u8> {
-    let mut v = format!(">{}\r\n", items.len()).into_bytes();
-    for i in items {
-        v.extend(format!("${}\r\n", i.len()).as_bytes());
-        v.extend_from_slice(i);
-        v.extend(b"\r\n");
-    }
-    v
+    super::resp::encode(&[b"pmessage", pattern, channel, payload])
 }

@@ -1,18 +1,121 @@
-//! Helpers for the fault and load tests: the built binary as a child process (its output in a
-//! file, so a chatty server never blocks on a full pipe), its resident memory and CPU time from
-//! /proc, the file descriptor limit, INFO fields, and waiting for a condition with a generous
-//! bound.
-#![allow(dead_code)]
+//! The built binary (and other servers) as child processes: free loopback ports, waiting for
+//! a port or a condition, a fresh scratch directory, a process killed by PID when dropped, and
+//! the fault and load tests' `Server` (output in a file, so a chatty server never blocks on a
+//! full pipe) with its resident memory and CPU time from /proc and the file descriptor limit.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::common::Raw;
-use crate::ops_util::{self, Proc};
+/// A port nothing listens on now (the listener is closed before returning).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether something accepts connections on the loopback `port`.
+pub async fn port_open(port: u16) -> bool {
+    tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_ok()
+}
+
+/// Waits until something listens on the loopback `port` (at most about 6 s).
+pub async fn wait_for_port(port: u16) {
+    for _ in 0..300 {
+        if port_open(port).await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("nothing listens on {port}");
+}
+
+/// Polls `check` every 20 ms until it returns true; panics with `what` after `limit`.
+/// Returns how long it took.
+pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < limit, "timed out after {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A fresh, empty directory under the system temp dir, named after `name`, this process and a
+/// sequence number, so that tests sharing a binary never share a directory.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("pubsubd-{name}-{}-{seq}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A child process, killed and reaped when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the pubsubd binary with `args`, its standard error piped (`wait_exit` returns it).
+pub fn spawn(args: &[&str]) -> Proc {
+    Proc(
+        Command::new(env!("CARGO_BIN_EXE_pubsubd"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn pubsubd"),
+    )
+}
+
+/// Waits for the process to exit (at most 10 s) and returns its status and standard error.
+pub async fn wait_exit(mut p: Proc) -> (std::process::ExitStatus, String) {
+    tokio::task::spawn_blocking(move || {
+        for _ in 0..1000 {
+            if let Some(status) = p.0.try_wait().unwrap() {
+                let mut err = String::new();
+                if let Some(mut e) = p.0.stderr.take() {
+                    use std::io::Read;
+                    let _ = e.read_to_string(&mut err);
+                }
+                return (status, err);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("pubsubd did not exit");
+    })
+    .await
+    .unwrap()
+}
+
+/// Sends `sig` (a name such as `TERM`) to the process with `kill`.
+pub fn signal(p: &Proc, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &p.0.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig}");
+}
 
 /// A pubsubd binary on a free loopback port, killed when dropped.
 pub struct Server {
@@ -29,8 +132,8 @@ impl Server {
 
     /// As `start`, under `prlimit --nofile=N:N` when `nofile` is given.
     pub async fn start_with(name: &str, nofile: Option<u64>, args: &[&str]) -> Server {
-        let port = ops_util::free_port();
-        let dir = ops_util::temp_dir(name);
+        let port = free_port();
+        let dir = temp_dir(name);
         let out = dir.join("pubsubd.out");
         let file = std::fs::File::create(&out).unwrap();
         let bin = env!("CARGO_BIN_EXE_pubsubd");
@@ -47,7 +150,7 @@ impl Server {
             .stdout(Stdio::from(file.try_clone().unwrap()))
             .stderr(Stdio::from(file));
         let proc = Proc(cmd.spawn().expect("spawn pubsubd"));
-        ops_util::wait_for_port(port).await;
+        wait_for_port(port).await;
         Server { proc, port, out }
     }
 
@@ -117,95 +220,6 @@ pub fn raise_nofile() -> u64 {
         assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
     }
     lim.rlim_cur
-}
-
-/// INFO (all default sections) as a map.
-pub async fn info(c: &mut Raw) -> BTreeMap<String, String> {
-    ops_util::info_map(&ops_util::text(c, &["INFO"]).await)
-}
-
-/// One numeric INFO field.
-pub async fn info_u64(c: &mut Raw, field: &str) -> u64 {
-    let i = info(c).await;
-    i.get(field)
-        .unwrap_or_else(|| panic!("INFO has no {field}"))
-        .parse()
-        .unwrap()
-}
-
-/// Polls `check` every 20 ms until it returns true; panics with `what` after `limit`.
-/// Returns how long it took.
-pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let start = Instant::now();
-    loop {
-        if check().await {
-            return start.elapsed();
-        }
-        assert!(start.elapsed() < limit, "timed out after {limit:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Polls INFO until `connected_clients` is `n`.
-pub async fn wait_connected(c: &mut Raw, n: u64) {
-    let mut last = 0;
-    let limit = Duration::from_secs(30);
-    let start = Instant::now();
-    loop {
-        let now = info_u64(c, "connected_clients").await;
-        if now == n {
-            return;
-        }
-        if now != last {
-            last = now;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "connected_clients stayed {last}, expected {n}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Asserts PUBSUB shows no channel, shard channel or pattern left.
-pub async fn assert_no_subscriptions(c: &mut Raw) {
-    c.roundtrip(&["PUBSUB", "CHANNELS"], b"*0\r\n").await;
-    c.roundtrip(&["PUBSUB", "SHARDCHANNELS"], b"*0\r\n").await;
-    c.roundtrip(&["PUBSUB", "NUMPAT"], b":0\r\n").await;
-}
-
-/// The integer of a `:N` reply frame.
-pub fn int_reply(f: &[u8]) -> i64 {
-    assert_eq!(f[0], b':', "not an integer: {}", crate::common::show(f));
-    std::str::from_utf8(&f[1..f.len() - 2])
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-/// The bulk strings of an array (or push) frame of bulk strings, e.g. a pub/sub message.
-pub fn bulks(f: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut i = f.iter().position(|&b| b == b'\n').unwrap() + 1;
-    while i < f.len() {
-        let nl = i + f[i..].iter().position(|&b| b == b'\n').unwrap();
-        if f[i] == b':' {
-            out.push(f[i + 1..nl - 1].to_vec());
-            i = nl + 1;
-            continue;
-        }
-        let len: usize = std::str::from_utf8(&f[i + 1..nl - 1])
-            .unwrap()
-            .parse()
-            .unwrap();
-        out.push(f[nl + 1..nl + 1 + len].to_vec());
-        i = nl + 1 + len + 2;
-    }
-    out
 }
 
 /// A `MiB` figure for printing.

@@ -1,8 +1,16 @@
-//! Just enough RESP2/RESP3 to take replies apart for the named normalizers and `~capture`,
-//! and to print bytes readably. Comparisons are always made on bytes: a reply is parsed only
-//! when a script step asks for it.
+//! The one RESP reader the tests share, and the encoders for what they send and expect.
+//!
+//! `parse` reads one reply frame (RESP2 or RESP3) into a `Frame` kept close to its wire form,
+//! so that writing a parsed frame gives back the bytes it came from: `Raw::frame` cuts replies
+//! with it, the differential test normalizes replies with it, and `bulks` / `int_reply` take
+//! pub/sub messages and integer replies apart with it. It is lenient about what it reads (any
+//! RESP type in any protocol); the strict reader that checks the server's output against the
+//! protocol rules is `tests/properties/fuzz_harness/resp.rs`, kept independent on purpose.
 
-/// One reply frame, kept close to its wire form so that `encode(parse(x)) == x`.
+use bytes::{Buf, BytesMut};
+
+/// One reply frame, kept close to its wire form so that parsing then writing gives back the
+/// same bytes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Frame {
     /// `+ - : , ( #` and `_`: the type byte and the rest of the line.
@@ -23,6 +31,46 @@ impl Frame {
             Frame::Blob(b'=', Some(s)) if s.len() >= 4 => Some(&s[4..]),
             _ => None,
         }
+    }
+
+    /// Appends the frame's wire form to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Frame::Line(kind, s) => {
+                out.push(*kind);
+                out.extend_from_slice(s);
+            }
+            Frame::Blob(kind, None) => out.extend_from_slice(&[*kind, b'-', b'1']),
+            Frame::Blob(kind, Some(s)) => {
+                out.push(*kind);
+                out.extend_from_slice(s.len().to_string().as_bytes());
+                out.extend_from_slice(b"\r\n");
+                out.extend_from_slice(s);
+            }
+            Frame::Aggregate(kind, None) => out.extend_from_slice(&[*kind, b'-', b'1']),
+            Frame::Aggregate(kind, Some(items)) => {
+                let count = if matches!(kind, b'%' | b'|') {
+                    items.len() / 2
+                } else {
+                    items.len()
+                };
+                out.push(*kind);
+                out.extend_from_slice(count.to_string().as_bytes());
+                out.extend_from_slice(b"\r\n");
+                for item in items {
+                    item.write(out);
+                }
+                return;
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// The frame's wire form.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write(&mut out);
+        out
     }
 }
 
@@ -87,97 +135,72 @@ pub fn parse_all(buf: &[u8]) -> (Vec<Frame>, &[u8]) {
     (frames, &buf[at..])
 }
 
-/// Writes `frame` in its wire form.
-pub fn encode(frame: &Frame, out: &mut Vec<u8>) {
-    match frame {
-        Frame::Line(kind, s) => {
-            out.push(*kind);
-            out.extend_from_slice(s);
-        }
-        Frame::Blob(kind, None) => out.extend_from_slice(&[*kind, b'-', b'1']),
-        Frame::Blob(kind, Some(s)) => {
-            out.push(*kind);
-            out.extend_from_slice(s.len().to_string().as_bytes());
-            out.extend_from_slice(b"\r\n");
-            out.extend_from_slice(s);
-        }
-        Frame::Aggregate(kind, None) => out.extend_from_slice(&[*kind, b'-', b'1']),
-        Frame::Aggregate(kind, Some(items)) => {
-            let count = if matches!(kind, b'%' | b'|') {
-                items.len() / 2
-            } else {
-                items.len()
-            };
-            out.push(*kind);
-            out.extend_from_slice(count.to_string().as_bytes());
-            out.extend_from_slice(b"\r\n");
-            for item in items {
-                encode(item, out);
-            }
-            return;
-        }
+/// Length of the first complete RESP frame in `b`, if there is one.
+pub fn frame_len(b: &[u8]) -> Option<usize> {
+    parse(b).map(|(_, n)| n)
+}
+
+/// Drops the first `n` bytes of a buffer (for tests that keep their own buffers).
+pub fn advance(buf: &mut BytesMut, n: usize) {
+    buf.advance(n);
+}
+
+/// The elements of an array or push frame of bulk strings and integers (a pub/sub message or
+/// confirmation), as bytes.
+pub fn bulks(f: &[u8]) -> Vec<Vec<u8>> {
+    match parse(f) {
+        Some((Frame::Aggregate(_, Some(items)), _)) => items
+            .into_iter()
+            .map(|i| match i {
+                Frame::Blob(_, Some(b)) | Frame::Line(_, b) => b,
+                other => panic!("not a bulk string or integer: {other:?} in {}", show(f)),
+            })
+            .collect(),
+        _ => panic!("not an array of bulk strings: {}", show(f)),
     }
-    out.extend_from_slice(b"\r\n");
+}
+
+/// The integer of a `:N` reply frame.
+pub fn int_reply(f: &[u8]) -> i64 {
+    match parse(f) {
+        Some((Frame::Line(b':', n), _)) => std::str::from_utf8(&n).unwrap().parse().unwrap(),
+        _ => panic!("not an integer: {}", show(f)),
+    }
+}
+
+/// Shows bytes with `\r\n` visible, for assertion messages.
+pub fn show(b: &[u8]) -> String {
+    b.escape_ascii().to_string()
 }
 
 /// Encodes a command as a RESP multibulk request.
-pub fn command(args: &[Vec<u8>]) -> Vec<u8> {
-    let items = args
-        .iter()
-        .map(|a| Frame::Blob(b'$', Some(a.clone())))
-        .collect();
-    let mut out = Vec::new();
-    encode(&Frame::Aggregate(b'*', Some(items)), &mut out);
+pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
     out
 }
 
-/// Shows bytes as a double-quoted string with `\r`, `\n`, `\0`, `\"`, `\\` and `\xNN`
-/// escapes: the same notation the scripts use.
-pub fn escape(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() + 2);
-    s.push('"');
-    for &b in bytes {
-        match b {
-            b'\r' => s.push_str("\\r"),
-            b'\n' => s.push_str("\\n"),
-            b'\t' => s.push_str("\\t"),
-            0 => s.push_str("\\0"),
-            b'"' => s.push_str("\\\""),
-            b'\\' => s.push_str("\\\\"),
-            0x20..=0x7e => s.push(b as char),
-            _ => s.push_str(&format!("\\x{b:02x}")),
-        }
+/// A RESP2 (`*`) or RESP3 (`>`) frame of bulk strings, optionally ending with an integer.
+pub fn frame(prefix: u8, items: &[&[u8]], int: Option<i64>) -> Vec<u8> {
+    let n = items.len() + int.is_some() as usize;
+    let mut out = vec![prefix];
+    out.extend_from_slice(format!("{n}\r\n").as_bytes());
+    for i in items {
+        out.extend_from_slice(format!("${}\r\n", i.len()).as_bytes());
+        out.extend_from_slice(i);
+        out.extend_from_slice(b"\r\n");
     }
-    s.push('"');
-    s
+    if let Some(i) = int {
+        out.extend_from_slice(format!(":{i}\r\n").as_bytes());
+    }
+    out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parse_then_encode_gives_back_the_same_bytes() {
-        let wire: &[u8] =
-            b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n>3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n\
-            %2\r\n+a\r\n,1.5\r\n$-1\r\n=8\r\ntxt:id=1\r\n*-1\r\n*0\r\n$0\r\n\r\n-ERR x\r\n";
-        let (frames, rest) = parse_all(wire);
-        assert!(rest.is_empty());
-        assert_eq!(frames.len(), 7);
-        let mut out = Vec::new();
-        frames.iter().for_each(|f| encode(f, &mut out));
-        assert_eq!(out, wire);
-    }
-
-    #[test]
-    fn incomplete_frames_are_left_over() {
-        let (frames, rest) = parse_all(b"+OK\r\n$5\r\nhel");
-        assert_eq!(frames, vec![Frame::Line(b'+', b"OK".to_vec())]);
-        assert_eq!(rest, b"$5\r\nhel");
-    }
-
-    #[test]
-    fn escape_shows_control_bytes() {
-        assert_eq!(escape(b"a\r\n\0\xff\"\\"), r#""a\r\n\0\xff\"\\""#);
-    }
+/// A RESP3 push frame of bulk strings.
+pub fn push3(items: &[&[u8]]) -> Vec<u8> {
+    frame(b'>', items, None)
 }

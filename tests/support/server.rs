@@ -1,15 +1,16 @@
-//! Shared test helpers: an in-process server on an ephemeral port, and a raw RESP connection
-//! that asserts exact bytes. Every read is bounded by a timeout so a bug fails fast.
-#![allow(dead_code)]
+//! An in-process server on an ephemeral port, and a raw RESP connection that asserts exact
+//! bytes. Every read is bounded by a timeout so a bug fails fast.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use pubsubd::config::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
+
+use super::resp::{encode, frame_len, show};
 
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -92,22 +93,6 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.token.cancel();
     }
-}
-
-/// Shows bytes with `\r\n` visible, for assertion messages.
-pub fn show(b: &[u8]) -> String {
-    b.escape_ascii().to_string()
-}
-
-/// Encodes a command as a RESP multibulk.
-pub fn encode(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
 }
 
 /// A raw connection speaking RESP by hand.
@@ -225,56 +210,4 @@ impl Raw {
             panic!("unexpected {} bytes: {}", n, show(&self.buf));
         }
     }
-}
-
-/// Length of the first complete RESP frame in `b`, if there is one.
-pub fn frame_len(b: &[u8]) -> Option<usize> {
-    let line_end = |from: usize| -> Option<usize> {
-        b[from..]
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .map(|p| from + p)
-    };
-    fn parse(b: &[u8], at: usize, le: &dyn Fn(usize) -> Option<usize>) -> Option<usize> {
-        if at >= b.len() {
-            return None;
-        }
-        let end = le(at)?;
-        let head = std::str::from_utf8(&b[at + 1..end]).ok()?;
-        let next = end + 2;
-        match b[at] {
-            b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Some(next),
-            b'$' | b'=' | b'!' => {
-                let n: i64 = head.parse().ok()?;
-                if n < 0 {
-                    return Some(next);
-                }
-                let total = next + n as usize + 2;
-                (b.len() >= total).then_some(total)
-            }
-            b'*' | b'>' | b'~' | b'%' | b'|' => {
-                let n: i64 = head.parse().ok()?;
-                if n < 0 {
-                    return Some(next);
-                }
-                let count = if matches!(b[at], b'%' | b'|') {
-                    n * 2
-                } else {
-                    n
-                };
-                let mut pos = next;
-                for _ in 0..count {
-                    pos = parse(b, pos, le)?;
-                }
-                Some(pos)
-            }
-            _ => None,
-        }
-    }
-    parse(b, 0, &line_end)
-}
-
-/// Drops the first `n` bytes of a buffer (helper for tests that keep their own buffers).
-pub fn advance(buf: &mut BytesMut, n: usize) {
-    buf.advance(n);
 }

@@ -1,4 +1,4 @@
-//! Shared by the property tests.
+//! The property tests' case counts.
 
 use proptest::prelude::ProptestConfig;
 
