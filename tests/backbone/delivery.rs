@@ -3,20 +3,20 @@
 //! name or payload size; and only nodes with subscribers receive anything (nats-server's
 //! monitoring endpoint is the witness).
 
-mod backbone_util;
-mod common;
-
-use backbone_util::{message, pmessage, push3, wait_interest, wait_until, Nats, Node};
 use pubsubd::registry::Namespace;
 
+use crate::support::nats::{message, pmessage, wait_interest, wait_until, Nats, Node};
+use crate::support::resp::push3;
+use crate::support::{self, nats, process};
+
 /// Reads as many frames as `want` holds and checks they are those, in any order.
-async fn expect_any_order(c: &mut common::Raw, mut want: Vec<Vec<u8>>) {
+async fn expect_any_order(c: &mut support::Raw, mut want: Vec<Vec<u8>>) {
     for _ in 0..want.len() {
         let f = c.frame().await;
         let i = want
             .iter()
             .position(|w| *w == f)
-            .unwrap_or_else(|| panic!("unexpected {}", common::show(&f)));
+            .unwrap_or_else(|| panic!("unexpected {}", support::show(&f)));
         want.remove(i);
     }
 }
@@ -160,7 +160,7 @@ async fn awkward_channel_names_and_binary_payloads_cross_nodes() {
     let mut sa = a.client().await;
     for (i, ch) in channels.iter().enumerate() {
         sa.cmd_bytes(&[b"SUBSCRIBE", ch]).await;
-        let mut want = common::encode(&[b"subscribe", ch]);
+        let mut want = support::encode(&[b"subscribe", ch]);
         want[1] = b'3';
         want.extend(format!(":{}\r\n", i + 1).as_bytes());
         sa.expect(&want).await;
@@ -253,7 +253,7 @@ async fn one_nodes_messages_arrive_in_its_order() {
         let mut p = b.client().await;
         let mut batch = Vec::new();
         for i in 0..n {
-            batch.extend(common::encode(&[
+            batch.extend(support::encode(&[
                 b"PUBLISH",
                 b"seq",
                 format!("{k}:{i}").as_bytes(),
@@ -291,19 +291,19 @@ async fn only_nodes_with_subscribers_receive_backbone_messages() {
     }
     wait_interest(&nats, Namespace::Global, b"orders.1", 1).await;
     assert_eq!(
-        nats.interest(&backbone_util::subject(Namespace::Global, b"orders.1"))
+        nats.interest(&nats::subject(Namespace::Global, b"orders.1"))
             .await,
         1
     );
     let mut pb = b.client().await;
     let mut batch = Vec::new();
     for i in 0..100 {
-        batch.extend(common::encode(&[
+        batch.extend(support::encode(&[
             b"PUBLISH",
             b"orders.1",
             format!("{i}").as_bytes(),
         ]));
-        batch.extend(common::encode(&[b"PUBLISH", b"orders.2", b"nobody"]));
+        batch.extend(support::encode(&[b"PUBLISH", b"orders.2", b"nobody"]));
     }
     pb.send(&batch).await;
     for _ in 0..200 {
@@ -332,7 +332,7 @@ async fn only_nodes_with_subscribers_receive_backbone_messages() {
     assert_eq!(a.counter("backbone_subjects").await, 1);
     s2.cmd(&["UNSUBSCRIBE"]).await;
     s2.frame().await;
-    let s = backbone_util::subject(Namespace::Global, b"orders.1");
+    let s = nats::subject(Namespace::Global, b"orders.1");
     wait_until("A's interest is gone from NATS", || async {
         nats.interest(&s).await == 0
     })
@@ -343,7 +343,7 @@ async fn only_nodes_with_subscribers_receive_backbone_messages() {
 #[tokio::test]
 async fn info_and_metrics_show_the_backbone() {
     let nats = Nats::start(&[]).await;
-    let mport = backbone_util::free_port().to_string();
+    let mport = process::free_port().to_string();
     let a = Node::connected(&nats.url(), &["--metrics-port", &mport]).await;
     let info = a.info().await;
     assert_eq!(info["backbone_status"], "connected");
@@ -376,7 +376,7 @@ async fn info_and_metrics_show_the_backbone() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").await.unwrap();
     let mut body = String::new();
-    tokio::time::timeout(common::TIMEOUT, s.read_to_string(&mut body))
+    tokio::time::timeout(support::TIMEOUT, s.read_to_string(&mut body))
         .await
         .unwrap()
         .unwrap();
@@ -432,7 +432,7 @@ async fn control_messages_reach_the_other_nodes_and_not_the_sender() {
     bb.publish_control("members.leave", bytes::Bytes::from_static(b"b"))
         .unwrap();
     for i in 0..100u32 {
-        let m = tokio::time::timeout(common::TIMEOUT, on_b.recv())
+        let m = tokio::time::timeout(support::TIMEOUT, on_b.recv())
             .await
             .unwrap()
             .unwrap();
@@ -441,7 +441,7 @@ async fn control_messages_reach_the_other_nodes_and_not_the_sender() {
         assert_eq!(&m.payload[..], &i.to_be_bytes());
     }
     // A gets B's message and none of its own (the connection is no_echo).
-    let m = tokio::time::timeout(common::TIMEOUT, on_a.recv())
+    let m = tokio::time::timeout(support::TIMEOUT, on_a.recv())
         .await
         .unwrap()
         .unwrap();
@@ -451,7 +451,7 @@ async fn control_messages_reach_the_other_nodes_and_not_the_sender() {
     a.flush.cancel();
     b.flush.cancel();
     tracker.close();
-    tokio::time::timeout(common::TIMEOUT, tracker.wait())
+    tokio::time::timeout(support::TIMEOUT, tracker.wait())
         .await
         .unwrap();
 }

@@ -4,20 +4,19 @@
 //! (publishers never wait, drops are counted, the queue stays within its limit), and bad
 //! backbone configuration at start-up.
 
-mod backbone_util;
-mod common;
-
 use std::time::{Duration, Instant};
 
-use backbone_util::{message, subject, wait_interest, wait_until, Nats, Node};
 use pubsubd::registry::Namespace;
+
+use crate::support::nats::{message, subject, wait_interest, wait_until, Nats, Node};
+use crate::support::{self, nats, process};
 
 /// Publishes numbered probes on `ch` through `p` every 20 ms until `s` receives one; returns
 /// how long that took and the probe number received. Every frame before it must be a probe
 /// too (anything else fails the test).
 async fn probe_until_received(
-    p: &mut common::Raw,
-    s: &mut common::Raw,
+    p: &mut support::Raw,
+    s: &mut support::Raw,
     ch: &str,
 ) -> (Duration, u64) {
     let started = Instant::now();
@@ -35,10 +34,7 @@ async fn probe_until_received(
                 .unwrap_or_else(|| panic!("not a probe: {text:?}"));
             return (started.elapsed(), n);
         }
-        assert!(
-            started.elapsed() < backbone_util::WAIT,
-            "no probe came through"
-        );
+        assert!(started.elapsed() < nats::WAIT, "no probe came through");
     }
 }
 
@@ -69,8 +65,7 @@ async fn killing_a_nodes_nats_server_fails_over_and_restores_its_interest() {
     for s in [&mut sa, &mut sc] {
         s.expect(&message(b"message", b"fo", b"before")).await;
     }
-    pa.expect(&backbone_util::pmessage(b"f*", b"fo", b"before"))
-        .await;
+    pa.expect(&nats::pmessage(b"f*", b"fo", b"before")).await;
 
     nats[0].kill();
     let killed = Instant::now();
@@ -78,8 +73,7 @@ async fn killing_a_nodes_nats_server_fails_over_and_restores_its_interest() {
     let mut la = a.client().await;
     la.roundtrip(&["PUBLISH", "fo", "local"], b":2\r\n").await;
     sa.expect(&message(b"message", b"fo", b"local")).await;
-    pa.expect(&backbone_util::pmessage(b"f*", b"fo", b"local"))
-        .await;
+    pa.expect(&nats::pmessage(b"f*", b"fo", b"local")).await;
     // Cross-node delivery resumes once A is on another server with its interest restored.
     let (took, n) = probe_until_received(&mut pb, &mut sa, "fo").await;
     eprintln!(
@@ -92,14 +86,13 @@ async fn killing_a_nodes_nats_server_fails_over_and_restores_its_interest() {
     let want = format!("probe-{n}");
     loop {
         let f = pa.frame().await;
-        if f == backbone_util::pmessage(b"f*", b"fo", want.as_bytes()) {
+        if f == nats::pmessage(b"f*", b"fo", want.as_bytes()) {
             break;
         }
     }
     pb.roundtrip(&["PUBLISH", "fo", "after"], b":0\r\n").await;
     sa.expect(&message(b"message", b"fo", b"after")).await;
-    pa.expect(&backbone_util::pmessage(b"f*", b"fo", b"after"))
-        .await;
+    pa.expect(&nats::pmessage(b"f*", b"fo", b"after")).await;
     // C never noticed: it has every probe up to the one A got, then "after".
     let mut probes = 0;
     loop {
@@ -243,7 +236,7 @@ async fn a_stalled_backbone_never_blocks_publishers_and_counts_what_it_drops() {
     let mut pa = a.client().await;
     let mut batch = Vec::new();
     for _ in 0..n {
-        batch.extend(common::encode(&[b"PUBLISH", b"burst", &payload]));
+        batch.extend(support::encode(&[b"PUBLISH", b"burst", &payload]));
     }
     pa.send(&batch).await;
     // Every PUBLISH is answered (publishers never wait for the backbone), and the local
@@ -292,7 +285,7 @@ async fn a_stalled_backbone_never_blocks_publishers_and_counts_what_it_drops() {
 #[tokio::test]
 async fn a_node_that_stops_reading_never_blocks_publishers_elsewhere() {
     // NATS cuts a client off after 1 s of blocked writes (its default is 10 s).
-    let conf = backbone_util::temp_dir("stalled-node").join("nats.conf");
+    let conf = process::temp_dir("stalled-node").join("nats.conf");
     std::fs::write(&conf, "write_deadline: \"1s\"\n").unwrap();
     let nats = Nats::start(&["-c".into(), conf.display().to_string()]).await;
     let url = nats.url();
@@ -338,7 +331,7 @@ async fn a_node_that_stops_reading_never_blocks_publishers_elsewhere() {
     for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
         let mut batch = Vec::new();
         for &i in chunk {
-            batch.extend(common::encode(&[b"PUBLISH", b"flood", &numbered(i)]));
+            batch.extend(support::encode(&[b"PUBLISH", b"flood", &numbered(i)]));
         }
         pb.send(&batch).await;
         // Every PUBLISH on B is answered while A is stopped.
@@ -384,7 +377,7 @@ fn signal(pid: u32, sig: i32) {
 
 #[tokio::test]
 async fn bad_backbone_config_at_start_up() {
-    let dead = format!("nats://127.0.0.1:{}", backbone_util::free_port());
+    let dead = format!("nats://127.0.0.1:{}", process::free_port());
     // Unreachable, by default: the node starts, serves local clients, says why, keeps trying.
     let a = Node::start(&dead, &["--backbone-connect-timeout", "300"]).await;
     let mut c = a.client().await;
@@ -439,7 +432,7 @@ async fn bad_backbone_config_at_start_up() {
 
 /// Runs the binary with `args` until it exits (bounded), returning its status and output.
 fn run_to_exit(args: &[&str]) -> (std::process::ExitStatus, String) {
-    let port = backbone_util::free_port().to_string();
+    let port = process::free_port().to_string();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pubsubd"));
     cmd.args(["--port", &port]).args(args);
     cmd.stdout(std::process::Stdio::piped())

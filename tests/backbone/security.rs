@@ -3,14 +3,13 @@
 //! rcgen); the wrong credentials or a missing client certificate leave the node serving
 //! locally, saying why, never connected.
 
-mod backbone_util;
-mod common;
-
 use std::path::PathBuf;
 
-use backbone_util::{message, temp_dir, wait_interest, wait_until, Nats, Node};
 use pubsubd::registry::Namespace;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+use crate::support::nats::{message, wait_interest, wait_until, Nats, Node};
+use crate::support::process::{self, temp_dir};
 
 /// Two nodes on `url` exchange a message.
 async fn exchange(nats: &Nats, url: &str, extra: &[&str]) {
@@ -167,7 +166,7 @@ async fn mutual_tls() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_pubsubd"))
         .args([
             "--port",
-            &backbone_util::free_port().to_string(),
+            &process::free_port().to_string(),
             "--backbone",
             &url,
             "--backbone-required",

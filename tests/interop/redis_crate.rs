@@ -1,12 +1,11 @@
 //! The `redis` crate as Rust users drive it: sync and async pub/sub, RESP2 and RESP3.
 
-mod common;
-
 use std::time::Duration;
 
-use common::TestServer;
 use futures::StreamExt;
 use redis::{AsyncCommands, Commands};
+
+use crate::support::TestServer;
 
 const PAYLOADS: &[&[u8]] = &[b"", b"\x00", b"a\r\nb", b"\xff\xfe", "ünïcødé".as_bytes()];
 

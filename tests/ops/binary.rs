@@ -1,68 +1,15 @@
 //! The built `pubsubd` binary as operators run it: redis-server-style arguments, a config file,
 //! config errors, and SIGTERM while clients are connected (exit 0, queued messages written).
 
-mod common;
+use std::process::Command;
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-use common::Raw;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn wait_for_port(port: u16) {
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("pubsubd did not listen on {port}");
-}
-
-fn spawn(args: &[&str]) -> Proc {
-    Proc(
-        Command::new(env!("CARGO_BIN_EXE_pubsubd"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn pubsubd"),
-    )
-}
-
-fn wait_exit(p: &mut Proc) -> std::process::ExitStatus {
-    for _ in 0..500 {
-        if let Some(status) = p.0.try_wait().unwrap() {
-            return status;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("pubsubd did not exit");
-}
+use crate::support::process::{free_port, spawn, temp_dir, wait_exit, wait_for_port};
+use crate::support::{self, Raw};
 
 #[tokio::test]
 async fn sigterm_flushes_subscribers_and_exits_zero() {
     let port = free_port();
-    let mut p = spawn(&["--port", &port.to_string(), "--bind", "127.0.0.1"]);
+    let p = spawn(&["--port", &port.to_string(), "--bind", "127.0.0.1"]);
     wait_for_port(port).await;
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut sub = Raw::connect(addr).await;
@@ -71,7 +18,7 @@ async fn sigterm_flushes_subscribers_and_exits_zero() {
     let mut publ = Raw::connect(addr).await;
     let mut batch = Vec::new();
     for i in 0..1000 {
-        batch.extend(common::encode(&[
+        batch.extend(support::encode(&[
             b"PUBLISH",
             b"bye",
             i.to_string().as_bytes(),
@@ -92,16 +39,13 @@ async fn sigterm_flushes_subscribers_and_exits_zero() {
         assert!(f.ends_with(format!("\r\n{i}\r\n").as_bytes()));
     }
     sub.expect_closed().await;
-    let status = tokio::task::spawn_blocking(move || wait_exit(&mut p))
-        .await
-        .unwrap();
+    let (status, _) = wait_exit(p).await;
     assert_eq!(status.code(), Some(0));
 }
 
 #[tokio::test]
 async fn reads_a_config_file_and_flags_override_it() {
-    let dir = std::env::temp_dir().join(format!("pubsubd-conf-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("conf");
     let port = free_port();
     let file = dir.join("redis.conf");
     std::fs::write(
@@ -117,8 +61,7 @@ async fn reads_a_config_file_and_flags_override_it() {
 
 #[test]
 fn a_bad_directive_stops_start_up_naming_the_line() {
-    let dir = std::env::temp_dir().join(format!("pubsubd-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("bad");
     let file = dir.join("bad.conf");
     std::fs::write(&file, "port 7000\nprot 7001\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_pubsubd"))

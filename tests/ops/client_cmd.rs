@@ -1,13 +1,10 @@
 //! CLIENT LIST / INFO fields, CLIENT KILL filters, CLIENT PAUSE / UNPAUSE (which commands a
 //! pause holds back: checked against redis-server 7.0.15), NO-EVICT.
 
-mod common;
-mod ops_util;
-
 use std::time::Duration;
 
-use common::{Raw, TestServer};
-use ops_util::{client_fields, field, text};
+use crate::support::info::{client_fields, field, text};
+use crate::support::{Raw, TestServer};
 
 /// Redis 7.2's CLIENT LIST fields, in its order.
 const FIELDS: &[&str] = &[

@@ -2,12 +2,10 @@
 //! error texts (checked against redis-server 7.0.15), and settings changed by CONFIG SET taking
 //! effect on connections that are already open.
 
-mod common;
-mod ops_util;
-
-use common::{encode, Raw, TestServer};
-use ops_util::{info_field, text};
 use pubsubd::config::Config;
+
+use crate::support::info::{info_field, text};
+use crate::support::{encode, process, Raw, TestServer};
 
 #[tokio::test]
 async fn get_returns_redis_names_and_formats() {
@@ -261,7 +259,7 @@ async fn resetstat_zeroes_the_counters() {
 
 #[tokio::test]
 async fn rewrite_keeps_comments_and_writes_changes() {
-    let dir = ops_util::temp_dir("rewrite");
+    let dir = process::temp_dir("rewrite");
     let path = dir.join("redis.conf");
     let original = "# production settings\nport 6379\nsave 900 1\nmaxclients 100\n# tuned\ntimeout 0\nclient-output-buffer-limit pubsub 32mb 8mb 60\nmaxclients 200\n";
     std::fs::write(&path, original).unwrap();

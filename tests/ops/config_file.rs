@@ -2,13 +2,12 @@
 //! `include` (nested, globbed), repeated directives, ignored keyspace directives, errors with
 //! file and line, real redis.conf files, and `--check-config`.
 
-mod common;
-mod ops_util;
-
 use std::process::Command;
 
 use pubsubd::config::cli::{self, Action};
 use pubsubd::config::{file, Config, LogLevel};
+
+use crate::support::process;
 
 fn load(text: &str) -> Config {
     let mut c = Config::default();
@@ -132,7 +131,7 @@ fn errors_name_the_line_and_reason_in_redis_words() {
 
 #[test]
 fn includes_nest_glob_and_report_their_own_file_and_line() {
-    let dir = ops_util::temp_dir("include");
+    let dir = process::temp_dir("include");
     let d = dir.display();
     std::fs::create_dir_all(dir.join("conf.d")).unwrap();
     std::fs::write(dir.join("conf.d/10-port.conf"), "port 7001\n").unwrap();
@@ -188,7 +187,7 @@ fn parse(args: &[&str]) -> Config {
 
 #[test]
 fn flags_override_the_file_and_name_themselves_in_errors() {
-    let dir = ops_util::temp_dir("flags");
+    let dir = process::temp_dir("flags");
     let f = dir.join("redis.conf");
     std::fs::write(&f, "port 7000\ntimeout 9\n").unwrap();
     let c = parse(&[
@@ -218,7 +217,7 @@ fn flags_override_the_file_and_name_themselves_in_errors() {
 
 #[test]
 fn daemonize_yes_is_refused_unless_overridden() {
-    let dir = ops_util::temp_dir("daemonize");
+    let dir = process::temp_dir("daemonize");
     let f = dir.join("redis.conf");
     std::fs::write(&f, "daemonize yes\n").unwrap();
     assert!(cli::parse([f.display().to_string()]).is_err());
@@ -281,7 +280,7 @@ fn debians_production_redis_conf_checks_out_with_its_units_flags() {
 
 #[test]
 fn check_config_reports_errors_with_exit_code_1() {
-    let dir = ops_util::temp_dir("check");
+    let dir = process::temp_dir("check");
     let f = dir.join("bad.conf");
     std::fs::write(&f, "port 7000\nmaxclients -1\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_pubsubd"))
@@ -321,7 +320,7 @@ fn config_can_come_from_stdin() {
 
 #[test]
 fn container_defaults_apply_first() {
-    let dir = ops_util::temp_dir("defaults");
+    let dir = process::temp_dir("defaults");
     let defaults = dir.join("defaults.conf");
     std::fs::write(&defaults, "bind * -::*\nport 7100\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_pubsubd"))

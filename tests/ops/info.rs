@@ -1,11 +1,8 @@
 //! INFO's numbers move as clients connect, subscribe and publish; sections follow Redis
 //! (`default`, `all`, `everything`); `used_memory` comes from the allocator in the binary.
 
-mod common;
-mod ops_util;
-
-use common::{Raw, TestServer};
-use ops_util::{info_field, info_map, text};
+use crate::support::info::{info_field, info_map, text};
+use crate::support::{process, Raw, TestServer};
 
 #[tokio::test]
 async fn counters_move_with_clients_subscriptions_and_messages() {
@@ -136,9 +133,9 @@ async fn sections_follow_redis() {
 /// follows the registry's growth and shrinkage.
 #[tokio::test]
 async fn used_memory_comes_from_the_allocator() {
-    let port = ops_util::free_port();
-    let _p = ops_util::spawn(&["--port", &port.to_string(), "--save", ""]);
-    ops_util::wait_for_port(port).await;
+    let port = process::free_port();
+    let _p = process::spawn(&["--port", &port.to_string(), "--save", ""]);
+    process::wait_for_port(port).await;
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut c = Raw::connect(addr).await;
     let before = info_map(&text(&mut c, &["INFO", "memory"]).await);

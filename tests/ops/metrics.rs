@@ -2,14 +2,12 @@
 //! (parsed here) whose values move with the server, including the output-queue histogram,
 //! slow-consumer disconnections and the busiest channels.
 
-mod common;
-mod ops_util;
-
 use std::collections::BTreeMap;
 
-use common::{Raw, TestServer};
 use pubsubd::config::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::{self, process, Raw, TestServer};
 
 /// A parsed exposition: types by metric family, samples by `name{labels}`.
 #[derive(Debug, Default)]
@@ -82,7 +80,7 @@ async fn scrape(port: u16, path: &str) -> (String, String) {
         .await
         .unwrap();
     let mut out = String::new();
-    tokio::time::timeout(common::TIMEOUT, s.read_to_string(&mut out))
+    tokio::time::timeout(support::TIMEOUT, s.read_to_string(&mut out))
         .await
         .unwrap()
         .unwrap();
@@ -91,13 +89,13 @@ async fn scrape(port: u16, path: &str) -> (String, String) {
 }
 
 async fn server_with_metrics() -> (TestServer, u16) {
-    let port = ops_util::free_port();
+    let port = process::free_port();
     let s = TestServer::with_config(Config {
         metrics_port: port,
         ..Config::default()
     })
     .await;
-    ops_util::wait_for_port(port).await;
+    process::wait_for_port(port).await;
     (s, port)
 }
 
@@ -139,7 +137,7 @@ async fn exposition_parses_and_values_move() {
     let mut batch = Vec::new();
     for i in 0..2000 {
         let ch: &[u8] = if i % 10 == 0 { b"cold" } else { b"hot" };
-        batch.extend(common::encode(&[b"PUBLISH", ch, b"m"]));
+        batch.extend(support::encode(&[b"PUBLISH", ch, b"m"]));
     }
     p.send(&batch).await;
     for _ in 0..2000 {

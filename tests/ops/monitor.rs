@@ -2,10 +2,7 @@
 //! commands and refused commands not shown, AUTH/HELLO passwords redacted, RESET ends it.
 //! Line texts checked against redis-server 7.0.15.
 
-mod common;
-mod ops_util;
-
-use common::{Raw, TestServer};
+use crate::support::{info, Raw, TestServer};
 
 /// Reads one monitor line and returns it without its timestamp: `[db addr] "ARG" …`.
 async fn line(m: &mut Raw) -> String {
@@ -90,7 +87,7 @@ async fn monitor_flag_again_and_reset() {
     m.cmd(&["MONITOR"]).await;
     m.expect_silence(50).await;
     let mut c = Raw::connect(s.addr()).await;
-    let list = ops_util::text(&mut c, &["CLIENT", "LIST"]).await;
+    let list = info::text(&mut c, &["CLIENT", "LIST"]).await;
     assert!(list.lines().next().unwrap().contains(" flags=O "), "{list}");
     m.roundtrip(&["RESET"], b"+RESET\r\n").await;
     c.roundtrip(&["PING"], b"+PONG\r\n").await;
@@ -115,6 +112,6 @@ async fn a_closed_monitor_is_forgotten() {
     for _ in 0..100 {
         c.roundtrip(&["PUBLISH", "x", "y"], b":0\r\n").await;
     }
-    let list = ops_util::text(&mut c, &["CLIENT", "LIST"]).await;
+    let list = info::text(&mut c, &["CLIENT", "LIST"]).await;
     assert_eq!(list.lines().count(), 1);
 }

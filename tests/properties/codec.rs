@@ -5,16 +5,14 @@
 //!
 //! Case counts are modest so `cargo test` stays fast; set `PROPTEST_CASES` for a longer run.
 
-mod fuzz_harness;
-mod prop_util;
-
 use bytes::{Bytes, BytesMut};
-use prop_util::config;
 use proptest::prelude::*;
 use pubsubd::protocol::encode::{self, PushItem};
 use pubsubd::protocol::{Decoder, ProtocolError, ReplyBuf, Request, RespVersion};
 
-use fuzz_harness::resp::{parse_all, Value};
+use crate::fuzz_harness;
+use crate::fuzz_harness::resp::{parse_all, Value};
+use crate::support::prop::config;
 
 /// Binary-safe arguments, biased towards the bytes that matter to the protocol.
 fn arg() -> impl Strategy<Value = Vec<u8>> {

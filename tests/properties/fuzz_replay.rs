@@ -2,9 +2,9 @@
 //! found, and seeds from their corpora) through the same harness code as the fuzz target, so
 //! the normal test suite keeps them fixed without cargo-fuzz.
 
-mod fuzz_harness;
-
 use std::path::PathBuf;
+
+use crate::fuzz_harness;
 
 fn inputs(target: &str) -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -9,19 +9,16 @@
 //!
 //! Case counts are modest so `cargo test` stays fast; set `PROPTEST_CASES` for a longer run.
 
-mod fuzz_harness;
-mod prop_util;
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
-use prop_util::config;
 use proptest::prelude::*;
 use pubsubd::glob::stringmatch;
 use pubsubd::registry::Namespace;
 
-use fuzz_harness::resp::Value;
-use fuzz_harness::world::World;
+use crate::fuzz_harness::resp::Value;
+use crate::fuzz_harness::world::World;
+use crate::support::prop::config;
 
 /// Subscribing clients; slot `SUBSCRIBERS` is the publisher, which never subscribes.
 const SUBSCRIBERS: usize = 3;

@@ -1,9 +1,7 @@
 //! Connection commands: HELLO, AUTH, SELECT, ECHO, PING, RESET, CLIENT, MULTI/EXEC, INFO,
 //! COMMAND — the handshake and housekeeping real clients send around pub/sub.
 
-mod common;
-
-use common::{Raw, TestServer};
+use crate::support::{Raw, TestServer};
 
 #[tokio::test]
 async fn hello_switches_protocol_and_reports_a_redis_7_2_server() {

@@ -3,12 +3,12 @@
 //! publisher's messages arrive in the order it published them. PUBLISH's counts add up to the
 //! deliveries.
 
-mod common;
-
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use common::{encode, Raw, TestServer};
+
+use crate::support::resp::bulks;
+use crate::support::{encode, Raw, TestServer};
 
 const PUBLISHERS: usize = 4;
 const PER_PUBLISHER: usize = 2000;
@@ -19,27 +19,12 @@ async fn collect(c: &mut Raw, n: usize) -> Vec<(Bytes, Bytes)> {
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
         let f = c.frame().await;
-        let parts = split_bulks(&f);
+        let parts: Vec<Bytes> = bulks(&f).into_iter().map(Bytes::from).collect();
         match parts[0].as_ref() {
             b"message" => out.push((parts[1].clone(), parts[2].clone())),
             b"pmessage" => out.push((parts[2].clone(), parts[3].clone())),
             other => panic!("unexpected frame {:?}", String::from_utf8_lossy(other)),
         }
-    }
-    out
-}
-
-fn split_bulks(f: &[u8]) -> Vec<Bytes> {
-    let mut out = Vec::new();
-    let mut i = f.iter().position(|&b| b == b'\n').unwrap() + 1;
-    while i < f.len() {
-        let nl = i + f[i..].iter().position(|&b| b == b'\n').unwrap();
-        let len: usize = std::str::from_utf8(&f[i + 1..nl - 1])
-            .unwrap()
-            .parse()
-            .unwrap();
-        out.push(Bytes::copy_from_slice(&f[nl + 1..nl + 1 + len]));
-        i = nl + 1 + len + 2;
     }
     out
 }

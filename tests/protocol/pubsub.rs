@@ -1,24 +1,7 @@
 //! Pub/sub behaviour over real TCP, asserted as exact bytes (RESP2 and RESP3).
 
-mod common;
-
-use common::{Raw, TestServer};
-
-/// A RESP2 (`*`) or RESP3 (`>`) frame of bulk strings, optionally ending with an integer.
-fn frame(prefix: u8, items: &[&[u8]], int: Option<i64>) -> Vec<u8> {
-    let n = items.len() + int.is_some() as usize;
-    let mut out = vec![prefix];
-    out.extend_from_slice(format!("{n}\r\n").as_bytes());
-    for i in items {
-        out.extend_from_slice(format!("${}\r\n", i.len()).as_bytes());
-        out.extend_from_slice(i);
-        out.extend_from_slice(b"\r\n");
-    }
-    if let Some(i) = int {
-        out.extend_from_slice(format!(":{i}\r\n").as_bytes());
-    }
-    out
-}
+use crate::support::resp::{frame, push3};
+use crate::support::{Raw, TestServer};
 
 fn conf2(kind: &str, ch: &str, n: i64) -> Vec<u8> {
     frame(b'*', &[kind.as_bytes(), ch.as_bytes()], Some(n))
@@ -390,10 +373,6 @@ async fn pattern_matching_follows_redis_glob() {
             sub.frame().await;
         }
     }
-}
-
-fn push3(items: &[&[u8]]) -> Vec<u8> {
-    frame(b'>', items, None)
 }
 
 /// Redis 7.2 ("publish to self inside multi"): messages a transaction delivers to the client

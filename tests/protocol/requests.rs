@@ -1,9 +1,7 @@
 //! Request parsing over TCP: pipelining, partial frames, inline commands, Redis's protocol
 //! errors and where the connection is closed.
 
-mod common;
-
-use common::{encode, Raw, TestServer};
+use crate::support::{encode, Raw, TestServer};
 
 #[tokio::test]
 async fn pipelined_commands_are_answered_in_order() {

@@ -5,15 +5,12 @@
 //! `REDIS_PASSWORD` or `REDIS_PASSWORD_FILE`, never shows in the log or the command line, and
 //! the health probe authenticates with it.
 
-mod common;
-mod ops_util;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use common::Raw;
-use ops_util::{free_port, temp_dir, wait_for_port, Proc};
+use crate::support::process::{free_port, temp_dir, wait_for_port, Proc};
+use crate::support::{info, process, Raw};
 
 /// What `docker stop` and Compose wait between SIGTERM and SIGKILL by default.
 const DOCKER_STOP_GRACE: Duration = Duration::from_secs(10);
@@ -142,8 +139,8 @@ async fn docker_stop_with_a_stuck_subscriber_exits_zero_within_the_grace_period(
             .await;
     }
     // Megabytes are queued for it, far more than the socket buffers hold.
-    let list = ops_util::text(&mut ctl, &["CLIENT", "LIST", "TYPE", "pubsub"]).await;
-    let omem: u64 = ops_util::field(&ops_util::client_fields(list.trim()), "omem")
+    let list = info::text(&mut ctl, &["CLIENT", "LIST", "TYPE", "pubsub"]).await;
+    let omem: u64 = info::field(&info::client_fields(list.trim()), "omem")
         .parse()
         .unwrap();
     assert!(omem > 4 << 20, "omem={omem}: {list}");
@@ -166,7 +163,7 @@ async fn sigint_as_pid_1_is_a_graceful_shutdown() {
     c.roundtrip(&["PING"], b"+PONG\r\n").await;
     kill(pid1, "INT");
     c.expect_closed().await;
-    let (status, stderr) = ops_util::wait_exit(p).await;
+    let (status, stderr) = process::wait_exit(p).await;
     assert_eq!(status.code(), Some(0), "{stderr}");
 }
 
@@ -236,15 +233,15 @@ async fn no_warning_with_the_image_bind_or_outside_a_container() {
     // main process.
     let log = dir.join("child.log");
     let port = free_port();
-    let p = ops_util::spawn(&[
+    let p = process::spawn(&[
         "--port",
         &port.to_string(),
         "--logfile",
         log.to_str().unwrap(),
     ]);
     wait_for_port(port).await;
-    ops_util::signal(&p, "TERM");
-    let (status, stderr) = ops_util::wait_exit(p).await;
+    process::signal(&p, "TERM");
+    let (status, stderr) = process::wait_exit(p).await;
     assert_eq!(status.code(), Some(0), "{stderr}");
     let text = read_log(&log).await;
     assert!(text.contains("Ready to accept connections"), "{text}");

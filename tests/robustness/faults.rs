@@ -2,17 +2,14 @@
 //! peers that reset, garbage and byte-at-a-time requests next to a healthy subscriber,
 //! `maxclients` under a burst of connections, and running out of file descriptors.
 
-mod common;
-mod load_util;
-mod ops_util;
-
 use std::time::Duration;
 
-use common::{Raw, TestServer, TIMEOUT};
-use load_util::{info_u64, wait_connected};
 use pubsubd::config::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::support::info::{info_u64, wait_connected};
+use crate::support::{self, info, process, resp, Raw, TestServer, TIMEOUT};
 
 const MAXCLIENTS_ERR: &[u8] = b"-ERR max number of clients reached\r\n";
 
@@ -30,7 +27,7 @@ async fn admitted(mut c: TcpStream) -> Option<TcpStream> {
             return Some(c);
         }
         if buf.len() >= MAXCLIENTS_ERR.len() {
-            assert_eq!(common::show(&buf), common::show(MAXCLIENTS_ERR));
+            assert_eq!(support::show(&buf), support::show(MAXCLIENTS_ERR));
             let n = tokio::time::timeout(TIMEOUT, c.read_buf(&mut buf))
                 .await
                 .expect("rejected connection closed")
@@ -42,7 +39,7 @@ async fn admitted(mut c: TcpStream) -> Option<TcpStream> {
             .await
             .expect("a reply")
             .expect("read");
-        assert!(n > 0, "closed without a reply: {}", common::show(&buf));
+        assert!(n > 0, "closed without a reply: {}", support::show(&buf));
     }
 }
 
@@ -92,8 +89,7 @@ async fn maxclients_holds_under_a_burst_and_frees_slots_on_close() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_out_of_file_descriptors_neither_spins_nor_stops_the_server() {
     const NOFILE: u64 = 64;
-    let srv =
-        load_util::Server::start_with("emfile", Some(NOFILE), &["--maxclients", "1000"]).await;
+    let srv = process::Server::start_with("emfile", Some(NOFILE), &["--maxclients", "1000"]).await;
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", srv.pid())).unwrap();
     assert!(
         limits
@@ -127,7 +123,7 @@ async fn running_out_of_file_descriptors_neither_spins_nor_stops_the_server() {
         c.send(b"PING\r\n").await;
         waiting.push(c);
     }
-    load_util::wait_until("accept reports EMFILE", Duration::from_secs(20), || async {
+    process::wait_until("accept reports EMFILE", Duration::from_secs(20), || async {
         srv.output().contains("Too many open files")
     })
     .await;
@@ -192,7 +188,7 @@ fn close(c: TcpStream, how: Close) {
 async fn read_until_mark(watch: &mut Raw, mark: &str) -> Vec<u64> {
     let mut seqs = Vec::new();
     loop {
-        let f = load_util::bulks(&watch.frame().await);
+        let f = resp::bulks(&watch.frame().await);
         assert_eq!(f[0], b"message");
         let payload = String::from_utf8(f[2].clone()).unwrap();
         if payload == mark {
@@ -235,7 +231,7 @@ async fn subscribed(addr: std::net::SocketAddr) -> TcpStream {
 /// and by a reset instead of a clean close.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vanishing_clients_leave_nothing_behind() {
-    let srv = load_util::Server::start("vanish", &[]).await;
+    let srv = process::Server::start("vanish", &[]).await;
     let addr = srv.addr();
     let mut obs = Raw::connect(addr).await;
     let mut watch = Raw::connect(addr).await;
@@ -278,7 +274,7 @@ async fn vanishing_clients_leave_nothing_behind() {
         let mut c = TcpStream::connect(addr).await.unwrap();
         let mut pipeline = Vec::new();
         for i in 0..20_000u64 {
-            pipeline.extend(common::encode(&[
+            pipeline.extend(support::encode(&[
                 b"PUBLISH",
                 b"watch",
                 i.to_string().as_bytes(),
@@ -303,7 +299,7 @@ async fn vanishing_clients_leave_nothing_behind() {
         sock.set_recv_buffer_size(4096).unwrap();
         let mut big = Raw::from_stream(sock.connect(addr).await.unwrap());
         big.cmd(&["CLIENT", "ID"]).await;
-        let id = format!("id={}", load_util::int_reply(&big.frame().await));
+        let id = format!("id={}", resp::int_reply(&big.frame().await));
         big.roundtrip(
             &["SUBSCRIBE", "big"],
             b"*3\r\n$9\r\nsubscribe\r\n$3\r\nbig\r\n:1\r\n",
@@ -312,18 +308,18 @@ async fn vanishing_clients_leave_nothing_behind() {
         let payload = vec![b'x'; 64 * 1024];
         let mut batch = Vec::new();
         for _ in 0..160 {
-            batch.extend(common::encode(&[b"PUBLISH", b"big", &payload]));
+            batch.extend(support::encode(&[b"PUBLISH", b"big", &payload]));
         }
         obs.send(&batch).await;
         for _ in 0..160 {
             assert_eq!(obs.frame().await, b":1\r\n");
         }
-        let list = ops_util::text(&mut obs, &["CLIENT", "LIST"]).await;
+        let list = info::text(&mut obs, &["CLIENT", "LIST"]).await;
         let omem: u64 = list
             .lines()
             .find(|l| l.starts_with(&format!("{id} ")))
             .map(|l| {
-                ops_util::field(&ops_util::client_fields(l), "omem")
+                info::field(&info::client_fields(l), "omem")
                     .parse()
                     .unwrap()
             })
@@ -376,7 +372,7 @@ enum Then {
 }
 
 /// Malformed requests and what Redis 7 does with each (checked against redis-server 7.0.15).
-/// tests/protocol.rs has the plainer cases; these are the hostile ones.
+/// tests/protocol/requests.rs has the plainer cases; these are the hostile ones.
 const GARBAGE: &[(&[u8], Then)] = &[
     (
         b"*1\r\n$2147483648\r\n",
@@ -494,7 +490,7 @@ impl Healthy {
             loop {
                 let mut batch = Vec::new();
                 for i in n..n + 10 {
-                    batch.extend(common::encode(&[
+                    batch.extend(support::encode(&[
                         b"PUBLISH",
                         b"health",
                         i.to_string().as_bytes(),
@@ -516,7 +512,7 @@ impl Healthy {
         let subscriber = tokio::spawn(async move {
             let mut got = Vec::new();
             loop {
-                let f = load_util::bulks(&sub.frame().await);
+                let f = resp::bulks(&sub.frame().await);
                 let payload = String::from_utf8(f[2].clone()).unwrap();
                 if payload == "end" {
                     return got;
@@ -588,8 +584,8 @@ async fn garbage_and_slowloris_do_not_disturb_a_healthy_subscriber() {
             let mut out = Vec::new();
             let _ = tokio::time::timeout(Duration::from_millis(500), c.read_to_end(&mut out)).await;
             let mut rest = &out[..];
-            while let Some(n) = common::frame_len(rest) {
-                assert_eq!(rest[0], b'-', "not an error: {}", common::show(&rest[..n]));
+            while let Some(n) = resp::frame_len(rest) {
+                assert_eq!(rest[0], b'-', "not an error: {}", support::show(&rest[..n]));
                 rest = &rest[n..];
             }
         }));
@@ -604,7 +600,7 @@ async fn garbage_and_slowloris_do_not_disturb_a_healthy_subscriber() {
     for _ in 0..SLOW {
         slow.push(Raw::connect(addr).await);
     }
-    let req = common::encode(&[b"SUBSCRIBE", b"slow"]);
+    let req = support::encode(&[b"SUBSCRIBE", b"slow"]);
     for &b in &req {
         for c in slow.iter_mut() {
             c.send(&[b]).await;
@@ -616,7 +612,7 @@ async fn garbage_and_slowloris_do_not_disturb_a_healthy_subscriber() {
             .await;
     }
     let mut p = Raw::connect(addr).await;
-    for &b in &common::encode(&[b"PUBLISH", b"slow", b"dribbled"]) {
+    for &b in &support::encode(&[b"PUBLISH", b"slow", b"dribbled"]) {
         p.send(&[b]).await;
     }
     p.expect(format!(":{SLOW}\r\n").as_bytes()).await;
@@ -630,5 +626,5 @@ async fn garbage_and_slowloris_do_not_disturb_a_healthy_subscriber() {
     println!("garbage: {} malformed inputs, 16 x 64 KiB random, {SLOW} slowloris clients; healthy subscriber got all {n} messages in order", GARBAGE.len());
     let mut obs = Raw::connect(addr).await;
     wait_connected(&mut obs, 1).await;
-    load_util::assert_no_subscriptions(&mut obs).await;
+    info::assert_no_subscriptions(&mut obs).await;
 }

@@ -5,16 +5,13 @@
 //!
 //! Needs root and iproute2 (`ip netns`), as CI has: without them the test fails and says so.
 
-mod common;
-mod load_util;
-mod ops_util;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Raw;
-use load_util::{info_u64, Server};
+use crate::support::info::info_u64;
+use crate::support::process::Server;
+use crate::support::{info, process, Raw};
 
 /// Runs `ip ARGS`, panicking with its error output if it fails.
 fn ip(args: &[&str]) {
@@ -122,7 +119,7 @@ time.sleep(3600)
 
 /// The CLIENT LIST line of the client connected from `ip`, if there is one.
 async fn client_from(obs: &mut Raw, ip: &str) -> Option<String> {
-    let list = ops_util::text(obs, &["CLIENT", "LIST"]).await;
+    let list = info::text(obs, &["CLIENT", "LIST"]).await;
     let prefix = format!("addr={ip}:");
     list.lines()
         .find(|l| l.split(' ').any(|kv| kv.starts_with(&prefix)))
@@ -146,7 +143,7 @@ async fn a_half_open_subscriber_is_dropped_by_keepalive() {
     )
     .await;
     let mut obs = Raw::connect(srv.addr()).await;
-    let mut client = ops_util::Proc(
+    let mut client = process::Proc(
         Command::new("ip")
             .args(["netns", "exec", &ns.name, "python3", "-c", CLIENT])
             .args([&ns.host_ip, &srv.port.to_string()])

@@ -3,20 +3,19 @@
 //! close), SIGINT, SIGHUP reopening the log file, SHUTDOWN [NOW], the pidfile, and the health
 //! probe.
 
-mod common;
 /// The health probe is binary-only code; it is tested here from its source.
-#[path = "../src/bin/pubsubd/health.rs"]
+#[path = "../../src/bin/pubsubd/health.rs"]
 #[allow(dead_code)]
 mod health;
-mod ops_util;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{encode, Raw};
-use ops_util::{free_port, signal, spawn, wait_exit, wait_for_port};
 use tokio::io::AsyncReadExt;
+
+use crate::support::process::{free_port, signal, spawn, wait_exit, wait_for_port};
+use crate::support::{encode, process, resp, Raw};
 
 const PUBLISHERS: usize = 3;
 const SUBSCRIBERS: usize = 3;
@@ -29,7 +28,7 @@ async fn drain(mut s: tokio::net::TcpStream) -> Vec<Vec<u64>> {
         .expect("closed cleanly, not reset");
     let mut got = vec![Vec::new(); PUBLISHERS];
     let mut rest = &buf[..];
-    while let Some(n) = common::frame_len(rest) {
+    while let Some(n) = resp::frame_len(rest) {
         let text = String::from_utf8_lossy(&rest[..n]).into_owned();
         rest = &rest[n..];
         if let Some(payload) = text
@@ -147,7 +146,7 @@ async fn sigterm_during_a_flood_delivers_everything_acknowledged() {
 
 #[tokio::test]
 async fn sigint_exits_zero_and_removes_the_pidfile() {
-    let dir = ops_util::temp_dir("sigint");
+    let dir = process::temp_dir("sigint");
     let pidfile = dir.join("pubsubd.pid");
     let port = free_port();
     let p = spawn(&[
@@ -169,7 +168,7 @@ async fn sigint_exits_zero_and_removes_the_pidfile() {
 
 #[tokio::test]
 async fn sighup_reopens_the_log_file() {
-    let dir = ops_util::temp_dir("sighup");
+    let dir = process::temp_dir("sighup");
     let log = dir.join("pubsubd.log");
     let port = free_port();
     let p = spawn(&[
@@ -304,13 +303,13 @@ async fn health_check_finds_the_ports_a_server_listens_on() {
 /// so Debian's `Type=notify` redis-server unit can start pubsubd.
 #[tokio::test]
 async fn supervised_systemd_notifies_ready_and_stopping() {
-    let dir = ops_util::temp_dir("notify");
+    let dir = process::temp_dir("notify");
     let path = dir.join("notify.sock");
     let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     let port = free_port();
-    let p = ops_util::Proc(
+    let p = process::Proc(
         std::process::Command::new(env!("CARGO_BIN_EXE_pubsubd"))
             .args(["--port", &port.to_string(), "--supervised", "systemd"])
             .env("NOTIFY_SOCKET", &path)

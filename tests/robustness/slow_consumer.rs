@@ -2,10 +2,9 @@
 //! queue passes the hard limit, counted in INFO, while healthy subscribers of the same channel
 //! get every message in order and the publisher never waits.
 
-mod common;
-
-use common::{encode, Raw, TestServer};
 use pubsubd::config::Config;
+
+use crate::support::{self, encode, resp, Raw, TestServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_never_reads_is_disconnected_and_others_lose_nothing() {
@@ -73,7 +72,7 @@ async fn a_subscriber_that_never_reads_is_disconnected_and_others_lose_nothing()
     loop {
         use tokio::io::AsyncReadExt;
         let mut buf = vec![0u8; 1 << 16];
-        match tokio::time::timeout(common::TIMEOUT, slow.stream.read(&mut buf)).await {
+        match tokio::time::timeout(support::TIMEOUT, slow.stream.read(&mut buf)).await {
             Ok(Ok(0)) | Ok(Err(_)) => break,
             Ok(Ok(n)) => drained += n,
             Err(_) => panic!("slow subscriber still connected after {drained} bytes"),
@@ -116,14 +115,14 @@ async fn a_client_that_is_not_subscribed_is_throttled_not_disconnected() {
     let mut buf = bytes::BytesMut::new();
     let mut frames = 0;
     while frames < 200 {
-        match common::frame_len(&buf) {
+        match resp::frame_len(&buf) {
             Some(n) => {
                 assert_eq!(n, 64 * 1024 + 10);
-                common::advance(&mut buf, n);
+                resp::advance(&mut buf, n);
                 frames += 1;
             }
             None => {
-                let n = tokio::time::timeout(common::TIMEOUT, r.read_buf(&mut buf))
+                let n = tokio::time::timeout(support::TIMEOUT, r.read_buf(&mut buf))
                     .await
                     .expect("reply in time")
                     .unwrap();

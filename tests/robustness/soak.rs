@@ -4,19 +4,18 @@
 //! publish (every delivery accounted for), and publishers that vanish mid-pipeline (every
 //! acknowledged message delivered, none invented).
 //!
-//! The figures are printed: `cargo test --test soak -- --nocapture --test-threads 1`.
-
-mod common;
-mod load_util;
-mod ops_util;
+//! The figures are printed:
+//! `cargo test --test robustness soak:: -- --nocapture --test-threads 1`.
 
 use std::time::{Duration, Instant};
 
-use common::{encode, Raw};
 use futures::StreamExt;
-use load_util::{info_u64, mib, wait_connected, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::support::info::{info_u64, wait_connected};
+use crate::support::process::{mib, Server};
+use crate::support::{self, encode, info, process, resp, Raw};
 
 /// Reads exactly `want.len()` bytes and asserts they are `want`.
 async fn expect_bytes(s: &mut TcpStream, want: &[u8]) {
@@ -25,7 +24,7 @@ async fn expect_bytes(s: &mut TcpStream, want: &[u8]) {
         .await
         .expect("reply in time")
         .expect("read");
-    assert_eq!(common::show(&got), common::show(want));
+    assert_eq!(support::show(&got), support::show(want));
 }
 
 fn push(kind: &str, parts: &[&str]) -> Vec<u8> {
@@ -95,7 +94,7 @@ async fn wave(srv: &Server, obs: &mut Raw, n: usize) -> (u64, u64) {
     for k in 0..ROOMS {
         obs.cmd(&["PUBLISH", &format!("room:{k}"), &format!("hello {k}")])
             .await;
-        receivers += load_util::int_reply(&obs.frame().await);
+        receivers += resp::int_reply(&obs.frame().await);
     }
     assert_eq!(receivers, CLIENTS as i64, "PUBLISH receiver counts");
     conns = futures::stream::iter(conns)
@@ -119,7 +118,7 @@ async fn wave(srv: &Server, obs: &mut Raw, n: usize) -> (u64, u64) {
     drop(conns);
     wait_connected(obs, 1).await;
     let drop_time = started.elapsed();
-    load_util::assert_no_subscriptions(obs).await;
+    info::assert_no_subscriptions(obs).await;
     println!(
         "wave {n}: {CLIENTS} subscribed connections ({ROOMS} channels, {ROOMS} patterns) in \
          {connect_time:.1?}, all {receivers} deliveries checked, dropped in {drop_time:.1?}"
@@ -133,7 +132,7 @@ async fn wave(srv: &Server, obs: &mut Raw, n: usize) -> (u64, u64) {
 /// client would show as growth.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_subscribers_are_served_and_leave_nothing_behind() {
-    let nofile = load_util::raise_nofile();
+    let nofile = process::raise_nofile();
     assert!(
         nofile >= CLIENTS as u64 + 500,
         "RLIMIT_NOFILE hard limit {nofile} is too low for {CLIENTS} connections"
@@ -148,7 +147,7 @@ async fn ten_thousand_subscribers_are_served_and_leave_nothing_behind() {
 
     let (rss_peak, used_peak) = wave(&srv, &mut obs, 1).await;
     // The cron trims the allocator within a few of its 100 ms ticks.
-    load_util::wait_until(
+    process::wait_until(
         "RSS falls back after the clients left",
         Duration::from_secs(20),
         || async { srv.rss_kib() < rss_before + RSS_MARGIN_KIB },
@@ -158,7 +157,7 @@ async fn ten_thousand_subscribers_are_served_and_leave_nothing_behind() {
     let rss_after = srv.rss_kib();
     let used_after = info_u64(&mut obs, "used_memory").await;
     wave(&srv, &mut obs, 2).await;
-    load_util::wait_until(
+    process::wait_until(
         "RSS falls back after the second wave",
         Duration::from_secs(20),
         || async { srv.rss_kib() < rss_before + RSS_MARGIN_KIB },
@@ -244,7 +243,7 @@ async fn flood_a_slow_consumer(srv: &Server, size: usize) -> Flood {
         tokio::spawn(async move {
             let mut peak = 0;
             while !stop.load(Ordering::Relaxed) {
-                peak = peak.max(load_util::proc_status_kib(pid, "VmRSS"));
+                peak = peak.max(process::proc_status_kib(pid, "VmRSS"));
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             peak
@@ -255,7 +254,7 @@ async fn flood_a_slow_consumer(srv: &Server, size: usize) -> Flood {
         tokio::spawn(async move {
             let mut n = 0u64;
             loop {
-                let f = load_util::bulks(&healthy.frame().await);
+                let f = resp::bulks(&healthy.frame().await);
                 if f[2] == b"end" {
                     return n;
                 }
@@ -283,7 +282,7 @@ async fn flood_a_slow_consumer(srv: &Server, size: usize) -> Flood {
         }
         p.send(&batch).await;
         for _ in 0..BATCH {
-            let n = load_util::int_reply(&p.frame().await);
+            let n = resp::int_reply(&p.frame().await);
             if n == 1 && after_drop.is_none() {
                 after_drop = Some(0);
             }
@@ -386,7 +385,7 @@ async fn a_subscriber_over_the_soft_limit_for_its_seconds_is_disconnected() {
     sock.set_recv_buffer_size(4096).unwrap();
     let mut slow = Raw::from_stream(sock.connect(addr).await.unwrap());
     slow.cmd(&["CLIENT", "ID"]).await;
-    let id = format!("id={} ", load_util::int_reply(&slow.frame().await));
+    let id = format!("id={} ", resp::int_reply(&slow.frame().await));
     slow.roundtrip(
         &["SUBSCRIBE", "soft"],
         b"*3\r\n$9\r\nsubscribe\r\n$4\r\nsoft\r\n:1\r\n",
@@ -404,9 +403,9 @@ async fn a_subscriber_over_the_soft_limit_for_its_seconds_is_disconnected() {
         for _ in 0..50 {
             assert_eq!(obs.frame().await, b":1\r\n");
         }
-        let list = ops_util::text(&mut obs, &["CLIENT", "LIST"]).await;
+        let list = info::text(&mut obs, &["CLIENT", "LIST"]).await;
         let line = list.lines().find(|l| l.starts_with(&id)).unwrap();
-        let omem: u64 = ops_util::field(&ops_util::client_fields(line), "omem")
+        let omem: u64 = info::field(&info::client_fields(line), "omem")
             .parse()
             .unwrap();
         if omem >= 256 * 1024 {
@@ -421,7 +420,7 @@ async fn a_subscriber_over_the_soft_limit_for_its_seconds_is_disconnected() {
     let over = Instant::now();
     loop {
         obs.cmd(&["PUBLISH", "soft", "trickle"]).await;
-        if load_util::int_reply(&obs.frame().await) == 0 {
+        if resp::int_reply(&obs.frame().await) == 0 {
             break;
         }
         assert!(
@@ -482,7 +481,7 @@ impl Checked {
     /// Reads frames until `confirmations` (un)subscribe confirmations have arrived.
     async fn read(&mut self, mut confirmations: usize) {
         while confirmations > 0 {
-            let f = load_util::bulks(&self.raw.frame().await);
+            let f = resp::bulks(&self.raw.frame().await);
             match &f[0][..] {
                 b"subscribe" | b"psubscribe" => {
                     let via = if f[0] == b"subscribe" {
@@ -544,7 +543,7 @@ impl Checked {
 async fn churning_subscriptions_account_for_every_message() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    let s = common::TestServer::start().await;
+    let s = support::TestServer::start().await;
     let addr = s.addr();
     let channel = |c: usize| format!("churn:{c}");
 
@@ -619,7 +618,7 @@ async fn churning_subscriptions_account_for_every_message() {
                 }
                 c.send(&batch).await;
                 for _ in 0..50 {
-                    receivers += load_util::int_reply(&c.frame().await);
+                    receivers += resp::int_reply(&c.frame().await);
                 }
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
@@ -635,7 +634,7 @@ async fn churning_subscriptions_account_for_every_message() {
     let mut delivered = 0u64;
     for st in [&mut stable_exact, &mut stable_pattern] {
         while st.received < total {
-            let f = load_util::bulks(&st.raw.frame().await);
+            let f = resp::bulks(&st.raw.frame().await);
             let (via, payload) = match &f[0][..] {
                 b"message" => (Via::Channel(f[1].clone()), f[2].clone()),
                 _ => (Via::Pattern(f[1].clone()), f[3].clone()),
@@ -670,12 +669,12 @@ async fn churning_subscriptions_account_for_every_message() {
     drop((stable_exact, stable_pattern));
     let mut obs = Raw::connect(addr).await;
     wait_connected(&mut obs, 1).await;
-    load_util::assert_no_subscriptions(&mut obs).await;
+    info::assert_no_subscriptions(&mut obs).await;
 }
 
 /// `cmdstat_publish` calls so far.
 async fn publish_calls(obs: &mut Raw) -> u64 {
-    let stats = ops_util::text(obs, &["INFO", "commandstats"]).await;
+    let stats = info::text(obs, &["INFO", "commandstats"]).await;
     stats
         .lines()
         .find_map(|l| l.strip_prefix("cmdstat_publish:calls="))
@@ -689,7 +688,7 @@ async fn publish_calls(obs: &mut Raw) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publisher_vanishing_mid_pipeline_delivers_exactly_what_ran() {
     const N: u64 = 30_000;
-    let s = common::TestServer::start().await;
+    let s = support::TestServer::start().await;
     let addr = s.addr();
     let mut obs = Raw::connect(addr).await;
     let mut subs = Vec::new();
@@ -730,7 +729,7 @@ async fn a_publisher_vanishing_mid_pipeline_delivers_exactly_what_ran() {
         for sub in subs.iter_mut() {
             let mut got = 0u64;
             loop {
-                let f = load_util::bulks(&sub.frame().await);
+                let f = resp::bulks(&sub.frame().await);
                 let payload = std::str::from_utf8(f.last().unwrap()).unwrap().to_string();
                 if payload == mark {
                     break;

@@ -4,10 +4,9 @@
 //! Redis 7.2's (7.0 said "this user has no permissions to …"; 7.2 names the user for commands
 //! and says "No permissions to access a channel" for channels).
 
-mod common;
-
-use common::{Raw, TestServer};
 use pubsubd::config::{Config, Secret};
+
+use crate::support::{Raw, TestServer};
 
 const CHAN_DENIED: &[u8] = b"-NOPERM No permissions to access a channel\r\n";
 

@@ -2,10 +2,9 @@
 //! authentication, WRONGPASS, disabled users, INFO and ACL LOG counting failures, RESET,
 //! rename-command, maxclients, timeout, unix sockets. Exact bytes as Redis 7.2 sends them.
 
-mod common;
-
-use common::{Raw, TestServer};
 use pubsubd::config::{Config, Secret};
+
+use crate::support::{self, Raw, TestServer};
 
 const NOAUTH: &[u8] = b"-NOAUTH Authentication required.\r\n";
 const WRONGPASS: &[u8] = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n";
@@ -227,11 +226,11 @@ async fn unix_socket_with_permissions() {
     let mut got = Vec::new();
     while !got.ends_with(b"\n\r\n") {
         let mut b = [0u8; 4096];
-        let n = tokio::time::timeout(common::TIMEOUT, u.read(&mut b))
+        let n = tokio::time::timeout(support::TIMEOUT, u.read(&mut b))
             .await
             .unwrap()
             .unwrap();
-        assert!(n > 0, "closed: {}", common::show(&got));
+        assert!(n > 0, "closed: {}", support::show(&got));
         got.extend_from_slice(&b[..n]);
     }
     let text = String::from_utf8_lossy(&got);

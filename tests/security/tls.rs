@@ -1,18 +1,17 @@
 //! TLS: `tls-port` beside the plain port, rustls with certificates generated here (rcgen),
 //! `tls-auth-clients yes|no|optional`, AUTH over TLS, a plaintext client on the TLS port.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use common::{Raw, TestServer, TIMEOUT};
 use pubsubd::config::{Config, Secret, TlsAuthClients, TlsConfig};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsConnector;
+
+use crate::support::{self, Raw, TestServer, TIMEOUT};
 
 /// A CA, a server certificate for 127.0.0.1/localhost and a client certificate, as PEM files
 /// in their own directory.
@@ -147,7 +146,7 @@ async fn tls_port_beside_plain_port_with_a_password() {
     )
     .await
     .unwrap();
-    assert_eq!(common::show(&got), common::show(expected));
+    assert_eq!(support::show(&got), support::show(expected));
     // The plain port still works, and messages cross between the two.
     let mut plain = Raw::connect(s.addr()).await;
     plain.roundtrip(&["AUTH", "sekret"], b"+OK\r\n").await;
@@ -183,7 +182,7 @@ async fn mutual_tls_refuses_a_client_without_a_certificate() {
     // TLS 1.3 finishes the client's side of the handshake before the server has checked the
     // certificate: the refusal shows as an error or a close on first read, never a reply.
     if let Ok(got) = tls_exchange(&pki, s.tls_addr(), false, b"PING\r\n", 7).await {
-        assert!(got.is_empty(), "{}", common::show(&got));
+        assert!(got.is_empty(), "{}", support::show(&got));
     }
 }
 
@@ -211,7 +210,7 @@ async fn a_plaintext_client_on_the_tls_port_gets_no_reply() {
     assert!(
         !buf.windows(5).any(|w| w == b"+PONG"),
         "{}",
-        common::show(&buf)
+        support::show(&buf)
     );
 }
 

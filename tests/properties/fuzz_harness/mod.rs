@@ -1,6 +1,7 @@
 //! The fuzz harnesses, shared by the cargo-fuzz targets (`fuzz/fuzz_targets/`, which include
-//! this module by path) and by `tests/fuzz_replay.rs`, which runs every kept input through the
-//! same code. Each target module has a `run(&[u8])` that panics when a check fails.
+//! this module by path) and by the property tests: `fuzz_replay` runs every kept input through
+//! the same code, `codec` and `registry` use its strict reader and its world. Each target module
+//! has a `run(&[u8])` that panics when a check fails.
 //!
 //! Only the library's public API is used, and nothing here opens a socket or a file.
 

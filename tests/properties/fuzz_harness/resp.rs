@@ -3,6 +3,10 @@
 //! output may only use `+ - : $ *`; RESP3 output may use the RESP3 types but not RESP2's
 //! `$-1`/`*-1` nulls. Lines must not contain a bare `\r` or `\n`, lengths and integers follow
 //! Redis's `string2ll` rules, and a bulk string must be followed by exactly `\r\n`.
+//!
+//! This is not the lenient reader the other tests share (`tests/support/resp.rs`): it checks
+//! the protocol rules that one ignores, and it must build inside the fuzz targets, which
+//! include this harness by path and nothing from `tests/support`.
 
 use pubsubd::protocol::decode::string2ll;
 use pubsubd::protocol::RespVersion;
