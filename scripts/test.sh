@@ -44,3 +44,12 @@ tests/interop/tls/run.sh --server redis
 
 echo "== TLS and ACL interop against pubsubd"
 tests/interop/tls/run.sh --server pubsubd --bin "$bin"
+
+echo "== cluster interop against a three-node Redis Cluster (control)"
+tests/interop/cluster/run.sh --server redis
+
+echo "== cluster interop against one pubsubd node"
+tests/interop/cluster/run.sh --server pubsubd --bin "$bin"
+
+echo "== cluster interop against three pubsubd nodes on a NATS backbone (with a node killed and restarted)"
+tests/interop/cluster/run.sh --server pubsubd --bin "$bin" --nodes 3

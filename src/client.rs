@@ -204,6 +204,9 @@ pub struct ClientHandle {
     pub meta: Mutex<ClientMeta>,
     /// Bytes written to this client (INFO `total_net_output_bytes` sums these).
     pub net_output_bytes: AtomicU64,
+    /// Woken when the cluster's slot map moved slots away from this node: the connection then
+    /// drops its shard subscriptions in those slots, telling the client with `sunsubscribe`.
+    pub slots_moved: tokio::sync::Notify,
 }
 
 impl ClientHandle {
@@ -217,6 +220,7 @@ impl ClientHandle {
             last_interaction_ms: AtomicU64::new(0),
             outbox,
             net_output_bytes: AtomicU64::new(0),
+            slots_moved: tokio::sync::Notify::new(),
             meta: Mutex::new(ClientMeta {
                 multi: -1,
                 last_cmd: "NULL",

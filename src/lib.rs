@@ -63,6 +63,7 @@
 pub mod auth;
 pub mod backbone;
 pub mod client;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod glob;

@@ -48,6 +48,7 @@ const TAIL_KEEP: usize = 1024;
 /// that grows (a slow reader) is a list of chunks, as Redis's reply list is, and never one
 /// buffer copied into a twice larger one.
 const TAIL_CHUNK: usize = 16 * 1024;
+const _: () = assert!(TAIL_CHUNK <= u16::MAX as usize, "Queue::tail_len is a u16");
 
 /// `client-output-buffer-limit pubsub` values, changeable at run time by CONFIG SET.
 #[derive(Debug)]
@@ -107,13 +108,16 @@ struct Queue {
     frames: VecDeque<Bytes>,
     /// Bytes queued and not yet written (including a batch the writer is writing).
     bytes: usize,
-    /// Bytes in `tail` (at most `TAIL_CHUNK`).
-    tail_len: u32,
+    /// Bytes in `tail` (at most `TAIL_CHUNK`, which fits).
+    tail_len: u16,
     /// While the client runs a command that delivered messages to itself: the index in
     /// `frames` where those messages start (`NOT_HELD` otherwise). The writer takes only the
     /// frames before it, and the command's own replies are inserted there (`push_own`), so the
     /// messages follow the reply, as Redis 7.2 writes them.
     held_from: u32,
+    /// Nothing is written while set (`Outbox::gate`): a subscription's confirmation waits for
+    /// the backbone to hold the interest.
+    gated: bool,
     /// Small frames copied end to end (see `COPY_MAX_FRAME`), allocated on first use.
     tail: Option<Box<BytesMut>>,
 }
@@ -134,7 +138,7 @@ impl Queue {
             tail.reserve(len.max(TAIL_KEEP));
         }
         tail.extend_from_slice(bytes);
-        self.tail_len = tail.len() as u32;
+        self.tail_len = tail.len() as u16;
     }
 
     /// Queues what the tail holds as a frame. A tail longer than `TAIL_KEEP` is handed over
@@ -159,6 +163,9 @@ impl Queue {
     /// Moves everything queued, in order, into `out` (empty); false if nothing is queued.
     /// While messages are held, only the frames before them.
     fn take(&mut self, out: &mut VecDeque<Bytes>) -> bool {
+        if self.gated {
+            return false;
+        }
         if self.held_from != NOT_HELD {
             let n = self.held_from as usize;
             if n == 0 {
@@ -178,6 +185,7 @@ impl Queue {
 
     fn clear(&mut self) {
         self.held_from = NOT_HELD;
+        self.gated = false;
         self.frames.clear();
         self.tail = None;
         self.tail_len = 0;
@@ -355,6 +363,7 @@ impl Outbox {
                 bytes: 0,
                 tail_len: 0,
                 held_from: NOT_HELD,
+                gated: false,
                 tail: None,
             })),
             wake: Line(Notify::new()),
@@ -519,6 +528,27 @@ impl Outbox {
             self.wake();
         }
         pushed != Pushed::Dropped
+    }
+
+    /// Holds back everything queued, from now on, until `open_gate`: the client's own reader
+    /// closes it around a SUBSCRIBE whose confirmation must wait (see `server::connection`).
+    pub fn gate(&self) {
+        self.0.queue.0.lock().gated = true;
+    }
+
+    pub fn is_gated(&self) -> bool {
+        self.0.queue.0.lock().gated
+    }
+
+    /// Lets the writer go on with everything queued, in order.
+    pub fn open_gate(&self) {
+        let mut q = self.0.queue.0.lock();
+        q.gated = false;
+        let any = !q.is_empty();
+        drop(q);
+        if any {
+            self.wake();
+        }
     }
 
     /// Whether the running command held messages to itself (`push_held`).

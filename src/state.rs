@@ -56,6 +56,8 @@ pub struct ServerState {
     /// changed by CONFIG SET; hot paths read the cells in `runtime` and `limits` instead),
     /// MONITOR, CLIENT PAUSE, SLOWLOG, per-channel rates, and SHUTDOWN NOW.
     pub ops: Ops,
+    /// `cluster-enabled yes`: membership, slot map and the CLUSTER commands' state.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// The NATS backbone (`backbone` directive); `None` for a standalone node.
     pub backbone: Option<Arc<crate::backbone::Backbone>>,
 }
@@ -88,6 +90,18 @@ impl ServerState {
             })
         });
         let ops = Ops::new(config.clone(), config.metrics_port != 0);
+        let cluster = config.cluster_enabled.then(|| {
+            // `server::startup::check` has already opened the node file; if it cannot be opened now,
+            // run with an identity kept in memory only, and say so.
+            let c = crate::cluster::Cluster::open(&config, config.port).unwrap_or_else(|e| {
+                tracing::warn!("{e}; the node id will not survive a restart");
+                let mut c = config.clone();
+                c.cluster_config_file.clear();
+                crate::cluster::Cluster::open(&c, config.port)
+                    .expect("an in-memory node id needs no file")
+            });
+            Arc::new(c)
+        });
         let backbone = config
             .backbone
             .enabled()
@@ -118,6 +132,7 @@ impl ServerState {
             flush: CancellationToken::new(),
             readers: Readers::default(),
             ops,
+            cluster,
         })
     }
 

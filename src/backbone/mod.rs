@@ -190,10 +190,13 @@ enum Command {
         ns: Namespace,
         channel: Bytes,
         subscribed: bool,
+        /// Non-zero for new interest: confirmed through `interest_confirmed` once NATS has it.
+        ticket: u64,
     },
     Pattern {
         pattern: Bytes,
         subscribed: bool,
+        ticket: u64,
     },
     Control {
         name: String,
@@ -231,6 +234,15 @@ struct Receivers {
     outgoing: mpsc::UnboundedReceiver<Outgoing>,
 }
 
+/// How long a SUBSCRIBE that adds interest waits for NATS to confirm it before it is replied
+/// to anyway (a NATS server that slow is logged by the client's events).
+pub const INTEREST_WAIT: Duration = Duration::from_secs(1);
+
+thread_local! {
+    /// The last interest ticket handed out on this thread (`Backbone::take_interest_ticket`).
+    static LAST_TICKET: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 /// The backbone as the rest of the server sees it: the registry hook, the control API and the
 /// counters. Built by `ServerState::new` when `backbone` is set; `run` drives it.
 pub struct Backbone {
@@ -242,6 +254,14 @@ pub struct Backbone {
     /// Bytes queued in `outgoing` (by `Outgoing::queued_size`).
     pending_out: AtomicUsize,
     status: AtomicU8,
+    /// Tickets of new interest: the last one handed out, and the last one NATS has confirmed
+    /// (its SUB processed: a PING after it answered), so a SUBSCRIBE is replied to once other
+    /// nodes' messages reach it (`interest_settled`).
+    interest_requested: AtomicU64,
+    interest_confirmed: tokio::sync::watch::Sender<u64>,
+    /// Counts the connections made to NATS (first and reconnections), for whoever must act on
+    /// each one (`connections`).
+    connections: tokio::sync::watch::Sender<u64>,
     /// In an episode of dropped outgoing messages (logged at its start and end).
     dropping: AtomicBool,
     /// When the last outgoing message was dropped (milliseconds since `epoch`): an episode
@@ -289,6 +309,9 @@ impl Backbone {
             outgoing: otx,
             pending_out: AtomicUsize::new(0),
             status: AtomicU8::new(Status::Connecting as u8),
+            connections: tokio::sync::watch::Sender::new(0),
+            interest_requested: AtomicU64::new(0),
+            interest_confirmed: tokio::sync::watch::Sender::new(0),
             dropping: AtomicBool::new(false),
             last_drop_ms: AtomicU64::new(0),
             epoch: std::time::Instant::now(),
@@ -320,6 +343,16 @@ impl Backbone {
 
     fn set_status(&self, s: Status) {
         self.status.store(s as u8, Ordering::Relaxed);
+        if s == Status::Connected {
+            self.connections.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// Changes each time the backbone connects to NATS, the first time included: what was
+    /// published while it was down was dropped, and a subsystem that must be heard (cluster
+    /// membership) speaks again then.
+    pub fn connections(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.connections.subscribe()
     }
 
     pub fn subjects(&self) -> &Subjects {
@@ -483,7 +516,43 @@ impl Backbone {
             ns,
             channel: Bytes::copy_from_slice(channel),
             subscribed,
+            ticket: self.ticket(subscribed),
         });
+    }
+
+    /// A ticket for new interest (0 for interest dropped), remembered as this thread's latest:
+    /// the registry calls the hook inside the SUBSCRIBE that caused it, on the thread of the
+    /// connection that sent it, which reads it with `take_interest_ticket`.
+    fn ticket(&self, subscribed: bool) -> u64 {
+        if !subscribed {
+            return 0;
+        }
+        let t = self.interest_requested.fetch_add(1, Ordering::Relaxed) + 1;
+        LAST_TICKET.with(|c| c.set(t));
+        t
+    }
+
+    /// The ticket of the last new interest the current thread caused since the previous call
+    /// (0 if none), for `interest_settled`.
+    pub fn take_interest_ticket() -> u64 {
+        LAST_TICKET.with(|c| c.replace(0))
+    }
+
+    /// Waits until NATS has the interest of `ticket` (and every earlier one), so that other
+    /// nodes' messages published from now on reach this node; at most `INTEREST_WAIT`, and not
+    /// at all while NATS is not connected (the subscription is made on reconnection).
+    pub async fn interest_settled(&self, ticket: u64) {
+        if ticket == 0 || self.status() != Status::Connected {
+            return;
+        }
+        let mut rx = self.interest_confirmed.subscribe();
+        let _ = tokio::time::timeout(INTEREST_WAIT, rx.wait_for(|c| *c >= ticket)).await;
+    }
+
+    /// Called by the task once NATS has processed the subscriptions up to `ticket`.
+    fn interest_confirmed(&self, ticket: u64) {
+        self.interest_confirmed
+            .send_modify(|c| *c = (*c).max(ticket));
     }
 
     /// `pattern` got its first local subscriber, or lost its last one.
@@ -491,6 +560,7 @@ impl Backbone {
         let _ = self.commands.send(Command::Pattern {
             pattern: Bytes::copy_from_slice(pattern),
             subscribed,
+            ticket: self.ticket(subscribed),
         });
     }
 

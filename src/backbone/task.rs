@@ -26,10 +26,12 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use super::envelope::{self, Envelope};
-use super::inbound::{Added, Reassembly, Seen};
+use super::inbound::{self, Added, Reassembly, Seen};
 use super::subject::Decoded;
 use super::Sink;
-use super::{describe_server, options, Backbone, Command, ControlMessage, Outgoing, Status};
+use super::{
+    describe_server, options, Backbone, Command, ControlMessage, Outgoing, Status, INTEREST_WAIT,
+};
 use crate::outbox::Outbox;
 use crate::protocol::Namespace;
 use tokio_util::sync::CancellationToken;
@@ -151,9 +153,7 @@ pub async fn run(
                 if n == 0 {
                     break;
                 }
-                for c in cmds.drain(..) {
-                    t.command(c).await;
-                }
+                t.commands(&mut cmds).await;
             }
             _ = inbound.recv_many(&mut msgs, BATCH) => {
                 for m in msgs.drain(..) {
@@ -167,6 +167,13 @@ pub async fn run(
                 if n == 0 {
                     break;
                 }
+                // Requests queued before these messages are carried out first: a subscription
+                // a subsystem asked for before publishing (cluster membership's control
+                // subject before its hello) is in place when the answers come.
+                while let Ok(c) = rx.commands.try_recv() {
+                    cmds.push(c);
+                }
+                t.commands(&mut cmds).await;
                 for o in outs.drain(..) {
                     t.publish(o).await;
                 }
@@ -198,7 +205,14 @@ struct Inbound {
 
 async fn forward(mut sub: Subscriber, to: mpsc::UnboundedSender<Inbound>, bb: Arc<Backbone>) {
     while let Some(m) = sub.next().await {
-        if let Some(i) = first_copy(&bb, m) {
+        // Only a node with a wildcard subscription can get two copies of one message. Then the
+        // first-copy check and the hand-over to the task happen under the window's lock: two
+        // forwarders each passing on a first copy keep the origin's order (a copy checked
+        // first is queued first). Without one, the window is not consulted: a burst over many
+        // channels may arrive far out of sequence order across subscriptions, and would
+        // otherwise be refused as too old.
+        let mut window = (bb.wildcards.load(Ordering::Relaxed) != 0).then(|| bb.dedup.lock());
+        if let Some(i) = first_copy(&bb, m, window.as_deref_mut()) {
             if to.send(i).is_err() {
                 return;
             }
@@ -206,9 +220,9 @@ async fn forward(mut sub: Subscriber, to: mpsc::UnboundedSender<Inbound>, bb: Ar
     }
 }
 
-/// Counts a received message and decides its fate: `Some` if it is the first copy and there
-/// is room for it.
-fn first_copy(bb: &Backbone, m: Message) -> Option<Inbound> {
+/// Counts a received message and decides its fate: `Some` if it is the first copy (checked in
+/// `window`, when given) and there is room for it.
+fn first_copy(bb: &Backbone, m: Message, window: Option<&mut inbound::Dedup>) -> Option<Inbound> {
     let c = &bb.counters;
     let size = m.payload.len();
     c.messages_in.fetch_add(1, Ordering::Relaxed);
@@ -223,13 +237,9 @@ fn first_copy(bb: &Backbone, m: Message) -> Option<Inbound> {
     if env.origin == bb.node_id {
         return None;
     }
-    // Only a node with a wildcard subscription can get two copies of one message. Without one,
-    // the window is not consulted: a burst over many channels may arrive far out of sequence
-    // order across subscriptions, and would otherwise be refused as too old.
-    let seen = if bb.wildcards.load(Ordering::Relaxed) == 0 {
-        Seen::First
-    } else {
-        bb.dedup.lock().check(env.origin, env.seq)
+    let seen = match window {
+        Some(w) => w.check(env.origin, env.seq),
+        None => Seen::First,
     };
     match seen {
         Seen::First => {}
@@ -337,23 +347,50 @@ impl Task {
         }
     }
 
-    async fn command(&mut self, c: Command) {
+    /// Carries out the requests in `cmds` (emptied), in order; once NATS has processed the
+    /// subscriptions among them, their interest tickets are confirmed.
+    async fn commands(&mut self, cmds: &mut Vec<Command>) {
+        let mut ticket = 0;
+        for c in cmds.drain(..) {
+            ticket = ticket.max(self.command(c).await);
+        }
+        if ticket > 0 {
+            // A request after the SUBs, to a subject nobody answers: the server's "no
+            // responders" reply comes once it has processed what came before it on this
+            // connection, the SUBs included (a flush only empties our socket buffer). Off the
+            // task's loop, so messages keep flowing meanwhile.
+            let (client, bb) = (self.client.clone(), self.bb.clone());
+            let subject = bb.subjects.control(&format!("sync.{:016x}", bb.node_id));
+            self.tracker.spawn(async move {
+                let _ = tokio::time::timeout(INTEREST_WAIT, client.request(subject, Bytes::new()))
+                    .await;
+                bb.interest_confirmed(ticket);
+            });
+        }
+    }
+
+    /// Carries out one request; returns its interest ticket (0 for none).
+    async fn command(&mut self, c: Command) -> u64 {
         match c {
             Command::Channel {
                 ns,
                 channel,
                 subscribed,
+                ticket,
             } => {
                 let s = self.bb.subjects.channel(ns, &channel).subject;
                 self.interest(s, subscribed, false).await;
+                ticket
             }
             Command::Pattern {
                 pattern,
                 subscribed,
+                ticket,
             } => {
                 let s = self.bb.subjects.pattern_interest(&pattern);
                 let broad = self.bb.subjects.is_broad(&s);
                 self.interest(s, subscribed, broad).await;
+                ticket
             }
             Command::Control { name, tx } => {
                 let subject = self.bb.subjects.control(&name);
@@ -366,6 +403,7 @@ impl Task {
                     }
                     Err(e) => tracing::warn!("Backbone: cannot subscribe to control '{name}': {e}"),
                 }
+                0
             }
         }
     }

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use super::{arg_text, parse_i64, CmdResult, CommandError, Ctx};
 use crate::client::{ClientHandle, ReplyMode};
 use crate::ops::pause::PauseMode;
+use crate::outbox::CloseReason;
 
 pub fn id(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     ctx.reply.int(ctx.client.id as i64);
@@ -99,8 +100,14 @@ fn flags(h: &ClientHandle, m: &crate::client::ClientMeta) -> String {
             f.push('B');
         }
     }
-    if !h.outbox.is_open() {
-        f.push('A');
+    // Redis's `c` (close after the reply: QUIT, a protocol error) and `A` (close as soon as
+    // possible: killed, over the output limit, timed out, shutting down), from the one
+    // recorded close reason.
+    match h.outbox.close_reason() {
+        Some(CloseReason::ClientQuit | CloseReason::Protocol) => f.push('c'),
+        Some(_) => f.push('A'),
+        None if !h.outbox.is_open() => f.push('A'),
+        None => {}
     }
     if m.no_evict {
         f.push('e');

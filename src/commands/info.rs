@@ -45,8 +45,9 @@ const SECTIONS: &[(&str, Section)] = &[
     // Per-command latency percentiles are not tracked: the section is empty, as in Redis with
     // `latency-tracking no`.
     ("latencystats", |_, o| writeln_all(o, "Latencystats", &[])),
-    ("cluster", |_, o| {
-        writeln_all(o, "Cluster", &[("cluster_enabled", "0".into())])
+    ("cluster", |s, o| {
+        let on = if s.cluster.is_some() { "1" } else { "0" };
+        writeln_all(o, "Cluster", &[("cluster_enabled", on.into())])
     }),
     ("keyspace", |_, o| writeln_all(o, "Keyspace", &[])),
     ("backbone", backbone),
@@ -129,7 +130,15 @@ fn server(s: &ServerState, o: &mut String) {
             ("redis_git_sha1", "00000000".into()),
             ("redis_git_dirty", "0".into()),
             ("redis_build_id", "0".into()),
-            ("redis_mode", "standalone".into()),
+            (
+                "redis_mode",
+                if s.cluster.is_some() {
+                    "cluster"
+                } else {
+                    "standalone"
+                }
+                .into(),
+            ),
             ("os", os_line()),
             ("arch_bits", "64".into()),
             ("monotonic_clock", "POSIX clock_gettime".into()),

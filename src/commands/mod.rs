@@ -17,6 +17,7 @@ pub mod acl;
 mod acl_check;
 mod admin;
 mod client_cmd;
+mod cluster;
 mod command_docs;
 mod config_cmd;
 mod info;
@@ -39,6 +40,7 @@ use crate::state::ServerState;
 pub use acl_check::Login;
 pub use client_cmd::held_by_pause;
 pub use lookup::{catalogue, lookup, Lookup};
+pub use pubsub::drop_moved_shard_channels;
 pub use table::CommandSpec;
 pub use tracking::after_command;
 
@@ -59,6 +61,11 @@ pub enum CommandError {
     BadClientName,
     #[error("NOAUTH Authentication required.")]
     NoAuth,
+    #[error("ERR This instance has cluster support disabled")]
+    ClusterDisabled,
+    /// `-CROSSSLOT` or `-MOVED` for a sharded command (`cluster-enabled yes`).
+    #[error("{0}")]
+    Cluster(#[from] crate::cluster::Redirect),
     /// Any other text, already complete with its code (`ERR …`, `NOPROTO …`).
     #[error("{0}")]
     Other(Cow<'static, str>),
@@ -133,6 +140,19 @@ pub fn dispatch(ctx: &mut Ctx, req: Request) {
     }
     if let Err(e) = acl_check::check(ctx, spec, &req) {
         return reject(ctx, Some(spec), e);
+    }
+    if let Some(c) = ctx.server.cluster.as_deref() {
+        let tls = c.is_tls_connection(&ctx.handle.laddr);
+        if let Err(e) = route(c, spec, &req, ctx.client.multi.as_ref(), tls) {
+            if spec.name == "exec" {
+                // Redis discards the transaction and answers the redirection as it is.
+                ctx.client.multi = None;
+                ctx.handle.meta.lock().multi = -1;
+                count_rejected(ctx, spec);
+                return ctx.error(&CommandError::Cluster(e));
+            }
+            return reject(ctx, Some(spec), CommandError::Cluster(e));
+        }
     }
     if ctx.client.in_resp2_subscribe_context() && !spec.subscribe_context {
         return reject(ctx, Some(spec), CommandError::SubscribeContext(spec.name));
@@ -209,14 +229,73 @@ fn redacted_args(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
     }
 }
 
+/// The shard channels a command names, for its slot check (SSUBSCRIBE, SUNSUBSCRIBE: all its
+/// arguments; SPUBLISH: the first).
+fn shard_channels<'r>(spec: &CommandSpec, args: &'r [Bytes]) -> &'r [Bytes] {
+    match spec.keys {
+        table::Keys::ShardChannels { last: -1 } => &args[1..],
+        table::Keys::ShardChannels { .. } => &args[1..2.min(args.len())],
+        table::Keys::None => &[],
+    }
+}
+
+/// Redis Cluster's redirection check (`getNodeByQuery`): the command's channels, or for EXEC
+/// those of every queued command, must share a slot this node serves.
+fn route(
+    c: &crate::cluster::Cluster,
+    spec: &CommandSpec,
+    args: &[Bytes],
+    multi: Option<&crate::client::Transaction>,
+    tls: bool,
+) -> Result<(), crate::cluster::Redirect> {
+    use crate::cluster::Routing;
+    let routing = |s: &CommandSpec| match s.name {
+        "sunsubscribe" => Routing::Local,
+        _ => Routing::Owner,
+    };
+    if spec.name == "exec" {
+        let Some(tx) = multi else { return Ok(()) };
+        let queued: Vec<(&'static CommandSpec, &Request)> = tx
+            .queued
+            .iter()
+            .filter_map(|r| match lookup::lookup(r) {
+                Lookup::Found(s) if s.keys != table::Keys::None => Some((s, r)),
+                _ => None,
+            })
+            .collect();
+        let owner = queued.iter().any(|(s, _)| routing(s) == Routing::Owner);
+        let channels = queued
+            .iter()
+            .flat_map(|(s, r)| shard_channels(s, r).iter().map(|b| &b[..]));
+        let routing = if owner {
+            Routing::Owner
+        } else {
+            Routing::Local
+        };
+        return c.route(routing, channels, tls);
+    }
+    if spec.keys == table::Keys::None {
+        return Ok(());
+    }
+    c.route(
+        routing(spec),
+        shard_channels(spec, args).iter().map(|b| &b[..]),
+        tls,
+    )
+}
+
+fn count_rejected(ctx: &Ctx, spec: &'static CommandSpec) {
+    ctx.server.stats.commands.with(spec.index(), |c| {
+        c.rejected_calls.fetch_add(1, Ordering::Relaxed);
+    });
+}
+
 fn reject(ctx: &mut Ctx, spec: Option<&'static CommandSpec>, err: CommandError) {
     if let Some(tx) = ctx.client.multi.as_mut() {
         tx.dirty = true;
     }
     if let Some(s) = spec {
-        ctx.server.stats.commands.with(s.index(), |c| {
-            c.rejected_calls.fetch_add(1, Ordering::Relaxed);
-        });
+        count_rejected(ctx, s);
     }
     if spec.is_some_and(|s| s.name == "exec") {
         ctx.client.multi = None;

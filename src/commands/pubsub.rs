@@ -46,8 +46,18 @@ pub fn after_change(ctx: &mut Ctx) {
     meta.ssub = ctx.client.shard_channels.len();
 }
 
+/// With a backbone, a subscription that gives this node new interest is confirmed once NATS
+/// holds it, so the client receives whatever any node publishes after the confirmation: the
+/// connection's output waits behind a gate that its reader opens (`server::connection`).
+fn gate_for_backbone(ctx: &Ctx) {
+    if ctx.server.backbone.is_some() {
+        ctx.outbox().gate();
+    }
+}
+
 fn subscribe_in(ctx: &mut Ctx, ns: Namespace, args: &[Bytes]) -> CmdResult {
     ctx.flush();
+    gate_for_backbone(ctx);
     let (kind, _) = kinds(ns);
     for ch in &args[1..] {
         let added = set_mut(ctx, ns).insert(Bytes::copy_from_slice(ch));
@@ -89,6 +99,30 @@ fn unsubscribe_in(ctx: &mut Ctx, ns: Namespace, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// Unsubscribes the client from the shard channels whose slots this node no longer serves,
+/// each with a `sunsubscribe` push (Redis's `removeChannelsInSlot`), so that the client
+/// subscribes again at the new owner. Nothing happens until every node sees the same map.
+pub fn drop_moved_shard_channels(ctx: &mut Ctx) {
+    let Some(cluster) = ctx.server.cluster.as_deref() else {
+        return;
+    };
+    let view = cluster.view();
+    if !view.agreed {
+        return;
+    }
+    let mut args = vec![Bytes::from_static(b"sunsubscribe")];
+    args.extend(
+        ctx.client
+            .shard_channels
+            .iter()
+            .filter(|ch| view.map.owner(crate::cluster::slot::key_slot(ch)) != Some(view.me))
+            .cloned(),
+    );
+    if args.len() > 1 {
+        let _ = unsubscribe_in(ctx, Namespace::Shard, &args);
+    }
+}
+
 pub fn subscribe(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     subscribe_in(ctx, Namespace::Global, args)
 }
@@ -114,6 +148,7 @@ pub fn sunsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 pub fn psubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     ctx.flush();
+    gate_for_backbone(ctx);
     for pat in &args[1..] {
         let added = ctx.client.patterns.insert(Bytes::copy_from_slice(pat));
         let n = ctx.client.subscription_count();

@@ -152,7 +152,11 @@ pub fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     r.bulk(b"id");
     r.int(ctx.client.id as i64);
     r.bulk(b"mode");
-    r.bulk(b"standalone");
+    r.bulk(if ctx.server.cluster.is_some() {
+        b"cluster"
+    } else {
+        b"standalone"
+    });
     r.bulk(b"role");
     r.bulk(b"master");
     r.bulk(b"modules");

@@ -126,7 +126,6 @@ const IGNORED: &[&str] = &[
     "lfu-log-factor",
     "lfu-decay-time",
     "tracking-table-max-keys",
-    "cluster-enabled",
     "tls-replication",
     "tls-cluster",
     "tls-ciphers",
@@ -473,6 +472,26 @@ pub fn apply_directive(cfg: &mut Config, name: &str, args: &[String]) -> Result<
             }
             cfg.tls.protocols = list;
         }
+        "cluster-enabled" => cfg.cluster_enabled = yes_no(args)?,
+        "cluster-node-timeout" => cfg.cluster_node_timeout = number(args, 0, i64::MAX as u64)?,
+        "cluster-announce-ip" => cfg.cluster_announce_ip = one(args)?.to_string(),
+        "cluster-announce-port" => cfg.cluster_announce_port = number(args, 0, 65535)? as u16,
+        "cluster-announce-tls-port" => {
+            cfg.cluster_announce_tls_port = number(args, 0, 65535)? as u16
+        }
+        "cluster-announce-hostname" => {
+            let h = one(args)?;
+            // Redis's rule (`isValidAnnouncedHostname`).
+            if h.len() >= 256
+                || !h
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            {
+                return Err("Hostnames must be less than 256 characters and only contain alphanumeric characters, '-' or '.'".to_string());
+            }
+            cfg.cluster_announce_hostname = h.to_string();
+        }
+        "cluster-config-file" => cfg.cluster_config_file = one(args)?.to_string(),
         "backbone" => {
             let urls = args.join(",");
             for u in cfg_urls(&urls) {

@@ -22,6 +22,11 @@ pub const DEFAULT_PUBSUB_OUTPUT_LIMIT: (u64, u64, u64) = (32 * 1024 * 1024, 8 * 
 /// `acllog-max-len` default.
 pub const DEFAULT_ACLLOG_MAX_LEN: usize = 128;
 
+/// The default `cluster-node-timeout` in milliseconds. Redis's is 15000, tuned for failover
+/// votes; here it is only how long the subscribers of a vanished node wait for the slot map to
+/// move its slots, so it is shorter.
+pub const DEFAULT_CLUSTER_NODE_TIMEOUT_MS: u64 = 5000;
+
 /// `loglevel`, with Redis's names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogLevel {
@@ -247,6 +252,18 @@ pub struct Config {
     /// `user` and `rename-command` lines as read, for the checks that need to know the commands
     /// (`server::startup`), which report them with their file and line.
     pub lines_to_check: Secret<Vec<SourceLine>>,
+    /// `cluster-enabled`: answer as a Redis Cluster node (CLUSTER, slot checks, INFO).
+    pub cluster_enabled: bool,
+    /// `cluster-node-timeout` in milliseconds: a peer silent this long leaves the slot map.
+    pub cluster_node_timeout: u64,
+    /// `cluster-announce-*`: the address other nodes and clients are given for this node
+    /// (empty / 0: derived from `bind`, `port` and `tls-port`).
+    pub cluster_announce_ip: String,
+    pub cluster_announce_port: u16,
+    pub cluster_announce_tls_port: u16,
+    pub cluster_announce_hostname: String,
+    /// `cluster-config-file`: where the node id is kept across restarts ("": not kept).
+    pub cluster_config_file: String,
     pub backbone: BackboneConfig,
 }
 
@@ -314,6 +331,13 @@ impl Default for Config {
             rename_command: Vec::new(),
             lines_to_check: Secret::default(),
             tls: TlsConfig::default(),
+            cluster_enabled: false,
+            cluster_node_timeout: DEFAULT_CLUSTER_NODE_TIMEOUT_MS,
+            cluster_announce_ip: String::new(),
+            cluster_announce_port: 0,
+            cluster_announce_tls_port: 0,
+            cluster_announce_hostname: String::new(),
+            cluster_config_file: "nodes.conf".to_string(),
             backbone: BackboneConfig::default(),
         }
     }

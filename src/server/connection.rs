@@ -19,6 +19,7 @@ use tokio::net::TcpStream;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::backbone::Backbone;
 use crate::client::{ClientHandle, ClientState, ReplyMode};
 use crate::commands::{dispatch, Ctx, Login};
 use crate::outbox::{Batch, CloseReason, Outbox, READ_PAUSE_BYTES};
@@ -229,6 +230,10 @@ async fn read_loop(
             }
             // CONFIG SET timeout: wait again with the new value.
             _ = state.runtime.changed.notified() => continue,
+            _ = handle.slots_moved.notified() => {
+                drop_moved_shard_channels(handle, state, client, login, &mut reply, &mut wakes);
+                continue;
+            }
         };
         match read {
             Ok(0) => return CloseReason::Eof,
@@ -250,6 +255,9 @@ async fn read_loop(
         // CLIENT INFO/LIST of this client while the batch runs (Redis's `qbuf`).
         handle.meta.lock().qbuf = buf.len() + decoder.pending_bytes();
         let mut parked = None;
+        if state.backbone.is_some() {
+            Backbone::take_interest_ticket();
+        }
         let mut end = process(
             &mut buf,
             &mut decoder,
@@ -261,6 +269,7 @@ async fn read_loop(
             &mut wakes,
             &mut parked,
         );
+        interest_settled(handle, state).await;
         // A request CLIENT PAUSE holds back: reply to what ran before it, wait, run it, go on.
         while let Some(req) = parked.take() {
             if !reply.is_empty() {
@@ -277,6 +286,7 @@ async fn read_loop(
                 }
             }
             run_one(req, handle, state, client, login, &mut reply, &mut wakes);
+            interest_settled(handle, state).await;
             end = if client.close_after_reply {
                 Some(CloseReason::ClientQuit)
             } else {
@@ -292,6 +302,7 @@ async fn read_loop(
                     &mut parked,
                 )
             };
+            interest_settled(handle, state).await;
         }
         if !reply.is_empty() {
             handle.outbox.push(reply.take());
@@ -310,6 +321,24 @@ async fn read_loop(
             return reason;
         }
     }
+}
+
+/// With a backbone, a SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE gates the connection's output
+/// (`commands::pubsub`). Once the requests just run are done: if they gave this node new
+/// interest (a first local subscriber of a channel or pattern), wait until NATS holds it, so a
+/// client told "subscribed" receives what any node publishes from then on; then open the gate.
+async fn interest_settled(handle: &ClientHandle, state: &ServerState) {
+    let Some(b) = &state.backbone else {
+        return;
+    };
+    let ticket = Backbone::take_interest_ticket();
+    if !handle.outbox.is_gated() {
+        return;
+    }
+    if ticket != 0 {
+        b.interest_settled(ticket).await;
+    }
+    handle.outbox.open_gate();
 }
 
 /// Runs every complete request in `buf`, stopping at one CLIENT PAUSE holds back (left in
@@ -381,6 +410,31 @@ fn security_warning(handle: &ClientHandle) {
         "Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Redis. This is likely due to an attacker attempting to use Cross Protocol Scripting to compromise your Redis instance. Connection from {} aborted.",
         handle.addr
     );
+}
+
+/// The slot map moved slots away from this node: unsubscribe the client from its shard
+/// channels there, with `sunsubscribe` pushes, as Redis does when a slot leaves a node.
+fn drop_moved_shard_channels(
+    handle: &Arc<ClientHandle>,
+    state: &Arc<ServerState>,
+    client: &mut ClientState,
+    login: &mut Login,
+    reply: &mut ReplyBuf,
+    wakes: &mut Vec<Outbox>,
+) {
+    let mut ctx = Ctx {
+        server: state,
+        client,
+        login,
+        handle,
+        reply,
+        in_exec: false,
+        wakes,
+    };
+    crate::commands::drop_moved_shard_channels(&mut ctx);
+    if !reply.is_empty() {
+        handle.outbox.push(reply.take());
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

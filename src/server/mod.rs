@@ -7,6 +7,7 @@
 //! returns once every task is done or `shutdown-timeout` has passed. Every task goes through one
 //! `TaskTracker`.
 
+pub mod cluster;
 pub mod connection;
 pub mod listener;
 pub mod metrics;
@@ -138,6 +139,16 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 
 /// Serves clients on `listeners` until `shutdown` is cancelled.
 pub async fn run(config: Config, listeners: Vec<Listener>, shutdown: CancellationToken) {
+    run_with(config, listeners, shutdown, None).await
+}
+
+/// `run`, for a node with `cluster-enabled yes` that learns its peers over `membership`.
+pub async fn run_with(
+    config: Config,
+    listeners: Vec<Listener>,
+    shutdown: CancellationToken,
+    membership: Option<cluster::Membership>,
+) {
     let state = ServerState::new(config, crate::commands::catalogue(), shutdown.clone());
     let first_tcp = listeners
         .iter()
@@ -146,6 +157,9 @@ pub async fn run(config: Config, listeners: Vec<Listener>, shutdown: Cancellatio
     state
         .tcp_port
         .store(first_tcp.map_or(0, |a| a.port() as u64), Ordering::Relaxed);
+    if let (Some(c), Some(a)) = (&state.cluster, first_tcp) {
+        c.use_listening_port(a.port());
+    }
     let tracker = TaskTracker::new();
     for listener in listeners {
         tracker.spawn(accept_loop(listener, state.clone(), tracker.clone()));
@@ -159,7 +173,25 @@ pub async fn run(config: Config, listeners: Vec<Listener>, shutdown: Cancellatio
             tracker.clone(),
         ));
     }
+    if let Some(c) = &state.cluster {
+        // A transport given by the caller (tests) or the backbone's control subjects; with
+        // neither, the node is a one-node cluster and needs no task.
+        let membership = membership.or_else(|| {
+            state
+                .backbone
+                .as_ref()
+                .and_then(|b| cluster::over_backbone(b, &tracker))
+        });
+        if let Some(m) = membership {
+            tracker.spawn(cluster::run(state.clone(), c.clone(), m));
+        }
+    }
     shutdown.cancelled().await;
+    // The goodbye goes into the backbone's queue now, before the backbone is told to flush and
+    // stop (which, with no clients to wait for, is at once).
+    if let Some(c) = &state.cluster {
+        c.leave();
+    }
     // Read now: CONFIG SET shutdown-timeout applies, and SHUTDOWN NOW waits for nothing.
     let grace = if state.ops.shutdown_now.load(Ordering::Relaxed) {
         Duration::ZERO

@@ -1,7 +1,7 @@
 //! The start-up cross-checks: what a configuration names that only a subsystem can judge. ACL
 //! rules of `user` lines and the aclfile (against the command catalogue), `rename-command`
-//! names (against the command table), TLS material, and the backbone's settings and files. `config` describes settings and knows
-//! none of these; the checks run here, where the server is assembled, before anything listens.
+//! names (against the command table), TLS material, the backbone's settings and files, and the
+//! cluster node file. `config` describes settings and knows none of these; the checks run here, where the server is assembled, before anything listens.
 //!
 //! A bad line is reported as Redis's fatal config report, with its file and line.
 
@@ -44,6 +44,10 @@ pub fn check(cfg: &Config) -> Result<(), ConfigError> {
     if cfg.tls.port != 0 {
         super::listener::tls_acceptor(&cfg.tls)
             .map_err(|e| fatal(format!("Failed to configure TLS: {e}")))?;
+    }
+    if cfg.cluster_enabled {
+        // Reads or creates the node id now, so an unusable cluster-config-file stops start-up.
+        crate::cluster::Cluster::open(cfg, cfg.port).map_err(|e| fatal(e.to_string()))?;
     }
     Ok(())
 }

@@ -455,3 +455,56 @@ async fn control_messages_reach_the_other_nodes_and_not_the_sender() {
         .await
         .unwrap();
 }
+
+/// A SUBSCRIBE (or PSUBSCRIBE, SSUBSCRIBE) that gives a node new interest is replied to once
+/// NATS holds the subscription: a message another node publishes right after the reply
+/// arrives, every time, with no waiting in between.
+#[tokio::test]
+async fn confirmed_subscriptions_receive_the_next_message_from_another_node() {
+    let nats = Nats::start(&[]).await;
+    let url = nats.url();
+    let (a, b) = (
+        Node::connected(&url, &[]).await,
+        Node::connected(&url, &[]).await,
+    );
+    let mut sub = a.client().await;
+    let mut publisher = b.client().await;
+    for i in 0..50 {
+        let (kind, reply_kind, channel, publish) = match i % 3 {
+            0 => ("SUBSCRIBE", "subscribe", format!("fresh.{i}"), "PUBLISH"),
+            1 => (
+                "PSUBSCRIBE",
+                "psubscribe",
+                format!("fresh.{i}.*"),
+                "PUBLISH",
+            ),
+            _ => (
+                "SSUBSCRIBE",
+                "ssubscribe",
+                format!("fresh{{{i}}}"),
+                "SPUBLISH",
+            ),
+        };
+        sub.cmd(&[kind, &channel]).await;
+        let f = sub.frame().await;
+        assert!(
+            f.windows(reply_kind.len())
+                .any(|w| w == reply_kind.as_bytes()),
+            "{}",
+            support::show(&f)
+        );
+        let target = if i % 3 == 1 {
+            format!("fresh.{i}.x")
+        } else {
+            channel.clone()
+        };
+        publisher.cmd(&[publish, &target, "now"]).await;
+        publisher.expect(b":0\r\n").await;
+        let want = match i % 3 {
+            0 => message(b"message", target.as_bytes(), b"now"),
+            1 => pmessage(channel.as_bytes(), target.as_bytes(), b"now"),
+            _ => message(b"smessage", target.as_bytes(), b"now"),
+        };
+        sub.expect(&want).await;
+    }
+}

@@ -289,7 +289,14 @@ async fn a_node_that_stops_reading_never_blocks_publishers_elsewhere() {
     std::fs::write(&conf, "write_deadline: \"1s\"\n").unwrap();
     let nats = Nats::start(&["-c".into(), conf.display().to_string()]).await;
     let url = nats.url();
-    let a = Node::connected(&url, &[]).await;
+    // A's subscriber reads only once A resumes, while A hands it the backlog it received
+    // before it stopped (tens of MiB): this test is about the backbone, so A's output limit
+    // is raised above that backlog rather than left to cut a busy test reader off.
+    let a = Node::connected(
+        &url,
+        &["--client-output-buffer-limit", "pubsub 512mb 512mb 0"],
+    )
+    .await;
     let b = Node::connected(&url, &[]).await;
     let c = Node::connected(&url, &[]).await;
     let mut sa = a.client().await;

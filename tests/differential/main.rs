@@ -147,6 +147,7 @@ scripts!(
     pipelining,
     auth_acl,
     operations,
+    cluster,
 );
 
 #[test]

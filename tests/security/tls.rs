@@ -250,3 +250,25 @@ async fn port_0_disables_plain_tcp() {
     assert_eq!(listeners.len(), 1);
     assert!(listeners[0].is_tls());
 }
+
+#[tokio::test]
+async fn cluster_nodes_give_tls_clients_the_tls_port() {
+    let pki = Pki::new("cluster");
+    let mut cfg = pki.config(TlsAuthClients::No);
+    cfg.cluster_enabled = true;
+    cfg.cluster_config_file = String::new();
+    let s = TestServer::with_config(cfg).await;
+    let (plain_port, tls_port) = (s.addr().port(), s.tls_addr().port());
+    // CLUSTER SLOTS' node entry: ip, port, id (40 bytes), metadata.
+    let entry = |port: u16| format!("*4\r\n$9\r\n127.0.0.1\r\n:{port}\r\n$40\r\n");
+    let mut plain = Raw::connect(s.addr()).await;
+    plain.cmd(&["CLUSTER", "SLOTS"]).await;
+    let got = String::from_utf8(plain.frame().await).unwrap();
+    assert!(got.contains(&entry(plain_port)), "{got}");
+    let req = b"CLUSTER SLOTS\r\nSPUBLISH a b\r\n";
+    let got = tls_exchange(&pki, s.tls_addr(), false, req, 100)
+        .await
+        .unwrap();
+    let got = String::from_utf8(got).unwrap();
+    assert!(got.contains(&entry(tls_port)), "{got}");
+}

@@ -1,5 +1,6 @@
 //! Text replies read as fields: a bulk or verbatim reply's text, INFO's `field:value` lines
-//! (the one INFO parser), CLIENT LIST's `key=value` words, and the checks built on them.
+//! (the one INFO parser), CLIENT LIST's `key=value` words, CLUSTER NODES' members, and the
+//! checks built on them.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -69,6 +70,24 @@ pub fn field<'a>(fields: &'a [(String, String)], key: &str) -> &'a str {
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
         .unwrap_or_else(|| panic!("no {key} in {fields:?}"))
+}
+
+/// CLUSTER NODES as `(port, first slot, last slot)` per member, in slot order.
+pub async fn cluster_nodes(c: &mut Raw) -> Vec<(u16, u16, u16)> {
+    let mut out: Vec<(u16, u16, u16)> = text(c, &["CLUSTER", "NODES"])
+        .await
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            // id ip:port@cport flags master ping-sent pong-recv epoch link-state slots
+            let f: Vec<&str> = l.split(' ').collect();
+            let port = f[1].split(['@', ':']).nth(1).unwrap().parse().unwrap();
+            let (a, b) = f[8].split_once('-').unwrap();
+            (port, a.parse().unwrap(), b.parse().unwrap())
+        })
+        .collect();
+    out.sort_by_key(|n| n.1);
+    out
 }
 
 /// Polls INFO until `connected_clients` is `n`.

@@ -320,6 +320,17 @@ impl Node {
         self.child.as_ref().expect("running").id()
     }
 
+    /// SIGTERM, as a service manager stops it, and waits for it to exit.
+    pub fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: signalling a child process this test started and has not yet reaped.
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+            let _ = c.wait();
+        }
+    }
+
     pub fn addr(&self) -> std::net::SocketAddr {
         ([127, 0, 0, 1], self.port).into()
     }

@@ -29,7 +29,15 @@ impl TestServer {
 
     /// A server on an ephemeral loopback port, plus a TLS port when `config.tls.port` is
     /// non-zero (any value: an ephemeral port is used) and the unix socket if configured.
-    pub async fn with_config(mut config: Config) -> Self {
+    pub async fn with_config(config: Config) -> Self {
+        Self::with_membership(config, None).await
+    }
+
+    /// `with_config` for a `cluster-enabled` node that learns its peers over `membership`.
+    pub async fn with_membership(
+        mut config: Config,
+        membership: Option<pubsubd::server::cluster::Membership>,
+    ) -> Self {
         use pubsubd::server::{listener, Listener};
         config.bind = vec!["127.0.0.1".into()];
         config.shutdown_timeout = 2;
@@ -55,7 +63,12 @@ impl TestServer {
             );
         }
         let token = CancellationToken::new();
-        let task = tokio::spawn(pubsubd::server::run(config, listeners, token.clone()));
+        let task = tokio::spawn(pubsubd::server::run_with(
+            config,
+            listeners,
+            token.clone(),
+            membership,
+        ));
         TestServer {
             addr,
             tls_addr,
