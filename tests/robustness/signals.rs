@@ -156,10 +156,20 @@ async fn sigint_exits_zero_and_removes_the_pidfile() {
         pidfile.to_str().unwrap(),
     ]);
     wait_for_port(port).await;
-    assert_eq!(
-        std::fs::read_to_string(&pidfile).unwrap().trim(),
-        p.0.id().to_string()
-    );
+    // The pidfile is written once the server listens (as Redis does), so an open port does not
+    // mean it is there yet: wait until it holds a pid, then check that pid is the child's.
+    let read_pid = || {
+        std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+    };
+    process::wait_until(
+        "the pidfile holds a pid",
+        Duration::from_secs(10),
+        || async { read_pid().is_some() },
+    )
+    .await;
+    assert_eq!(read_pid(), Some(p.0.id()));
     signal(&p, "INT");
     let (status, _) = wait_exit(p).await;
     assert_eq!(status.code(), Some(0));
