@@ -12,7 +12,7 @@ command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
-# tests/half_open.rs puts a client in a network namespace (ip netns, veth).
+# tests/robustness/half_open.rs puts a client in a network namespace (ip netns, veth).
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 # The backbone tests run nats-server (Debian's package installs it in /usr/sbin).
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need_apt+=(nats-server)

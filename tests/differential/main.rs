@@ -68,6 +68,9 @@
 //! - `~capture name`: saves the first reply (an integer or string) of each server as
 //!   `{name}`.
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod normalize;
 mod report;
 mod resp;

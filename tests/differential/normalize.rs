@@ -52,15 +52,13 @@ pub fn apply(norms: &[Normalizer], bytes: &[u8]) -> Vec<u8> {
         }
     }
     let mut out = Vec::new();
-    frames.iter().for_each(|f| resp::encode(f, &mut out));
+    frames.iter().for_each(|f| f.write(&mut out));
     out.extend_from_slice(rest);
     out
 }
 
 fn encoded(frame: &Frame) -> Vec<u8> {
-    let mut v = Vec::new();
-    resp::encode(frame, &mut v);
-    v
+    frame.to_bytes()
 }
 
 fn sort_channels(frames: &mut [Frame]) {

@@ -17,6 +17,7 @@ use crate::normalize;
 use crate::report::mismatch;
 use crate::resp::{self, escape, Frame};
 use crate::script::{Action, Arg, Mods, Piece, Step};
+use crate::support;
 
 /// How long no byte may arrive before a step's replies are taken as complete. Loopback
 /// replies take microseconds; the margin is for a busy machine. `DIFF_QUIET_MS` overrides it.
@@ -179,7 +180,8 @@ impl Side<'_> {
                         .iter()
                         .map(|a| self.expand(a))
                         .collect::<Result<Vec<_>, _>>()?;
-                    let encoded = resp::command(&args);
+                    let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+                    let encoded = support::encode(&args);
                     (0..*count).for_each(|_| out.extend_from_slice(&encoded));
                 }
             }

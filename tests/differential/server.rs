@@ -2,11 +2,13 @@
 //! PID, through `Child`) when the guard is dropped, including when a test panics.
 
 use std::fs::File;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
+
+use crate::support::process::free_port;
 
 /// How long a server may take to accept its first connection.
 const STARTUP: Duration = Duration::from_secs(10);
@@ -27,11 +29,6 @@ impl Drop for Server {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
     }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local_addr").port()
 }
 
 /// The version redis-server reports, e.g. "7.0.15". Panics with the install hint if
