@@ -506,3 +506,25 @@ async fn qbuf_and_argv_mem_describe_the_command_being_run() {
     c.cmd(&["CLIENT", "LIST", "ID", "1", "22"]).await;
     assert_eq!(fields(&c.frame().await), ("49".into(), "15".into()));
 }
+
+/// Redis 7.2.4 gives ids in the order connections were established ("if the ID is greater
+/// than another, the client connected later", CLIENT ID's documented guarantee): connections
+/// opened one after the other, before any of them has sent anything, answer CLIENT ID with
+/// consecutive numbers in that order. (was: the id was taken when the connection's task first
+/// ran, so on a multi-threaded runtime a later connection could get the smaller id)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn client_ids_follow_the_order_of_connection() {
+    let s = TestServer::start().await;
+    let mut conns = Vec::new();
+    for _ in 0..64 {
+        conns.push(Raw::connect(s.addr()).await);
+    }
+    let first = id(&mut conns[0]).await;
+    for (i, c) in conns.iter_mut().enumerate().skip(1) {
+        c.roundtrip(
+            &["CLIENT", "ID"],
+            format!(":{}\r\n", first + i as u64).as_bytes(),
+        )
+        .await;
+    }
+}

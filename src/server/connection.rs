@@ -64,15 +64,15 @@ pub async fn handshake(accepted: Accepted) -> Option<Stream> {
     }
 }
 
-/// Serves one accepted connection until it ends. `_slot` holds its `maxclients` place until
-/// then.
+/// Serves one accepted connection, client `id`, until it ends. `_slot` holds its `maxclients`
+/// place until then.
 pub async fn serve(
     accepted: Accepted,
+    id: u64,
     state: Arc<ServerState>,
     tracker: TaskTracker,
     _slot: Admission,
 ) {
-    let id = state.next_client_id();
     let peer = accepted.peer.clone();
     let span = tracing::debug_span!("client", client_id = id, peer = %peer.text());
     async move {
