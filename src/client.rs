@@ -32,6 +32,9 @@ pub struct Transaction {
     pub queued: Vec<Request>,
     /// A command was rejected while queueing: EXEC will answer EXECABORT.
     pub dirty: bool,
+    /// CLIENT LIST `multi-mem`: Redis's `mstate.argv_len_sums`, for each queued command its
+    /// argument bytes plus one pointer per argument.
+    pub argv_len_sums: usize,
 }
 
 /// CLIENT TRACKING state (see `commands::tracking`; nothing is ever invalidated here).
@@ -170,6 +173,8 @@ pub struct ClientMeta {
     pub ssub: usize,
     /// Commands queued in MULTI, or -1.
     pub multi: i64,
+    /// `multi-mem`: see `Transaction::argv_len_sums`.
+    pub multi_mem: usize,
     pub last_cmd: &'static str,
     pub user: String,
     pub reply_off: bool,

@@ -528,3 +528,63 @@ async fn client_ids_follow_the_order_of_connection() {
         .await;
     }
 }
+
+/// Redis 7.2.4 shows a transaction in CLIENT LIST/INFO while EXEC runs its commands (flag `x`,
+/// `multi=` the commands queued, `cmd=exec`) and counts `multi-mem` as the queued commands'
+/// argument bytes plus 8 per argument; once a command is rejected nothing more is queued
+/// (QUEUED is still answered), and an EXEC rejected for its arity discards the transaction.
+/// (was: inside EXEC the line showed `flags=N multi=-1 cmd=client|info`, multi-mem was always
+/// 0 and a doomed transaction kept counting)
+#[tokio::test]
+async fn transactions_show_in_client_list_as_redis_7_2() {
+    let s = TestServer::start().await;
+    let mut c = Raw::connect(s.addr()).await;
+    let mut o = Raw::connect(s.addr()).await;
+    let cid = id(&mut c).await.to_string();
+    let pick = |line: &str| {
+        let f = client_fields(line);
+        ["flags", "multi", "argv-mem", "multi-mem", "cmd"]
+            .map(|k| format!("{k}={}", field(&f, k)))
+            .join(" ")
+    };
+    c.send(&common::encode(&[b"MULTI"])).await;
+    c.send(&common::encode(&[b"CLIENT", b"INFO"])).await;
+    c.send(&common::encode(&[b"PING", b"x"])).await;
+    c.send(&common::encode(&[b"EXEC"])).await;
+    c.expect(b"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n").await;
+    let info = ops_util::bulk_text(&c.frame().await);
+    assert_eq!(
+        pick(&info),
+        "flags=x multi=2 argv-mem=4 multi-mem=47 cmd=exec"
+    );
+    c.expect(b"$1\r\nx\r\n").await;
+
+    c.roundtrip(&["MULTI"], b"+OK\r\n").await;
+    c.roundtrip(&["PUBLISH", "a", "b"], b"+QUEUED\r\n").await;
+    let list = text(&mut o, &["CLIENT", "LIST", "ID", &cid]).await;
+    assert_eq!(
+        pick(&list),
+        "flags=x multi=1 argv-mem=0 multi-mem=33 cmd=publish"
+    );
+    c.roundtrip(
+        &["NOSUCH"],
+        b"-ERR unknown command 'NOSUCH', with args beginning with: \r\n",
+    )
+    .await;
+    c.roundtrip(&["PING"], b"+QUEUED\r\n").await;
+    let list = text(&mut o, &["CLIENT", "LIST", "ID", &cid]).await;
+    assert_eq!(
+        pick(&list),
+        "flags=x multi=1 argv-mem=0 multi-mem=33 cmd=ping"
+    );
+    c.roundtrip(
+        &["EXEC", "x"],
+        b"-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n",
+    )
+    .await;
+    let list = text(&mut o, &["CLIENT", "LIST", "ID", &cid]).await;
+    assert_eq!(
+        pick(&list),
+        "flags=N multi=-1 argv-mem=0 multi-mem=0 cmd=exec"
+    );
+}

@@ -150,7 +150,7 @@ pub fn client_line(h: &ClientHandle, current: Option<(&str, usize)>) -> String {
         m.qbuf,
         0,
         argv_mem,
-        0,
+        m.multi_mem,
         16384,
         0,
         0,
@@ -168,7 +168,8 @@ pub fn client_line(h: &ClientHandle, current: Option<(&str, usize)>) -> String {
 }
 
 pub fn info(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
-    let line = client_line(ctx.handle, Some(("client|info", ctx.client.argv_mem)));
+    // `cmd=` is the command last looked up: client|info, or exec inside a transaction.
+    let line = client_line(ctx.handle, Some((ctx.client.last_cmd, ctx.client.argv_mem)));
     ctx.reply.verbatim(line.as_bytes());
     Ok(())
 }
@@ -252,7 +253,7 @@ pub fn list(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         if want_ids.as_ref().is_some_and(|ids| !ids.contains(&h.id)) {
             continue;
         }
-        let current = (h.id == ctx.client.id).then_some(("client|list", ctx.client.argv_mem));
+        let current = (h.id == ctx.client.id).then_some((ctx.client.last_cmd, ctx.client.argv_mem));
         out.push_str(&client_line(&h, current));
     }
     ctx.reply.verbatim(out.as_bytes());
