@@ -112,6 +112,10 @@ pub struct ClientState {
     pub user: String,
     /// Set by QUIT: stop reading, write what is queued, close.
     pub close_after_reply: bool,
+    /// Other clients this one's commands closed the way Redis frees them only when its event
+    /// loop iteration ends (`freeClientAsync`: ACL DELUSER): closed when the batch of commands
+    /// read together is done, so the rest of the batch still sees them.
+    pub close_after_batch: std::collections::HashSet<u64>,
     /// The last command run (`cmd` in CLIENT LIST).
     pub last_cmd: &'static str,
     pub call_stats: CallStats,
@@ -137,6 +141,7 @@ impl ClientState {
             authenticated: true,
             user: "default".to_string(),
             close_after_reply: false,
+            close_after_batch: Default::default(),
             last_cmd: "NULL",
             call_stats: CallStats::default(),
             tracking: Tracking::default(),

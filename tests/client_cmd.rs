@@ -588,3 +588,43 @@ async fn transactions_show_in_client_list_as_redis_7_2() {
         "flags=N multi=-1 argv-mem=0 multi-mem=0 cmd=exec"
     );
 }
+
+/// Redis 7.2.4 frees a client another one kills at once: the killer's next commands, in the
+/// same write, no longer count it anywhere (PUBLISH, SPUBLISH, pattern matches, NUMSUB, NUMPAT,
+/// CHANNELS, SHARDCHANNELS, CLIENT KILL TYPE, CLIENT LIST). (was: the killed subscriber stayed
+/// in the registry and the client table until its own task noticed, so these counted it
+/// depending on timing)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_client_is_gone_for_the_next_command() {
+    let s = TestServer::start().await;
+    let mut admin = Raw::connect(s.addr()).await;
+    for _ in 0..20 {
+        let mut sub = Raw::connect(s.addr()).await;
+        let sid = id(&mut sub).await.to_string();
+        sub.cmd(&["SUBSCRIBE", "a"]).await;
+        sub.cmd(&["PSUBSCRIBE", "p*"]).await;
+        sub.cmd(&["SSUBSCRIBE", "s"]).await;
+        for _ in 0..3 {
+            sub.frame().await;
+        }
+        let batch: Vec<Vec<u8>> = [
+            &["CLIENT", "KILL", "ID", sid.as_str()][..],
+            &["PUBLISH", "a", "x"],
+            &["SPUBLISH", "s", "x"],
+            &["PUBLISH", "px", "x"],
+            &["PUBSUB", "NUMSUB", "a"],
+            &["PUBSUB", "NUMPAT"],
+            &["PUBSUB", "CHANNELS"],
+            &["PUBSUB", "SHARDCHANNELS"],
+            &["CLIENT", "KILL", "TYPE", "pubsub"],
+            &["CLIENT", "LIST", "TYPE", "pubsub"],
+        ]
+        .iter()
+        .map(|a| common::encode(&a.iter().map(|w| w.as_bytes()).collect::<Vec<_>>()))
+        .collect();
+        admin.send(&batch.concat()).await;
+        admin
+            .expect(b":1\r\n:0\r\n:0\r\n:0\r\n*2\r\n$1\r\na\r\n:0\r\n:0\r\n*0\r\n*0\r\n:0\r\n$0\r\n\r\n")
+            .await;
+    }
+}

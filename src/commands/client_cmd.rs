@@ -321,6 +321,7 @@ pub fn kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let mut killed = 0;
     let mut kill_self = false;
+    let mut others = std::collections::HashSet::new();
     for h in sorted_clients(ctx) {
         let me = h.id == ctx.client.id;
         let matches = addr.as_ref().is_none_or(|a| h.addr.as_bytes() == &a[..])
@@ -338,9 +339,10 @@ pub fn kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         if me {
             kill_self = true;
         } else {
-            h.kill();
+            others.insert(h.id);
         }
     }
+    ctx.server.close_clients(&others);
     if old_form {
         if killed == 0 {
             return Err(CommandError::other("ERR No such client"));

@@ -269,6 +269,9 @@ async fn read_loop(
             for o in wakes.drain(..) {
                 o.wake();
             }
+            if !client.close_after_batch.is_empty() {
+                state.close_clients(&std::mem::take(&mut client.close_after_batch));
+            }
             while crate::commands::held_by_pause(state, client, &req) {
                 tokio::select! {
                     _ = state.ops.pause.changed() => {}
@@ -298,6 +301,9 @@ async fn read_loop(
         }
         for o in wakes.drain(..) {
             o.wake();
+        }
+        if !client.close_after_batch.is_empty() {
+            state.close_clients(&std::mem::take(&mut client.close_after_batch));
         }
         client.call_stats.flush(&state.stats);
         {
