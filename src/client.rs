@@ -198,6 +198,8 @@ pub struct ClientMeta {
     pub no_evict: bool,
     /// CLIENT NO-TOUCH on (flag `T`).
     pub no_touch: bool,
+    /// To be closed when another client's batch ends (flag `A`, Redis's CLIENT_CLOSE_ASAP).
+    pub close_asap: bool,
 }
 
 /// The shared face of a connected client.

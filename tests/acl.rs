@@ -547,8 +547,8 @@ async fn killed_subscribers_leave_client_list_at_once() {
 /// Redis 7.2.4 frees a subscriber whose channels an ACL SETUSER revokes at once (a PUBLISH
 /// right after does not count it), but frees the clients of a deleted user only when its
 /// event loop iteration ends (`freeClientAsync`): a PUBLISH in the same write as ACL DELUSER
-/// still counts them, the next write does not. (was: both depended on when the subscriber's
-/// own task noticed)
+/// still counts them and lists them with flag `A` as user `default`, the next write does not.
+/// (was: both depended on when the subscriber's own task noticed)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn revoked_subscribers_go_at_once_deleted_users_after_the_batch() {
     let s = TestServer::start().await;
@@ -579,6 +579,9 @@ async fn revoked_subscribers_go_at_once_deleted_users_after_the_batch() {
         admin.expect(b"+OK\r\n").await;
         let mut sub = Raw::connect(s.addr()).await;
         sub.roundtrip(&["AUTH", "alice", "x"], b"+OK\r\n").await;
+        sub.cmd(&["CLIENT", "ID"]).await;
+        let sid = String::from_utf8(sub.frame().await).unwrap();
+        let sid = sid.trim_start_matches(':').trim_end();
         sub.roundtrip(
             &["SUBSCRIBE", "a"],
             b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n",
@@ -587,9 +590,16 @@ async fn revoked_subscribers_go_at_once_deleted_users_after_the_batch() {
         let delete = [
             common::encode(&[b"ACL", b"DELUSER", b"alice"]),
             common::encode(&[b"PUBLISH", b"a", b"x"]),
+            common::encode(&[b"CLIENT", b"LIST", b"ID", sid.as_bytes()]),
         ];
         admin.send(&delete.concat()).await;
         admin.expect(b":1\r\n:1\r\n").await;
+        // Until then it is listed as Redis lists a CLIENT_CLOSE_ASAP client of the default user.
+        let line = String::from_utf8(admin.frame().await).unwrap();
+        assert!(
+            line.contains(" flags=PA ") && line.contains(" user=default "),
+            "{line}"
+        );
         admin.roundtrip(&["PUBLISH", "a", "x"], b":0\r\n").await;
     }
 }

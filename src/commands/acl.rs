@@ -38,7 +38,9 @@ fn kill_user_clients(ctx: &mut Ctx, name: &str) {
             ctx.client.close_after_reply = true;
             ctx.client.authenticated = false;
         } else if let Some(h) = ctx.server.clients.get(&id) {
-            h.meta.lock().user = "default".to_string();
+            let mut meta = h.meta.lock();
+            meta.user = "default".to_string();
+            meta.close_asap = true;
             ctx.client.close_after_batch.insert(id);
         }
     }

@@ -99,7 +99,7 @@ fn flags(h: &ClientHandle, m: &crate::client::ClientMeta) -> String {
             f.push('B');
         }
     }
-    if !h.outbox.is_open() {
+    if !h.outbox.is_open() || m.close_asap {
         f.push('A');
     }
     if m.no_evict {

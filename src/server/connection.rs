@@ -263,14 +263,15 @@ async fn read_loop(
         );
         // A request CLIENT PAUSE holds back: reply to what ran before it, wait, run it, go on.
         while let Some(req) = parked.take() {
+            // Before the batch's replies can be read: whoever reads them finds these clients gone.
+            if !client.close_after_batch.is_empty() {
+                state.close_clients(&std::mem::take(&mut client.close_after_batch));
+            }
             if !reply.is_empty() {
                 handle.outbox.push(reply.take());
             }
             for o in wakes.drain(..) {
                 o.wake();
-            }
-            if !client.close_after_batch.is_empty() {
-                state.close_clients(&std::mem::take(&mut client.close_after_batch));
             }
             while crate::commands::held_by_pause(state, client, &req) {
                 tokio::select! {
@@ -296,14 +297,15 @@ async fn read_loop(
                 )
             };
         }
+        // Before the batch's replies can be read: whoever reads them finds these clients gone.
+        if !client.close_after_batch.is_empty() {
+            state.close_clients(&std::mem::take(&mut client.close_after_batch));
+        }
         if !reply.is_empty() {
             handle.outbox.push(reply.take());
         }
         for o in wakes.drain(..) {
             o.wake();
-        }
-        if !client.close_after_batch.is_empty() {
-            state.close_clients(&std::mem::take(&mut client.close_after_batch));
         }
         client.call_stats.flush(&state.stats);
         {
