@@ -6,7 +6,8 @@
 //!
 //! - `PUBSUBD_DIFF_FUZZ_CASES=N`: sessions to run;
 //! - `PUBSUBD_DIFF_FUZZ_SEED=S`: another seed (`random` for a new one each run, printed);
-//! - `PUBSUBD_REFERENCE_SERVER=/path/to/redis-server`: another reference binary.
+//! - `PUBSUBD_REFERENCE_SERVER=/path/to/redis-server`: another reference binary;
+//! - `PUBSUBD_DIFF_FUZZ_SHOW=1`: print every session (with `-- --nocapture`).
 //!
 //! A failing session is shrunk (fewer steps, fewer and simpler commands) and printed as a
 //! differential script with the step that differs and both servers' bytes. Kept as a file in
@@ -95,7 +96,11 @@ fn fuzz_sessions_match_the_reference() {
     };
     let mut runner = TestRunner::new(config);
     let strategy = fuzz_gen::case(options(&version), MAX_STEPS);
+    let show = std::env::var_os("PUBSUBD_DIFF_FUZZ_SHOW").is_some();
     let result = runner.run(&strategy, |case| {
+        if show {
+            eprintln!("--\n{case}");
+        }
         run_case(&case, &version).map_err(proptest::test_runner::TestCaseError::fail)
     });
     match result {

@@ -297,7 +297,7 @@ fn connection() -> BoxedStrategy<Cmd> {
             &["PING", "a", "b"], &["ECHO"], &["HELLO"], &["HELLO", "4"], &["HELLO", "x"],
             &["HELLO", "3", "AUTH", "alice"], &["HELLO", "2", "SETNAME"], &["SELECT", "0"],
             &["SELECT", "16"], &["SELECT", "x"], &["AUTH", "pw1"], &["AUTH", "a", "b", "c"],
-            &["RESET"], &["RESET", "x"], &["QUIT", "x"],
+            &["RESET"], &["RESET", "x"], &["QUIT", "x"], &["QUIT"],
         ]),
         1 => Just(cmd(&["RESET"])),
     ]
@@ -406,10 +406,15 @@ fn acl() -> BoxedStrategy<Cmd> {
     let user = || words(USERS);
     let named = || select(&["alice", "bob"][..]).prop_map(lit);
     prop_oneof![
-        4 => (named(), prop::collection::vec(words(RULES), 0..=4)).prop_map(|(u, r)| {
-            let suffix = RULE_SUFFIX.iter().map(|w| lit(w));
-            Cmd([lit("ACL"), lit("SETUSER"), u].into_iter().chain(r).chain(suffix).collect())
-        }),
+        // Half of them enable the user with a password AUTH can use.
+        4 => (named(), any::<bool>(), prop::collection::vec(words(RULES), 0..=4)).prop_map(
+            |(u, usable, r)| {
+                let usable = usable.then(|| [lit("on"), lit(">pw1")]).into_iter().flatten();
+                let suffix = RULE_SUFFIX.iter().map(|w| lit(w));
+                let head = [lit("ACL"), lit("SETUSER"), u];
+                Cmd(head.into_iter().chain(usable).chain(r).chain(suffix).collect())
+            }
+        ),
         2 => user().prop_map(|u| with(&["ACL", "GETUSER"], vec![u])),
         1 => prop::collection::vec(select(&["alice", "bob", "nobody"][..]).prop_map(lit), 1..=2)
             .prop_map(|u| with(&["ACL", "DELUSER"], u)),
