@@ -120,7 +120,7 @@ pub const MASKS: &[Mask] = &[
         how: How::Frames(pattern_order),
     },
     Mask {
-        name: "hello-version",
+        name: "hello-version-7.0",
         hides: "the version field of HELLO's reply",
         why: "7.0.15 against pubsubd's 7.2.4",
         when: When::Reference70,

@@ -60,7 +60,7 @@ pub struct Side {
     next_id: u64,
     /// Every client port this side has used, by client name (for the `client-address` mask).
     ports: HashMap<u16, String>,
-    /// The control client (the last id-alignment connection), which only ever runs CLIENT LIST.
+    /// The control client (the last id-alignment connection): INFO once, then only CLIENT LIST.
     control: TcpStream,
 }
 
@@ -72,6 +72,8 @@ struct Received {
     stuck: bool,
 }
 
+/// Reads into `buf` until `done(buf)`: `Ok(true)`; `Ok(false)` if the server closed the
+/// connection first; `Err(())` if [`LIMIT`] passed.
 fn read_until(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
