@@ -32,6 +32,9 @@ pub struct Transaction {
     pub queued: Vec<Request>,
     /// A command was rejected while queueing: EXEC will answer EXECABORT.
     pub dirty: bool,
+    /// CLIENT LIST `multi-mem`: Redis's `mstate.argv_len_sums`, for each queued command its
+    /// argument bytes plus one pointer per argument.
+    pub argv_len_sums: usize,
 }
 
 /// CLIENT TRACKING state (see `commands::tracking`; nothing is ever invalidated here).
@@ -109,6 +112,10 @@ pub struct ClientState {
     pub user: String,
     /// Set by QUIT: stop reading, write what is queued, close.
     pub close_after_reply: bool,
+    /// Other clients this one's commands closed the way Redis frees them only when its event
+    /// loop iteration ends (`freeClientAsync`: ACL DELUSER): closed when the batch of commands
+    /// read together is done, so the rest of the batch still sees them.
+    pub close_after_batch: std::collections::HashSet<u64>,
     /// The last command run (`cmd` in CLIENT LIST).
     pub last_cmd: &'static str,
     pub call_stats: CallStats,
@@ -134,6 +141,7 @@ impl ClientState {
             authenticated: true,
             user: "default".to_string(),
             close_after_reply: false,
+            close_after_batch: Default::default(),
             last_cmd: "NULL",
             call_stats: CallStats::default(),
             tracking: Tracking::default(),
@@ -170,6 +178,8 @@ pub struct ClientMeta {
     pub ssub: usize,
     /// Commands queued in MULTI, or -1.
     pub multi: i64,
+    /// `multi-mem`: see `Transaction::argv_len_sums`.
+    pub multi_mem: usize,
     pub last_cmd: &'static str,
     pub user: String,
     pub reply_off: bool,
@@ -188,6 +198,8 @@ pub struct ClientMeta {
     pub no_evict: bool,
     /// CLIENT NO-TOUCH on (flag `T`).
     pub no_touch: bool,
+    /// To be closed when another client's batch ends (flag `A`, Redis's CLIENT_CLOSE_ASAP).
+    pub close_asap: bool,
 }
 
 /// The shared face of a connected client.

@@ -190,6 +190,21 @@ impl ServerState {
         Some(Admission(self.clone()))
     }
 
+    /// Closes other clients now (CLIENT KILL, ACL DELUSER, revoked channels), as Redis frees a
+    /// client another one kills: from the next command on nothing counts them, not CLIENT
+    /// LIST/KILL, TRACKING REDIRECT or INFO, and not PUBLISH or PUBSUB. Their tasks still close
+    /// the sockets; what they find left to remove is already gone. Walks every subscription
+    /// (`Registry::drop_clients`), so it is for rare administrative changes.
+    pub fn close_clients(&self, ids: &HashSet<u64>) {
+        for id in ids {
+            if let Some((_, h)) = self.clients.remove(id) {
+                h.kill();
+            }
+            self.ops.monitors.remove(*id);
+        }
+        self.registry.drop_clients(ids);
+    }
+
     /// A new client id: increasing, never reused (as Redis's).
     pub fn next_client_id(&self) -> u64 {
         self.next_client_id.fetch_add(1, Ordering::Relaxed)

@@ -20,8 +20,10 @@ const LOG_DEFAULT_COUNT: i64 = 10;
 
 const NO_ACLFILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
 
-/// Closes every connection authenticated as `name`. The current connection, if it is one of
-/// them, gets its reply first (Redis's CLIENT_CLOSE_AFTER_COMMAND).
+/// Closes every connection authenticated as `name`, as Redis's ACLFreeUserAndKillClients: each
+/// shows user `default` at once and is closed when the current batch of commands is done
+/// (`freeClientAsync`, so a PUBLISH later in the batch still counts it); the current
+/// connection, if it is one of them, gets its reply first (CLIENT_CLOSE_AFTER_COMMAND).
 fn kill_user_clients(ctx: &mut Ctx, name: &str) {
     let me = ctx.client.id;
     let ids: Vec<u64> = ctx
@@ -35,8 +37,11 @@ fn kill_user_clients(ctx: &mut Ctx, name: &str) {
         if id == me {
             ctx.client.close_after_reply = true;
             ctx.client.authenticated = false;
-        } else if let Some(h) = ctx.server.clients.get(&id).map(|h| h.clone()) {
-            h.kill();
+        } else if let Some(h) = ctx.server.clients.get(&id) {
+            let mut meta = h.meta.lock();
+            meta.user = "default".to_string();
+            meta.close_asap = true;
+            ctx.client.close_after_batch.insert(id);
         }
     }
 }
@@ -68,6 +73,12 @@ fn kill_pubsub_if_needed(ctx: &mut Ctx, old: &User, new: &Arc<User>) {
     if killed.contains(&ctx.client.id) {
         ctx.client.close_after_reply = true;
     }
+    let others: HashSet<u64> = killed
+        .iter()
+        .copied()
+        .filter(|&id| id != ctx.client.id)
+        .collect();
+    ctx.server.close_clients(&others);
     for id in killed {
         tracing::warn!(
             client_id = id,

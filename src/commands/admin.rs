@@ -119,7 +119,7 @@ const SLOWLOG_HELP: &[&str] = &[
     "RESET",
     "    Reset the slowlog.",
     "HELP",
-    "    Prints this help.",
+    "    Print this help.",
 ];
 
 pub fn slowlog_help(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {

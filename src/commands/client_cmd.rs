@@ -101,12 +101,12 @@ fn flags(h: &ClientHandle, m: &crate::client::ClientMeta) -> String {
         }
     }
     // Redis's `c` (close after the reply: QUIT, a protocol error) and `A` (close as soon as
-    // possible: killed, over the output limit, timed out, shutting down), from the one
-    // recorded close reason.
+    // possible: killed, over the output limit, timed out, shutting down, or a deleted user's
+    // client until its batch ends), from the one recorded close reason.
     match h.outbox.close_reason() {
         Some(CloseReason::ClientQuit | CloseReason::Protocol) => f.push('c'),
         Some(_) => f.push('A'),
-        None if !h.outbox.is_open() => f.push('A'),
+        None if !h.outbox.is_open() || m.close_asap => f.push('A'),
         None => {}
     }
     if m.no_evict {
@@ -157,7 +157,7 @@ pub fn client_line(h: &ClientHandle, current: Option<(&str, usize)>) -> String {
         m.qbuf,
         0,
         argv_mem,
-        0,
+        m.multi_mem,
         16384,
         0,
         0,
@@ -175,7 +175,8 @@ pub fn client_line(h: &ClientHandle, current: Option<(&str, usize)>) -> String {
 }
 
 pub fn info(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
-    let line = client_line(ctx.handle, Some(("client|info", ctx.client.argv_mem)));
+    // `cmd=` is the command last looked up: client|info, or exec inside a transaction.
+    let line = client_line(ctx.handle, Some((ctx.client.last_cmd, ctx.client.argv_mem)));
     ctx.reply.verbatim(line.as_bytes());
     Ok(())
 }
@@ -259,7 +260,7 @@ pub fn list(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         if want_ids.as_ref().is_some_and(|ids| !ids.contains(&h.id)) {
             continue;
         }
-        let current = (h.id == ctx.client.id).then_some(("client|list", ctx.client.argv_mem));
+        let current = (h.id == ctx.client.id).then_some((ctx.client.last_cmd, ctx.client.argv_mem));
         out.push_str(&client_line(&h, current));
     }
     ctx.reply.verbatim(out.as_bytes());
@@ -327,6 +328,7 @@ pub fn kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let mut killed = 0;
     let mut kill_self = false;
+    let mut others = std::collections::HashSet::new();
     for h in sorted_clients(ctx) {
         let me = h.id == ctx.client.id;
         let matches = addr.as_ref().is_none_or(|a| h.addr.as_bytes() == &a[..])
@@ -344,9 +346,10 @@ pub fn kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         if me {
             kill_self = true;
         } else {
-            h.kill();
+            others.insert(h.id);
         }
     }
+    ctx.server.close_clients(&others);
     if old_form {
         if killed == 0 {
             return Err(CommandError::other("ERR No such client"));

@@ -314,7 +314,7 @@ const COMMAND_HELP: &[&str] = &[
     "GETKEYSANDFLAGS <full-command>",
     "    Return the keys and the access flags from a full Redis command.",
     "HELP",
-    "    Prints this help.",
+    "    Print this help.",
 ];
 
 pub fn command_help(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {

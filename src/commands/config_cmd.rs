@@ -90,7 +90,7 @@ const CONFIG_HELP: &[&str] = &[
     "REWRITE",
     "    Rewrite the configuration file.",
     "HELP",
-    "    Prints this help.",
+    "    Print this help.",
 ];
 
 pub fn help(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {

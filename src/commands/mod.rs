@@ -161,14 +161,8 @@ pub fn dispatch(ctx: &mut Ctx, req: Request) {
         let e = CommandError::other("ERR Command not allowed inside a transaction");
         return reject(ctx, Some(spec), e);
     }
-    if let Some(tx) = ctx.client.multi.as_mut() {
-        if !spec.runs_in_multi {
-            tx.queued.push(req);
-            let queued = tx.queued.len() as i64;
-            ctx.handle.meta.lock().multi = queued;
-            ctx.reply.simple("QUEUED");
-            return;
-        }
+    if ctx.client.multi.is_some() && !spec.runs_in_multi {
+        return multi::queue(ctx, req);
     }
     call(ctx, spec, &req);
 }
@@ -299,6 +293,7 @@ fn reject(ctx: &mut Ctx, spec: Option<&'static CommandSpec>, err: CommandError) 
     }
     if spec.is_some_and(|s| s.name == "exec") {
         ctx.client.multi = None;
+        multi::show_transaction(ctx);
         let text = err.to_string();
         let text = text.strip_prefix("ERR ").unwrap_or(&text);
         let abort = format!("EXECABORT Transaction discarded because of: {text}");

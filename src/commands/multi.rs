@@ -7,12 +7,32 @@ use bytes::Bytes;
 use super::{call, CmdResult, CommandError, Ctx, Lookup};
 use crate::client::Transaction;
 
-fn set_meta(ctx: &mut Ctx) {
-    ctx.handle.meta.lock().multi = ctx
+/// `sizeof(robj *)` in a 64-bit Redis: `multi-mem` counts one per queued argument.
+const POINTER_BYTES: usize = 8;
+
+/// Shows the client's transaction to CLIENT LIST: `multi=` (commands queued, -1 outside a
+/// transaction), `multi-mem=` and flag `x`.
+pub fn show_transaction(ctx: &mut Ctx) {
+    let (count, mem) = ctx
         .client
         .multi
         .as_ref()
-        .map_or(-1, |t| t.queued.len() as i64);
+        .map_or((-1, 0), |t| (t.queued.len() as i64, t.argv_len_sums));
+    let mut meta = ctx.handle.meta.lock();
+    meta.multi = count;
+    meta.multi_mem = mem;
+}
+
+/// Queues a command of an open transaction, as Redis's `queueMultiCommand`: once the
+/// transaction is doomed (a command was rejected) nothing more is queued, though each command
+/// is still answered QUEUED.
+pub fn queue(ctx: &mut Ctx, req: crate::protocol::Request) {
+    if let Some(tx) = ctx.client.multi.as_mut().filter(|t| !t.dirty) {
+        tx.argv_len_sums += req.iter().map(|a| a.len()).sum::<usize>() + POINTER_BYTES * req.len();
+        tx.queued.push(req);
+    }
+    show_transaction(ctx);
+    ctx.reply.simple("QUEUED");
 }
 
 pub fn multi(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
@@ -20,7 +40,7 @@ pub fn multi(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
         return Err(CommandError::other("ERR MULTI calls can not be nested"));
     }
     ctx.client.multi = Some(Transaction::default());
-    set_meta(ctx);
+    show_transaction(ctx);
     ctx.reply.ok();
     Ok(())
 }
@@ -29,7 +49,7 @@ pub fn discard(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     if ctx.client.multi.take().is_none() {
         return Err(CommandError::other("ERR DISCARD without MULTI"));
     }
-    set_meta(ctx);
+    show_transaction(ctx);
     ctx.reply.ok();
     Ok(())
 }
@@ -38,12 +58,14 @@ pub fn exec(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     let Some(tx) = ctx.client.multi.take() else {
         return Err(CommandError::other("ERR EXEC without MULTI"));
     };
-    set_meta(ctx);
     if tx.dirty {
+        show_transaction(ctx);
         return Err(CommandError::other(
             "EXECABORT Transaction discarded because of previous errors.",
         ));
     }
+    // While the commands run, CLIENT LIST/INFO still show the transaction (flag x, multi=,
+    // multi-mem=) and `cmd=exec`, as Redis discards it only after the last one.
     ctx.reply.array(tx.queued.len());
     ctx.in_exec = true;
     for req in &tx.queued {
@@ -57,5 +79,6 @@ pub fn exec(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
         }
     }
     ctx.in_exec = false;
+    show_transaction(ctx);
     Ok(())
 }

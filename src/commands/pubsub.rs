@@ -275,7 +275,7 @@ const PUBSUB_HELP: &[&str] = &[
     "SHARDNUMSUB [<shardchannel> ...]",
     "    Return the number of subscribers for the specified shard level channel(s)",
     "HELP",
-    "    Prints this help.",
+    "    Print this help.",
 ];
 
 pub fn pubsub_help(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {

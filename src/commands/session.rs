@@ -70,6 +70,7 @@ pub fn reset(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
         meta.name = None;
         meta.db = 0;
         meta.multi = -1;
+        meta.multi_mem = 0;
         meta.reply_off = false;
         meta.monitor = false;
         meta.tracking = None;

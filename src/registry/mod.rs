@@ -414,6 +414,53 @@ impl Registry {
         killed
     }
 
+    /// Drops every subscription of the clients `ids`, wherever they are, without confirmations:
+    /// for clients another one closes, which Redis frees at once (a PUBLISH right after must not
+    /// count them). Their own `remove_client` later finds nothing left. It walks every
+    /// subscription, so it is for rare administrative changes, never the publish path; takes
+    /// each stripe, then the pattern index, one at a time.
+    pub fn drop_clients(&self, ids: &std::collections::HashSet<u64>) {
+        if ids.is_empty() {
+            return;
+        }
+        for (ns, map) in [
+            (Namespace::Global, &self.global),
+            (Namespace::Shard, &self.shard),
+        ] {
+            for shard in map.shards.iter() {
+                let mut shard = shard.lock();
+                let mut emptied = Vec::new();
+                for (ch, subs) in shard.iter_mut() {
+                    subs.retain(|s| !ids.contains(&s.id()));
+                    if subs.is_empty() {
+                        emptied.push(ch.clone());
+                    }
+                }
+                for ch in emptied {
+                    shard.remove(&ch);
+                    map.count.fetch_sub(1, Ordering::Relaxed);
+                    self.lost_channel(ns, &ch);
+                }
+            }
+        }
+        let mut idx = self.patterns.write();
+        let held: Vec<Bytes> = idx
+            .iter()
+            .filter(|(_, subs)| subs.iter().any(|s| ids.contains(&s.id())))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in held {
+            let empty = idx.get_mut(&p).is_some_and(|subs| {
+                subs.retain(|s| !ids.contains(&s.id()));
+                subs.is_empty()
+            });
+            if empty {
+                idx.remove(&p);
+                self.pattern_changed(&p, false);
+            }
+        }
+    }
+
     /// Number of subscribers of `channel`, patterns not counted (PUBSUB NUMSUB).
     pub fn numsub(&self, ns: Namespace, channel: &[u8]) -> usize {
         self.map(ns)
@@ -540,6 +587,42 @@ mod tests {
             b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n\
               *4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
         );
+    }
+
+    #[test]
+    fn drop_clients_leaves_nothing_of_them_and_reports_lost_interest() {
+        let rec = Arc::new(Recorder::default());
+        let r = Registry::with_hook(Arc::new(Stats::default()), rec.clone());
+        let (a, b) = (client(1), client(2));
+        r.subscribe(Namespace::Global, b"c", &a, true, None);
+        r.subscribe(Namespace::Global, b"c", &b, true, None);
+        r.subscribe(Namespace::Global, b"only-a", &a, true, None);
+        r.subscribe(Namespace::Shard, b"s", &a, true, None);
+        r.psubscribe(b"p*", &a, true, None);
+        rec.0.lock().clear();
+        r.drop_clients(&std::collections::HashSet::from([1]));
+        assert_eq!(r.numsub(Namespace::Global, b"c"), 1);
+        assert_eq!(r.channel_count(Namespace::Global), 1);
+        assert_eq!(r.channel_count(Namespace::Shard), 0);
+        assert_eq!(r.numpat(), 0);
+        assert_eq!(
+            r.publish(Namespace::Global, b"pc", b"m", &mut Vec::new()),
+            0
+        );
+        let mut seen = rec.0.lock().clone();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                "Global only-a false",
+                "Shard s false",
+                "pattern p* false",
+                "publish Global pc m"
+            ]
+        );
+        // The client's own clean-up later finds nothing to remove.
+        r.remove_client(1, [&Bytes::from_static(b"c")], [], []);
+        assert_eq!(r.numsub(Namespace::Global, b"c"), 1);
     }
 
     #[test]

@@ -65,15 +65,15 @@ pub async fn handshake(accepted: Accepted) -> Option<Stream> {
     }
 }
 
-/// Serves one accepted connection until it ends. `_slot` holds its `maxclients` place until
-/// then.
+/// Serves one accepted connection, client `id`, until it ends. `_slot` holds its `maxclients`
+/// place until then.
 pub async fn serve(
     accepted: Accepted,
+    id: u64,
     state: Arc<ServerState>,
     tracker: TaskTracker,
     _slot: Admission,
 ) {
-    let id = state.next_client_id();
     let peer = accepted.peer.clone();
     let span = tracing::debug_span!("client", client_id = id, peer = %peer.text());
     async move {
@@ -272,6 +272,10 @@ async fn read_loop(
         interest_settled(handle, state).await;
         // A request CLIENT PAUSE holds back: reply to what ran before it, wait, run it, go on.
         while let Some(req) = parked.take() {
+            // Before the batch's replies can be read: whoever reads them finds these clients gone.
+            if !client.close_after_batch.is_empty() {
+                state.close_clients(&std::mem::take(&mut client.close_after_batch));
+            }
             if !reply.is_empty() {
                 handle.outbox.push(reply.take());
             }
@@ -303,6 +307,10 @@ async fn read_loop(
                 )
             };
             interest_settled(handle, state).await;
+        }
+        // Before the batch's replies can be read: whoever reads them finds these clients gone.
+        if !client.close_after_batch.is_empty() {
+            state.close_clients(&std::mem::take(&mut client.close_after_batch));
         }
         if !reply.is_empty() {
             handle.outbox.push(reply.take());

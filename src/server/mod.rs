@@ -262,8 +262,13 @@ async fn accept_loop(listener: Listener, state: Arc<ServerState>, tracker: TaskT
                     tracker.spawn(reject_max_clients(accepted));
                     continue;
                 };
+                // The id is taken here, in accept order, not when the connection's task first
+                // runs: Redis's ids grow with the order connections were established (CLIENT
+                // ID's documented guarantee), and tasks may start in any order.
+                let id = state.next_client_id();
                 tracker.spawn(connection::serve(
                     accepted,
+                    id,
                     state.clone(),
                     tracker.clone(),
                     slot,

@@ -5,6 +5,10 @@
 //! Each script in `scripts/` gets its own `#[test]` and its own pair of fresh servers, so
 //! scripts are independent (client ids, channel counts, INFO counters). redis-server must
 //! be on PATH (`apt-get install redis-server`); without it the test fails, it never skips.
+//! `PUBSUBD_REFERENCE_SERVER=/path/to/redis-server` runs them against another Redis build.
+//!
+//! The differential fuzzer (`fuzz.rs`) sends random sessions to the same pair of servers;
+//! see its module doc.
 //!
 //! # Reference version
 //!
@@ -71,6 +75,11 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod fuzz;
+mod fuzz_gen;
+mod fuzz_masks;
+mod fuzz_masks70;
+mod fuzz_run;
 mod normalize;
 mod report;
 mod resp;

@@ -43,7 +43,16 @@ pub fn apply(norms: &[Normalizer], bytes: &[u8]) -> Vec<u8> {
     if norms.is_empty() {
         return bytes.to_vec();
     }
-    let (mut frames, rest) = resp::parse_all(bytes);
+    let (frames, rest) = resp::parse_all(bytes);
+    let frames = apply_frames(norms, frames);
+    let mut out = Vec::new();
+    frames.iter().for_each(|f| f.write(&mut out));
+    out.extend_from_slice(rest);
+    out
+}
+
+/// Applies `norms`, in order, to parsed frames.
+pub fn apply_frames(norms: &[Normalizer], mut frames: Vec<Frame>) -> Vec<Frame> {
     for norm in norms {
         match norm {
             Normalizer::SortFrames => frames.sort_by_key(encoded),
@@ -51,10 +60,7 @@ pub fn apply(norms: &[Normalizer], bytes: &[u8]) -> Vec<u8> {
             _ => frames = frames.into_iter().map(|f| top_level(norm, f)).collect(),
         }
     }
-    let mut out = Vec::new();
-    frames.iter().for_each(|f| f.write(&mut out));
-    out.extend_from_slice(rest);
-    out
+    frames
 }
 
 fn encoded(frame: &Frame) -> Vec<u8> {

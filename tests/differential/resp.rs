@@ -5,6 +5,17 @@
 
 pub use crate::support::resp::{parse, parse_all, Frame};
 
+/// Appends `frame`'s bytes to `out`, as read.
+pub fn encode(frame: &Frame, out: &mut Vec<u8>) {
+    frame.write(out);
+}
+
+/// A request as a RESP array of bulk strings.
+pub fn command(args: &[Vec<u8>]) -> Vec<u8> {
+    let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+    crate::support::encode(&args)
+}
+
 /// Shows bytes as a double-quoted string with `\r`, `\n`, `\0`, `\"`, `\\` and `\xNN`
 /// escapes: the same notation the scripts use.
 pub fn escape(bytes: &[u8]) -> String {

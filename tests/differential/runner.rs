@@ -17,7 +17,6 @@ use crate::normalize;
 use crate::report::mismatch;
 use crate::resp::{self, escape, Frame};
 use crate::script::{Action, Arg, Mods, Piece, Step};
-use crate::support;
 
 /// How long no byte may arrive before a step's replies are taken as complete. Loopback
 /// replies take microseconds; the margin is for a busy machine. `DIFF_QUIET_MS` overrides it.
@@ -125,70 +124,6 @@ impl Side<'_> {
         Ok(())
     }
 
-    /// Expands `{name}` (a capture), `{addr:client}` (that client's address as the server
-    /// sees it) and `{rep:N:text}` (text repeated N times) in an unquoted argument.
-    fn expand(&self, arg: &Arg) -> Result<Vec<u8>, String> {
-        let template = match arg {
-            Arg::Literal(bytes) => return Ok(bytes.clone()),
-            Arg::Template(t) => t,
-        };
-        let mut out = Vec::new();
-        let mut rest = template.as_str();
-        while let Some(open) = rest.find('{') {
-            out.extend_from_slice(&rest.as_bytes()[..open]);
-            let close = rest[open..]
-                .find('}')
-                .ok_or_else(|| format!("unclosed {{ in {template}"))?
-                + open;
-            let name = &rest[open + 1..close];
-            if let Some(client) = name.strip_prefix("addr:") {
-                let conn = self
-                    .conns
-                    .get(client)
-                    .ok_or_else(|| format!("{{{name}}}: {client} never connected"))?;
-                out.extend_from_slice(conn.local.to_string().as_bytes());
-            } else if let Some(spec) = name.strip_prefix("rep:") {
-                let (n, text) = spec.split_once(':').ok_or("{rep:N:text}")?;
-                out.extend_from_slice(
-                    text.repeat(n.parse().map_err(|_| "{rep:N:text}: bad N")?)
-                        .as_bytes(),
-                );
-            } else {
-                let value = self
-                    .captures
-                    .get(name)
-                    .ok_or_else(|| format!("{{{name}}} was never captured"))?;
-                out.extend_from_slice(value);
-            }
-            rest = &rest[close + 1..];
-        }
-        out.extend_from_slice(rest.as_bytes());
-        Ok(out)
-    }
-
-    fn payload(&self, pieces: &[Piece]) -> Result<Vec<u8>, String> {
-        let mut out = Vec::new();
-        for piece in pieces {
-            match piece {
-                Piece::Raw(parts) => {
-                    for part in parts {
-                        out.extend(self.expand(part)?);
-                    }
-                }
-                Piece::Command { args, count } => {
-                    let args = args
-                        .iter()
-                        .map(|a| self.expand(a))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-                    let encoded = support::encode(&args);
-                    (0..*count).for_each(|_| out.extend_from_slice(&encoded));
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// Writes all of `data`, reading replies meanwhile so that a server that stops reading
     /// while its replies are unread cannot deadlock the harness.
     fn send(&mut self, client: &str, data: &[u8]) {
@@ -218,6 +153,83 @@ impl Side<'_> {
     fn got(&self, client: &str) -> &[u8] {
         self.conns.get(client).map_or(&[], |c| &c.got)
     }
+}
+
+impl Vars for Side<'_> {
+    /// `{addr:client}` is that client's address as the server sees it, `{name}` a capture.
+    fn var(&self, name: &str) -> Result<Vec<u8>, String> {
+        if let Some(client) = name.strip_prefix("addr:") {
+            let conn = self
+                .conns
+                .get(client)
+                .ok_or_else(|| format!("{{{name}}}: {client} never connected"))?;
+            return Ok(conn.local.to_string().into_bytes());
+        }
+        self.captures
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("{{{name}}} was never captured"))
+    }
+}
+
+/// What a script's `{…}` substitutions stand for on one server.
+pub trait Vars {
+    /// The bytes `{name}` stands for (`{rep:N:text}` is expanded before asking).
+    fn var(&self, name: &str) -> Result<Vec<u8>, String>;
+}
+
+/// Expands the `{…}` substitutions of an unquoted argument: `{rep:N:text}` (text repeated
+/// N times) here, every other name through `vars`.
+pub fn expand(arg: &Arg, vars: &dyn Vars) -> Result<Vec<u8>, String> {
+    let template = match arg {
+        Arg::Literal(bytes) => return Ok(bytes.clone()),
+        Arg::Template(t) => t,
+    };
+    let mut out = Vec::new();
+    let mut rest = template.as_str();
+    while let Some(open) = rest.find('{') {
+        out.extend_from_slice(&rest.as_bytes()[..open]);
+        let close = rest[open..]
+            .find('}')
+            .ok_or_else(|| format!("unclosed {{ in {template}"))?
+            + open;
+        let name = &rest[open + 1..close];
+        if let Some(spec) = name.strip_prefix("rep:") {
+            let (n, text) = spec.split_once(':').ok_or("{rep:N:text}")?;
+            out.extend_from_slice(
+                text.repeat(n.parse().map_err(|_| "{rep:N:text}: bad N")?)
+                    .as_bytes(),
+            );
+        } else {
+            out.extend(vars.var(name)?);
+        }
+        rest = &rest[close + 1..];
+    }
+    out.extend_from_slice(rest.as_bytes());
+    Ok(out)
+}
+
+/// The bytes of a step's pieces: raw pieces as written, commands as RESP multibulk requests.
+pub fn payload(pieces: &[Piece], vars: &dyn Vars) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    for piece in pieces {
+        match piece {
+            Piece::Raw(parts) => {
+                for part in parts {
+                    out.extend(expand(part, vars)?);
+                }
+            }
+            Piece::Command { args, count } => {
+                let args = args
+                    .iter()
+                    .map(|a| expand(a, vars))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let encoded = resp::command(&args);
+                (0..*count).for_each(|_| out.extend_from_slice(&encoded));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// One reason a script failed.
@@ -325,7 +337,7 @@ fn perform(sides: &mut [Side; 2], step: &Step) -> Result<(), String> {
                     }
                     _ => {}
                 }
-                let data = side.payload(pieces)?;
+                let data = payload(pieces, side)?;
                 side.send(client, &data);
             }
             Action::Connect(client) => {

@@ -1,14 +1,15 @@
 //! Starts the two servers as child processes on free loopback ports and kills them (by
 //! PID, through `Child`) when the guard is dropped, including when a test panics.
+//!
+//! The reference is `redis-server` from PATH, or the binary `PUBSUBD_REFERENCE_SERVER` names
+//! (to compare with another Redis build, e.g. a local 7.2.4).
 
 use std::fs::File;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
-
-use crate::support::process::free_port;
 
 /// How long a server may take to accept its first connection.
 const STARTUP: Duration = Duration::from_secs(10);
@@ -31,11 +32,40 @@ impl Drop for Server {
     }
 }
 
-/// The version redis-server reports, e.g. "7.0.15". Panics with the install hint if
+/// Ports handed out lately, not handed out again: the two servers of a session start at the
+/// same time, and the fuzzer starts thousands of sessions, so the kernel's next free port could
+/// otherwise go to both of a pair (the probe of the one that failed to bind would then reach
+/// the other).
+const RECENT_PORTS: usize = 64;
+
+fn free_port() -> u16 {
+    static RECENT: std::sync::Mutex<std::collections::VecDeque<u16>> =
+        std::sync::Mutex::new(std::collections::VecDeque::new());
+    let mut recent = RECENT.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local_addr").port();
+        if !recent.contains(&port) {
+            if recent.len() == RECENT_PORTS {
+                recent.pop_front();
+            }
+            recent.push_back(port);
+            return port;
+        }
+    }
+}
+
+/// The reference binary: `PUBSUBD_REFERENCE_SERVER`, or `redis-server` from PATH.
+pub fn reference_binary() -> String {
+    std::env::var("PUBSUBD_REFERENCE_SERVER").unwrap_or_else(|_| "redis-server".to_string())
+}
+
+/// The version the reference reports, e.g. "7.0.15". Panics with the install hint if
 /// redis-server is not on PATH: the differential test cannot run without it.
 pub fn redis_version() -> String {
-    let output = Command::new("redis-server").arg("--version").output().unwrap_or_else(|e| {
-        panic!("the differential test needs redis-server on PATH ({e}); run `apt-get install redis-server`")
+    let binary = reference_binary();
+    let output = Command::new(&binary).arg("--version").output().unwrap_or_else(|e| {
+        panic!("the differential test needs {binary} ({e}); run `apt-get install redis-server` or set PUBSUBD_REFERENCE_SERVER")
     });
     let text = String::from_utf8_lossy(&output.stdout);
     let version = text.split_whitespace().find_map(|w| w.strip_prefix("v="));
@@ -44,10 +74,10 @@ pub fn redis_version() -> String {
         .to_string()
 }
 
-/// Starts Debian's redis-server, the reference.
+/// Starts the reference redis-server.
 pub fn redis(version: &str) -> Server {
     start(&format!("redis-server {version}"), |port, dir| {
-        let mut cmd = Command::new("redis-server");
+        let mut cmd = Command::new(reference_binary());
         cmd.args([
             "--port",
             &port.to_string(),

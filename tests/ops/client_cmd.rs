@@ -503,3 +503,125 @@ async fn qbuf_and_argv_mem_describe_the_command_being_run() {
     c.cmd(&["CLIENT", "LIST", "ID", "1", "22"]).await;
     assert_eq!(fields(&c.frame().await), ("49".into(), "15".into()));
 }
+
+/// Redis 7.2.4 gives ids in the order connections were established ("if the ID is greater
+/// than another, the client connected later", CLIENT ID's documented guarantee): connections
+/// opened one after the other, before any of them has sent anything, answer CLIENT ID with
+/// consecutive numbers in that order. (was: the id was taken when the connection's task first
+/// ran, so on a multi-threaded runtime a later connection could get the smaller id)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn client_ids_follow_the_order_of_connection() {
+    let s = TestServer::start().await;
+    let mut conns = Vec::new();
+    for _ in 0..64 {
+        conns.push(Raw::connect(s.addr()).await);
+    }
+    let first = id(&mut conns[0]).await;
+    for (i, c) in conns.iter_mut().enumerate().skip(1) {
+        c.roundtrip(
+            &["CLIENT", "ID"],
+            format!(":{}\r\n", first + i as u64).as_bytes(),
+        )
+        .await;
+    }
+}
+
+/// Redis 7.2.4 shows a transaction in CLIENT LIST/INFO while EXEC runs its commands (flag `x`,
+/// `multi=` the commands queued, `cmd=exec`) and counts `multi-mem` as the queued commands'
+/// argument bytes plus 8 per argument; once a command is rejected nothing more is queued
+/// (QUEUED is still answered), and an EXEC rejected for its arity discards the transaction.
+/// (was: inside EXEC the line showed `flags=N multi=-1 cmd=client|info`, multi-mem was always
+/// 0 and a doomed transaction kept counting)
+#[tokio::test]
+async fn transactions_show_in_client_list_as_redis_7_2() {
+    let s = TestServer::start().await;
+    let mut c = Raw::connect(s.addr()).await;
+    let mut o = Raw::connect(s.addr()).await;
+    let cid = id(&mut c).await.to_string();
+    let pick = |line: &str| {
+        let f = client_fields(line);
+        ["flags", "multi", "argv-mem", "multi-mem", "cmd"]
+            .map(|k| format!("{k}={}", field(&f, k)))
+            .join(" ")
+    };
+    c.send(&crate::support::encode(&[b"MULTI"])).await;
+    c.send(&crate::support::encode(&[b"CLIENT", b"INFO"])).await;
+    c.send(&crate::support::encode(&[b"PING", b"x"])).await;
+    c.send(&crate::support::encode(&[b"EXEC"])).await;
+    c.expect(b"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n").await;
+    let info = crate::support::info::bulk_text(&c.frame().await);
+    assert_eq!(
+        pick(&info),
+        "flags=x multi=2 argv-mem=4 multi-mem=47 cmd=exec"
+    );
+    c.expect(b"$1\r\nx\r\n").await;
+
+    c.roundtrip(&["MULTI"], b"+OK\r\n").await;
+    c.roundtrip(&["PUBLISH", "a", "b"], b"+QUEUED\r\n").await;
+    let list = text(&mut o, &["CLIENT", "LIST", "ID", &cid]).await;
+    assert_eq!(
+        pick(&list),
+        "flags=x multi=1 argv-mem=0 multi-mem=33 cmd=publish"
+    );
+    c.roundtrip(
+        &["NOSUCH"],
+        b"-ERR unknown command 'NOSUCH', with args beginning with: \r\n",
+    )
+    .await;
+    c.roundtrip(&["PING"], b"+QUEUED\r\n").await;
+    let list = text(&mut o, &["CLIENT", "LIST", "ID", &cid]).await;
+    assert_eq!(
+        pick(&list),
+        "flags=x multi=1 argv-mem=0 multi-mem=33 cmd=ping"
+    );
+    c.roundtrip(
+        &["EXEC", "x"],
+        b"-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n",
+    )
+    .await;
+    let list = text(&mut o, &["CLIENT", "LIST", "ID", &cid]).await;
+    assert_eq!(
+        pick(&list),
+        "flags=N multi=-1 argv-mem=0 multi-mem=0 cmd=exec"
+    );
+}
+
+/// Redis 7.2.4 frees a client another one kills at once: the killer's next commands, in the
+/// same write, no longer count it anywhere (PUBLISH, SPUBLISH, pattern matches, NUMSUB, NUMPAT,
+/// CHANNELS, SHARDCHANNELS, CLIENT KILL TYPE, CLIENT LIST). (was: the killed subscriber stayed
+/// in the registry and the client table until its own task noticed, so these counted it
+/// depending on timing)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_client_is_gone_for_the_next_command() {
+    let s = TestServer::start().await;
+    let mut admin = Raw::connect(s.addr()).await;
+    for _ in 0..20 {
+        let mut sub = Raw::connect(s.addr()).await;
+        let sid = id(&mut sub).await.to_string();
+        sub.cmd(&["SUBSCRIBE", "a"]).await;
+        sub.cmd(&["PSUBSCRIBE", "p*"]).await;
+        sub.cmd(&["SSUBSCRIBE", "s"]).await;
+        for _ in 0..3 {
+            sub.frame().await;
+        }
+        let batch: Vec<Vec<u8>> = [
+            &["CLIENT", "KILL", "ID", sid.as_str()][..],
+            &["PUBLISH", "a", "x"],
+            &["SPUBLISH", "s", "x"],
+            &["PUBLISH", "px", "x"],
+            &["PUBSUB", "NUMSUB", "a"],
+            &["PUBSUB", "NUMPAT"],
+            &["PUBSUB", "CHANNELS"],
+            &["PUBSUB", "SHARDCHANNELS"],
+            &["CLIENT", "KILL", "TYPE", "pubsub"],
+            &["CLIENT", "LIST", "TYPE", "pubsub"],
+        ]
+        .iter()
+        .map(|a| crate::support::encode(&a.iter().map(|w| w.as_bytes()).collect::<Vec<_>>()))
+        .collect();
+        admin.send(&batch.concat()).await;
+        admin
+            .expect(b":1\r\n:0\r\n:0\r\n:0\r\n*2\r\n$1\r\na\r\n:0\r\n:0\r\n*0\r\n*0\r\n:0\r\n$0\r\n\r\n")
+            .await;
+    }
+}

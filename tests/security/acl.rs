@@ -542,3 +542,65 @@ async fn killed_subscribers_leave_client_list_at_once() {
             .await;
     }
 }
+
+/// Redis 7.2.4 frees a subscriber whose channels an ACL SETUSER revokes at once (a PUBLISH
+/// right after does not count it), but frees the clients of a deleted user only when its
+/// event loop iteration ends (`freeClientAsync`): a PUBLISH in the same write as ACL DELUSER
+/// still counts them and lists them with flag `A` as user `default`, the next write does not.
+/// (was: both depended on when the subscriber's own task noticed)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revoked_subscribers_go_at_once_deleted_users_after_the_batch() {
+    let s = TestServer::start().await;
+    let mut admin = Raw::connect(s.addr()).await;
+    let setuser = crate::support::encode(&[
+        b"ACL", b"SETUSER", b"alice", b"on", b"nopass", b"&*", b"+@all",
+    ]);
+    for _ in 0..20 {
+        admin.send(&setuser).await;
+        admin.expect(b"+OK\r\n").await;
+        let mut sub = Raw::connect(s.addr()).await;
+        sub.roundtrip(&["AUTH", "alice", "x"], b"+OK\r\n").await;
+        sub.roundtrip(
+            &["SUBSCRIBE", "a"],
+            b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n",
+        )
+        .await;
+        let revoke = [
+            crate::support::encode(&[b"ACL", b"SETUSER", b"alice", b"resetchannels"]),
+            crate::support::encode(&[b"PUBLISH", b"a", b"x"]),
+        ];
+        admin.send(&revoke.concat()).await;
+        admin.expect(b"+OK\r\n:0\r\n").await;
+
+        admin
+            .send(&crate::support::encode(&[
+                b"ACL", b"SETUSER", b"alice", b"&*",
+            ]))
+            .await;
+        admin.expect(b"+OK\r\n").await;
+        let mut sub = Raw::connect(s.addr()).await;
+        sub.roundtrip(&["AUTH", "alice", "x"], b"+OK\r\n").await;
+        sub.cmd(&["CLIENT", "ID"]).await;
+        let sid = String::from_utf8(sub.frame().await).unwrap();
+        let sid = sid.trim_start_matches(':').trim_end();
+        sub.roundtrip(
+            &["SUBSCRIBE", "a"],
+            b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n",
+        )
+        .await;
+        let delete = [
+            crate::support::encode(&[b"ACL", b"DELUSER", b"alice"]),
+            crate::support::encode(&[b"PUBLISH", b"a", b"x"]),
+            crate::support::encode(&[b"CLIENT", b"LIST", b"ID", sid.as_bytes()]),
+        ];
+        admin.send(&delete.concat()).await;
+        admin.expect(b":1\r\n:1\r\n").await;
+        // Until then it is listed as Redis lists a CLIENT_CLOSE_ASAP client of the default user.
+        let line = String::from_utf8(admin.frame().await).unwrap();
+        assert!(
+            line.contains(" flags=PA ") && line.contains(" user=default "),
+            "{line}"
+        );
+        admin.roundtrip(&["PUBLISH", "a", "x"], b":0\r\n").await;
+    }
+}
