@@ -122,7 +122,18 @@ export class Inbox {
 
   next(what = "message", ms = WAIT) {
     if (this.items.length) return Promise.resolve(this.items.shift());
-    return within(new Promise((resolve) => this.waiters.push(resolve)), ms, `waiting for ${what}`);
+    let waiter;
+    const arrival = new Promise((resolve) => {
+      waiter = resolve;
+      this.waiters.push(resolve);
+    });
+    // A wait that times out gives up its place: the next item must not go to a waiter nobody
+    // is waiting on any more (it would be lost, and every later item one place behind).
+    return within(arrival, ms, `waiting for ${what}`).catch((err) => {
+      const i = this.waiters.indexOf(waiter);
+      if (i >= 0) this.waiters.splice(i, 1);
+      throw err;
+    });
   }
 
   async take(n, what = "messages", ms = WAIT) {
