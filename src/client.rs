@@ -122,6 +122,9 @@ pub struct ClientState {
     pub tracking: Tracking,
     /// The sum of the current command's argument lengths (`argv-mem` in CLIENT INFO).
     pub argv_mem: usize,
+    /// A subscription closed the outbox's gate in the running batch (`Outbox::gate`); the
+    /// reader opens it once the backbone holds the interest.
+    pub output_gated: bool,
 }
 
 impl ClientState {
@@ -146,6 +149,7 @@ impl ClientState {
             call_stats: CallStats::default(),
             tracking: Tracking::default(),
             argv_mem: 0,
+            output_gated: false,
         }
     }
 

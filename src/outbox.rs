@@ -536,10 +536,6 @@ impl Outbox {
         self.0.queue.0.lock().gated = true;
     }
 
-    pub fn is_gated(&self) -> bool {
-        self.0.queue.0.lock().gated
-    }
-
     /// Lets the writer go on with everything queued, in order.
     pub fn open_gate(&self) {
         let mut q = self.0.queue.0.lock();

@@ -49,9 +49,10 @@ pub fn after_change(ctx: &mut Ctx) {
 /// With a backbone, a subscription that gives this node new interest is confirmed once NATS
 /// holds it, so the client receives whatever any node publishes after the confirmation: the
 /// connection's output waits behind a gate that its reader opens (`server::connection`).
-fn gate_for_backbone(ctx: &Ctx) {
-    if ctx.server.backbone.is_some() {
+fn gate_for_backbone(ctx: &mut Ctx) {
+    if ctx.server.backbone.is_some() && !ctx.client.output_gated {
         ctx.outbox().gate();
+        ctx.client.output_gated = true;
     }
 }
 

@@ -269,7 +269,7 @@ async fn read_loop(
             &mut wakes,
             &mut parked,
         );
-        interest_settled(handle, state).await;
+        interest_settled(handle, state, client).await;
         // A request CLIENT PAUSE holds back: reply to what ran before it, wait, run it, go on.
         while let Some(req) = parked.take() {
             // Before the batch's replies can be read: whoever reads them finds these clients gone.
@@ -290,7 +290,7 @@ async fn read_loop(
                 }
             }
             run_one(req, handle, state, client, login, &mut reply, &mut wakes);
-            interest_settled(handle, state).await;
+            interest_settled(handle, state, client).await;
             end = if client.close_after_reply {
                 Some(CloseReason::ClientQuit)
             } else {
@@ -306,7 +306,7 @@ async fn read_loop(
                     &mut parked,
                 )
             };
-            interest_settled(handle, state).await;
+            interest_settled(handle, state, client).await;
         }
         // Before the batch's replies can be read: whoever reads them finds these clients gone.
         if !client.close_after_batch.is_empty() {
@@ -335,12 +335,12 @@ async fn read_loop(
 /// (`commands::pubsub`). Once the requests just run are done: if they gave this node new
 /// interest (a first local subscriber of a channel or pattern), wait until NATS holds it, so a
 /// client told "subscribed" receives what any node publishes from then on; then open the gate.
-async fn interest_settled(handle: &ClientHandle, state: &ServerState) {
+async fn interest_settled(handle: &ClientHandle, state: &ServerState, client: &mut ClientState) {
     let Some(b) = &state.backbone else {
         return;
     };
     let ticket = Backbone::take_interest_ticket();
-    if !handle.outbox.is_gated() {
+    if !std::mem::take(&mut client.output_gated) {
         return;
     }
     if ticket != 0 {
