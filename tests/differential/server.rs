@@ -5,11 +5,13 @@
 //! (to compare with another Redis build, e.g. a local 7.2.4).
 
 use std::fs::File;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
+
+use crate::support::process::free_port;
 
 /// How long a server may take to accept its first connection.
 const STARTUP: Duration = Duration::from_secs(10);
@@ -29,29 +31,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
-    }
-}
-
-/// Ports handed out lately, not handed out again: the two servers of a session start at the
-/// same time, and the fuzzer starts thousands of sessions, so the kernel's next free port could
-/// otherwise go to both of a pair (the probe of the one that failed to bind would then reach
-/// the other).
-const RECENT_PORTS: usize = 64;
-
-fn free_port() -> u16 {
-    static RECENT: std::sync::Mutex<std::collections::VecDeque<u16>> =
-        std::sync::Mutex::new(std::collections::VecDeque::new());
-    let mut recent = RECENT.lock().unwrap_or_else(|e| e.into_inner());
-    loop {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = listener.local_addr().expect("local_addr").port();
-        if !recent.contains(&port) {
-            if recent.len() == RECENT_PORTS {
-                recent.pop_front();
-            }
-            recent.push_back(port);
-            return port;
-        }
     }
 }
 

@@ -10,13 +10,28 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// A port nothing listens on now (the listener is closed before returning).
+/// Ports handed out lately by this test binary, not handed out again: servers a test starts
+/// together (and the differential fuzzer's thousands of sessions) could otherwise be given the
+/// same port by the kernel, and the probe of the one that failed to bind would reach the other.
+const RECENT_PORTS: usize = 64;
+
+/// A port nothing listens on now (the listener is closed before returning), and not one this
+/// binary handed out lately.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static RECENT: std::sync::Mutex<std::collections::VecDeque<u16>> =
+        std::sync::Mutex::new(std::collections::VecDeque::new());
+    let mut recent = RECENT.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local_addr").port();
+        if !recent.contains(&port) {
+            if recent.len() == RECENT_PORTS {
+                recent.pop_front();
+            }
+            recent.push_back(port);
+            return port;
+        }
+    }
 }
 
 /// Whether something accepts connections on the loopback `port`.
