@@ -50,7 +50,13 @@ pub async fn handshake(accepted: Accepted) -> Option<Stream> {
         (RawStream::Tcp(s), None) => Some(Stream::Tcp(s)),
         (RawStream::Unix(s), _) => Some(Stream::Unix(s)),
         (RawStream::Tcp(s), Some(acceptor)) => {
-            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(s)).await {
+            // Boxed: the handshake's state is large and lives only this long, where the
+            // connection's own future lives as long as the client.
+            let accept = Box::pin(tokio::time::timeout(
+                TLS_HANDSHAKE_TIMEOUT,
+                acceptor.accept(s),
+            ));
+            match accept.await {
                 Ok(Ok(tls)) => Some(Stream::Tls(Box::new(tls))),
                 Ok(Err(e)) => {
                     tracing::debug!(peer = %accepted.peer.text(), "Error accepting a client connection: {e}");

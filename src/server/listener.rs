@@ -197,7 +197,14 @@ impl ReadHalf {
                     }
                     match $rd.try_read_buf(buf) {
                         Ok(n) => return Ok(n),
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            // The readiness was stale (it stays set until a read finds nothing):
+                            // give the buffer back rather than hold it while the client idles.
+                            if buf.is_empty() {
+                                *buf = BytesMut::new();
+                            }
+                            continue;
+                        }
                         Err(e) => return Err(e),
                     }
                 }
