@@ -218,8 +218,6 @@ pub struct ClientHandle {
     last_interaction_ms: AtomicU64,
     pub outbox: Outbox,
     pub meta: Mutex<ClientMeta>,
-    /// Bytes written to this client (INFO `total_net_output_bytes` sums these).
-    pub net_output_bytes: AtomicU64,
     /// Woken when the cluster's slot map moved slots away from this node: the connection then
     /// drops its shard subscriptions in those slots, telling the client with `sunsubscribe`.
     pub slots_moved: tokio::sync::Notify,
@@ -235,7 +233,6 @@ impl ClientHandle {
             created: Instant::now(),
             last_interaction_ms: AtomicU64::new(0),
             outbox,
-            net_output_bytes: AtomicU64::new(0),
             slots_moved: tokio::sync::Notify::new(),
             meta: Mutex::new(ClientMeta {
                 multi: -1,

@@ -8,15 +8,26 @@
 //! Clients not subscribed to anything are never disconnected for output: their reader stops
 //! reading commands while the queue is above `READ_PAUSE_BYTES` instead (backpressure).
 //!
-//! Locks: one short `parking_lot::Mutex` around the queue, never held across an await or while
-//! calling anything else. Publishers may hold a registry lock while calling `push`.
+//! Writing: whoever finds frames queued may write them, one at a time (`Queue::writing`). The
+//! connection's writer task waits for the socket when it is full; `flush` writes from the
+//! calling thread, without waiting, when the outbox has a `Sink` (a plain socket): a publisher
+//! that fanned out a batch of messages, or a reader that ran a batch of commands, writes to
+//! idle connections itself, as Redis does before it sleeps, instead of waking each one's writer
+//! task on whatever core. What the socket does not take goes back to the front of the queue
+//! for the writer task, so the order of frames never changes.
+//!
+//! Locks: one short `parking_lot::Mutex` around the queue, never held across an await, a
+//! socket write or while calling anything else. Publishers may hold a registry lock while
+//! calling `push`.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::io::{self, IoSlice};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -101,6 +112,28 @@ const KILLED: u8 = 2;
 /// `Queue::held_from` while nothing is held.
 const NOT_HELD: u32 = u32::MAX;
 
+/// Frames given to one vectored write (Linux's `IOV_MAX` is 1,024).
+const IOV_BATCH: usize = 256;
+
+/// Frames up to this size are copied together into one buffer by `Outbox::flush`, which
+/// sends it in one piece: the kernel copies one long buffer faster than many short ones.
+const COALESCE_MAX: usize = 16 * 1024;
+
+/// A socket the outbox may write to from any thread without waiting (`Outbox::flush`).
+pub trait Sink: Send + Sync {
+    /// Sends what the socket takes now: `WouldBlock` when it takes nothing.
+    fn try_send(&self, buf: &[u8]) -> io::Result<usize>;
+    /// `try_send` of several buffers in order.
+    fn try_send_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+}
+
+thread_local! {
+    /// Frames `Outbox::flush` is writing on this thread (kept to save an allocation per flush).
+    static FLUSHING: RefCell<VecDeque<Bytes>> = const { RefCell::new(VecDeque::new()) };
+    /// Where `Outbox::flush` copies small frames together.
+    static COALESCED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 /// Everything a push touches fits one cache line with the lock (see `Line`): the tail buffer
 /// lives behind a pointer, its length is mirrored here, and the soft-limit clock is elsewhere.
 struct Queue {
@@ -118,6 +151,9 @@ struct Queue {
     /// Nothing is written while set (`Outbox::gate`): a subscription's confirmation waits for
     /// the backbone to hold the interest.
     gated: bool,
+    /// Someone took frames and is writing them (the writer task or a `flush`); nobody else
+    /// takes any until they are written (`Outbox::written`) or put back.
+    writing: bool,
     /// Small frames copied end to end (see `COPY_MAX_FRAME`), allocated on first use.
     tail: Option<Box<BytesMut>>,
 }
@@ -162,8 +198,10 @@ impl Queue {
 
     /// Moves everything queued, in order, into `out` (empty); false if nothing is queued.
     /// While messages are held, only the frames before them.
+    /// While someone else is writing, nothing. Whoever takes frames must call `Outbox::written`
+    /// (or put them back with `Queue::put_back`) before anyone takes more.
     fn take(&mut self, out: &mut VecDeque<Bytes>) -> bool {
-        if self.gated {
+        if self.gated || self.writing {
             return false;
         }
         if self.held_from != NOT_HELD {
@@ -173,14 +211,43 @@ impl Queue {
             }
             out.extend(self.frames.drain(..n));
             self.held_from = 0;
+            self.writing = true;
             return true;
         }
         self.flush_tail();
         if self.frames.is_empty() {
             return false;
         }
-        std::mem::swap(&mut self.frames, out);
+        if out.capacity() >= self.frames.len() {
+            // Keep each side's allocation: the queue's stays sized for this connection.
+            out.extend(self.frames.drain(..));
+        } else {
+            std::mem::swap(&mut self.frames, out);
+        }
+        self.writing = true;
         true
+    }
+
+    /// Returns frames a write left unwritten (the first `skip` bytes of them were written) to
+    /// the front of the queue, ahead of everything queued since they were taken.
+    fn put_back(&mut self, rest: &mut VecDeque<Bytes>, mut skip: usize) {
+        while skip > 0 {
+            let Some(f) = rest.front_mut() else { break };
+            if f.len() <= skip {
+                skip -= f.len();
+                rest.pop_front();
+            } else {
+                f.advance(skip);
+                skip = 0;
+            }
+        }
+        let n = rest.len();
+        while let Some(f) = rest.pop_back() {
+            self.frames.push_front(f);
+        }
+        if self.held_from != NOT_HELD {
+            self.held_from += n as u32;
+        }
     }
 
     fn clear(&mut self) {
@@ -191,6 +258,59 @@ impl Queue {
         self.tail_len = 0;
         self.bytes = 0;
     }
+}
+
+/// Writes `frames` in order until the socket takes no more: one frame as it is, small frames
+/// copied into one buffer, large ones with vectored writes. Returns the bytes written and the
+/// error that stopped it, if any (not `WouldBlock`: a full socket is where the writer task takes
+/// over).
+fn write_now(sink: &dyn Sink, frames: &VecDeque<Bytes>) -> (usize, Option<io::Error>) {
+    let result = |r: io::Result<usize>, want: usize| match r {
+        Ok(0) if want > 0 => (0, Some(io::Error::from(io::ErrorKind::WriteZero))),
+        Ok(k) => (k, None),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => (0, None),
+        Err(e) => (0, Some(e)),
+    };
+    if frames.len() == 1 {
+        return result(sink.try_send(&frames[0]), frames[0].len());
+    }
+    let total: usize = frames.iter().map(|f| f.len()).sum();
+    if total <= COALESCE_MAX {
+        return COALESCED.with_borrow_mut(|buf| {
+            buf.clear();
+            for f in frames {
+                buf.extend_from_slice(f);
+            }
+            result(sink.try_send(buf), total)
+        });
+    }
+    let mut written = 0;
+    let mut first = 0;
+    while first < frames.len() {
+        let mut iov: [IoSlice<'_>; IOV_BATCH] = [IoSlice::new(&[]); IOV_BATCH];
+        let mut n = 0;
+        let mut want = 0;
+        for (i, f) in frames.iter().skip(first).take(IOV_BATCH).enumerate() {
+            iov[i] = IoSlice::new(f);
+            want += f.len();
+            n += 1;
+        }
+        match sink.try_send_vectored(&iov[..n]) {
+            Ok(0) => return (written, Some(io::Error::from(io::ErrorKind::WriteZero))),
+            Ok(k) => {
+                written += k;
+                if k < want {
+                    // The socket is full now; the writer task goes on from here.
+                    return (written, None);
+                }
+                first += n;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (written, None),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return (written, Some(e)),
+        }
+    }
+    (written, None)
 }
 
 /// A small frame for `Outbox::enqueue_small`.
@@ -297,6 +417,10 @@ struct Shared {
     slow_consumer_bytes: AtomicU64,
     /// When the outbox was made: the origin of `soft_since`.
     created: Instant,
+    /// Bytes written to the client (INFO `total_net_output_bytes` sums these).
+    written_bytes: AtomicU64,
+    /// Where `flush` writes (the socket stays open as long as the outbox).
+    sink: Option<Arc<dyn Sink>>,
     /// When the pending bytes first went over the soft limit, as nanoseconds after `created`
     /// plus one; 0 while they are under it.
     soft_since: AtomicU64,
@@ -348,6 +472,16 @@ impl std::fmt::Debug for Outbox {
 
 impl Outbox {
     pub fn new(id: u64, limits: Arc<OutputLimits>, stats: Arc<Stats>) -> Self {
+        Self::with_sink(id, limits, stats, None)
+    }
+
+    /// An outbox that `flush` may write to `sink` directly.
+    pub fn with_sink(
+        id: u64,
+        limits: Arc<OutputLimits>,
+        stats: Arc<Stats>,
+        sink: Option<Arc<dyn Sink>>,
+    ) -> Self {
         Outbox(Arc::new(Shared {
             id,
             resp: AtomicU8::new(RespVersion::Resp2 as u8),
@@ -357,6 +491,8 @@ impl Outbox {
             close_reason: AtomicU8::new(0),
             slow_consumer_bytes: AtomicU64::new(0),
             created: Instant::now(),
+            written_bytes: AtomicU64::new(0),
+            sink,
             soft_since: AtomicU64::new(0),
             queue: Line(Mutex::new(Queue {
                 frames: VecDeque::new(),
@@ -364,6 +500,7 @@ impl Outbox {
                 tail_len: 0,
                 held_from: NOT_HELD,
                 gated: false,
+                writing: false,
                 tail: None,
             })),
             wake: Line(Notify::new()),
@@ -458,6 +595,47 @@ impl Outbox {
     /// Wakes the writer (after `push_deferred` said so).
     pub fn wake(&self) {
         self.0.wake.0.notify_one();
+    }
+
+    /// Writes what is queued from this thread, as much as the socket takes without waiting,
+    /// and wakes the writer task for the rest (after `push_deferred` said a wake-up is due).
+    /// Without a sink, or while the writer task is busy, the writer task does it all.
+    pub fn flush(&self) {
+        let s = &*self.0;
+        let Some(sink) = s.sink.as_deref() else {
+            self.wake();
+            return;
+        };
+        if s.state.load(Ordering::Acquire) != OPEN {
+            // Closing or killed: the writer task finishes the connection.
+            self.wake();
+            return;
+        }
+        let mut q = s.queue.0.lock();
+        FLUSHING.with_borrow_mut(|frames| {
+            if !q.take(frames) {
+                // Nothing to write, or someone is writing and will see what was queued.
+                return;
+            }
+            drop(q);
+            let (n, err) = write_now(sink, frames);
+            let mut q = s.queue.0.lock();
+            let open = s.state.load(Ordering::Acquire);
+            if err.is_none() && open != KILLED {
+                q.put_back(frames, n);
+            }
+            q.writing = false;
+            // The writer task goes on with what is left, or closes a closing connection.
+            let wake = !q.is_empty() || open != OPEN;
+            self.account(q, n);
+            frames.clear();
+            if let Some(e) = err {
+                tracing::debug!(client_id = s.id, "write failed: {e}");
+                self.close_for(CloseReason::Io);
+            } else if wake {
+                self.wake();
+            }
+        });
     }
 
     /// Queues a frame without waking the writer. When the queue was empty the caller must call
@@ -714,7 +892,8 @@ impl Outbox {
                 if q.take(out) {
                     return Batch::Frames;
                 }
-                if state == CLOSING {
+                // While a `flush` writes, wait for it: it wakes the writer when it is done.
+                if state == CLOSING && !q.writing {
                     return Batch::Closing;
                 }
             }
@@ -723,6 +902,11 @@ impl Outbox {
     }
 
     /// Takes whatever is queued without waiting (used to flush at shutdown).
+    /// Whether a `flush` (or the writer) is writing frames it took.
+    pub fn is_writing(&self) -> bool {
+        self.0.queue.0.lock().writing
+    }
+
     pub fn try_batch(&self, out: &mut VecDeque<Bytes>) -> bool {
         if self.is_killed() {
             return false;
@@ -732,18 +916,31 @@ impl Outbox {
 
     /// Records that `n` bytes were written; wakes a reader paused by backpressure.
     /// Returns the bytes still queued.
+    /// The writer task wrote `n` bytes of the frames it took (all of them); returns the bytes
+    /// still queued. Others may take frames again.
     pub fn written(&self, n: usize) -> usize {
-        let before = {
-            let mut q = self.0.queue.0.lock();
-            let before = q.bytes;
-            q.bytes = before.saturating_sub(n);
-            before
-        };
+        let mut q = self.0.queue.0.lock();
+        q.writing = false;
+        self.account(q, n)
+    }
+
+    /// Counts `n` bytes written and releases the queue's lock; returns the bytes still queued.
+    fn account(&self, mut q: MutexGuard<'_, Queue>, n: usize) -> usize {
+        let before = q.bytes;
         let after = before.saturating_sub(n);
+        q.bytes = after;
+        drop(q);
+        // Per connection, summed by INFO: writers on different cores share no counter.
+        self.0.written_bytes.fetch_add(n as u64, Ordering::Relaxed);
         if before >= READ_PAUSE_BYTES && after < READ_PAUSE_BYTES {
             self.0.drained.notify_waiters();
         }
         after
+    }
+
+    /// Bytes written to the client so far.
+    pub fn written_bytes(&self) -> u64 {
+        self.0.written_bytes.load(Ordering::Relaxed)
     }
 
     /// Waits until the queue is below the read-pause watermark (or the client is closing).
@@ -943,6 +1140,95 @@ mod tests {
         assert_eq!(o.next_batch(&mut out).await, Batch::Killed);
     }
 
+    /// A socket that takes at most `room` more bytes, then would block (or fails if `fail`).
+    struct FakeSink {
+        room: parking_lot::Mutex<usize>,
+        got: parking_lot::Mutex<Vec<u8>>,
+        fail: bool,
+    }
+
+    impl Sink for FakeSink {
+        fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+            self.try_send_vectored(&[IoSlice::new(buf)])
+        }
+
+        fn try_send_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            if self.fail {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            let mut room = self.room.lock();
+            if *room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let mut n = 0;
+            for b in bufs {
+                let k = b.len().min(*room);
+                self.got.lock().extend_from_slice(&b[..k]);
+                *room -= k;
+                n += k;
+            }
+            Ok(n)
+        }
+    }
+
+    fn with_sink(room: usize, fail: bool) -> (Outbox, Arc<FakeSink>) {
+        let sink = Arc::new(FakeSink {
+            room: parking_lot::Mutex::new(room),
+            got: parking_lot::Mutex::new(Vec::new()),
+            fail,
+        });
+        let o = Outbox::with_sink(
+            1,
+            Arc::new(OutputLimits::new(0, 0, 0)),
+            Arc::new(Stats::default()),
+            Some(sink.clone() as Arc<dyn Sink>),
+        );
+        (o, sink)
+    }
+
+    #[tokio::test]
+    async fn flush_writes_from_the_calling_thread() {
+        let (o, sink) = with_sink(usize::MAX, false);
+        for f in [&b"one"[..], b"two", b"three"] {
+            o.push_deferred(Bytes::copy_from_slice(f));
+        }
+        o.flush();
+        assert_eq!(&sink.got.lock()[..], b"onetwothree");
+        assert_eq!(o.pending(), 0);
+        assert_eq!(o.written_bytes(), 11);
+        assert!(!o.is_writing());
+    }
+
+    #[tokio::test]
+    async fn what_the_socket_does_not_take_goes_to_the_writer_first() {
+        let (o, sink) = with_sink(5, false);
+        let big = Bytes::from(vec![b'L'; COALESCE_MAX + 1]);
+        o.push_deferred(Bytes::from_static(b"abc"));
+        o.push_deferred(Bytes::from_static(b"defg"));
+        o.push_deferred(big.clone());
+        o.flush();
+        assert_eq!(&sink.got.lock()[..], b"abcde");
+        o.push_deferred(Bytes::from_static(b"later"));
+        // A flush while the socket is full writes nothing and keeps the order.
+        o.flush();
+        let mut want = b"fg".to_vec();
+        want.extend_from_slice(&big);
+        want.extend_from_slice(b"later");
+        assert_eq!(o.pending(), want.len());
+        assert_eq!(drain(&o).await, want);
+        assert_eq!(o.written_bytes(), 5 + want.len() as u64);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_closes_the_connection() {
+        let (o, _sink) = with_sink(0, true);
+        o.push_deferred(Bytes::from_static(b"x"));
+        o.flush();
+        assert_eq!(o.close_reason(), Some(CloseReason::Io));
+        let mut out = VecDeque::new();
+        assert_eq!(o.next_batch(&mut out).await, Batch::Killed);
+    }
+
     #[tokio::test]
     async fn closing_flushes_first() {
         let o = outbox(0, 0, 0);
@@ -952,6 +1238,7 @@ mod tests {
         let mut out = VecDeque::new();
         assert_eq!(o.next_batch(&mut out).await, Batch::Frames);
         out.clear();
+        o.written(1);
         assert_eq!(o.next_batch(&mut out).await, Batch::Closing);
     }
 }

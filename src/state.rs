@@ -160,11 +160,7 @@ impl ServerState {
             Live::PubsubChannels => self.registry.channel_count(Namespace::Global) as u64,
             Live::PubsubPatterns => self.registry.numpat() as u64,
             Live::PubsubShardChannels => self.registry.channel_count(Namespace::Shard) as u64,
-            Live::ConnectedNetOutput => self
-                .clients
-                .iter()
-                .map(|c| c.net_output_bytes.load(Ordering::Relaxed))
-                .sum(),
+            Live::ConnectedNetOutput => self.clients.iter().map(|c| c.outbox.written_bytes()).sum(),
             Live::TrackingPrefixes => {
                 let mut all = std::collections::HashSet::new();
                 for c in self.clients.iter() {

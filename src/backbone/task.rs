@@ -160,7 +160,7 @@ pub async fn run(
                     t.deliver(m);
                 }
                 for o in t.wakes.drain(..) {
-                    o.wake();
+                    o.flush();
                 }
             }
             n = rx.outgoing.recv_many(&mut outs, BATCH) => {

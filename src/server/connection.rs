@@ -22,7 +22,7 @@ use tracing::Instrument;
 use crate::backbone::Backbone;
 use crate::client::{ClientHandle, ClientState, ReplyMode};
 use crate::commands::{dispatch, Ctx, Login};
-use crate::outbox::{Batch, CloseReason, Outbox, READ_PAUSE_BYTES};
+use crate::outbox::{Batch, CloseReason, Outbox, Pushed, READ_PAUSE_BYTES};
 use crate::protocol::{Decoder, ProtocolError, ReplyBuf};
 use crate::state::{Admission, ServerState};
 
@@ -95,7 +95,7 @@ pub async fn serve(
         let Some(stream) = handshake(accepted).await else {
             return;
         };
-        let (rd, mut wr) = stream.into_split();
+        let (rd, mut wr, sink) = stream.into_split();
         if state.runtime.protected_mode.load(Ordering::Relaxed)
             && !peer.is_local()
             && state.acl.default_user().nopass
@@ -105,7 +105,7 @@ pub async fn serve(
             let _ = wr.shutdown().await;
             return;
         }
-        let outbox = Outbox::new(id, state.limits.clone(), state.stats.clone());
+        let outbox = Outbox::with_sink(id, state.limits.clone(), state.stats.clone(), sink);
         let handle = ClientHandle::new(id, peer.text(), laddr, fd, outbox);
         state.clients.insert(id, handle.clone());
         tracing::debug!("accepted");
@@ -144,10 +144,10 @@ pub async fn serve(
         state.ops.monitors.remove(id);
         let _ = writer.await;
         // What this connection wrote now counts among the closed connections' bytes.
-        state.stats.total_net_output_bytes.fetch_add(
-            handle.net_output_bytes.load(Ordering::Relaxed),
-            Ordering::Relaxed,
-        );
+        state
+            .stats
+            .total_net_output_bytes
+            .fetch_add(handle.outbox.written_bytes(), Ordering::Relaxed);
         state.stats.closed[reason.index()].fetch_add(1, Ordering::Relaxed);
         if reason == CloseReason::SlowConsumer {
             tracing::warn!(
@@ -282,12 +282,7 @@ async fn read_loop(
             if !client.close_after_batch.is_empty() {
                 state.close_clients(&std::mem::take(&mut client.close_after_batch));
             }
-            if !reply.is_empty() {
-                handle.outbox.push(reply.take());
-            }
-            for o in wakes.drain(..) {
-                o.wake();
-            }
+            flush_batch(handle, &mut reply, &mut wakes);
             while crate::commands::held_by_pause(state, client, &req) {
                 tokio::select! {
                     _ = state.ops.pause.changed() => {}
@@ -318,12 +313,7 @@ async fn read_loop(
         if !client.close_after_batch.is_empty() {
             state.close_clients(&std::mem::take(&mut client.close_after_batch));
         }
-        if !reply.is_empty() {
-            handle.outbox.push(reply.take());
-        }
-        for o in wakes.drain(..) {
-            o.wake();
-        }
+        flush_batch(handle, &mut reply, &mut wakes);
         client.call_stats.flush(&state.stats);
         {
             let mut meta = handle.meta.lock();
@@ -334,6 +324,19 @@ async fn read_loop(
             handle.outbox.close_after_flush();
             return reason;
         }
+    }
+}
+
+/// Once a batch of commands ran: writes its replies, then the messages it queued to other
+/// clients, from this thread where the sockets take them (`Outbox::flush`). Replies first, as
+/// Redis writes the client that ran the commands first: a pipelining publisher can send its
+/// next batch while the messages of this one are written.
+fn flush_batch(handle: &ClientHandle, reply: &mut ReplyBuf, wakes: &mut Vec<Outbox>) {
+    if !reply.is_empty() && handle.outbox.push_deferred(reply.take()) == Pushed::NeedsWake {
+        handle.outbox.flush();
+    }
+    for o in wakes.drain(..) {
+        o.flush();
     }
 }
 
@@ -532,7 +535,11 @@ async fn write_loop(mut wr: WriteHalf, handle: Arc<ClientHandle>, state: Arc<Ser
             b = outbox.next_batch(&mut batch) => b,
             _ = handle.kill_token().cancelled() => break,
             _ = state.flush.cancelled() => {
-                // Every reader has stopped: write what is already queued, then close.
+                // Every reader has stopped: write what is already queued, then close (after a
+                // write another thread started, which is short: it never waits).
+                while outbox.is_writing() {
+                    tokio::task::yield_now().await;
+                }
                 while outbox.try_batch(&mut batch) {
                     match write_batch(&mut wr, &mut batch, &mut buf).await {
                         Ok(n) => {
@@ -580,10 +587,6 @@ async fn write_loop(mut wr: WriteHalf, handle: Arc<ClientHandle>, state: Arc<Ser
 
 /// Records a write; returns the bytes still queued.
 fn written(handle: &ClientHandle, n: usize) -> usize {
-    // Per connection, summed by INFO: writers on different cores share no counter.
-    handle
-        .net_output_bytes
-        .fetch_add(n as u64, Ordering::Relaxed);
     handle.outbox.written(n)
 }
 

@@ -1,13 +1,16 @@
 //! Listeners and streams: plain TCP (`port`), TLS (`tls-port`, rustls with the ring provider)
 //! and unix sockets (`unixsocket`) become one `Stream` type, split into a `ReadHalf` and a
-//! `WriteHalf` that the connection code uses without knowing which it has.
+//! `WriteHalf` that the connection code uses without knowing which it has. A plain socket is
+//! shared by both halves and by the client's outbox, which writes to it from whichever thread
+//! fans out a message when the connection's writer is idle (`outbox::Sink`); a TLS stream is
+//! written by the writer task alone.
 //!
 //! TLS material is read once, at start: `tls_acceptor` builds the rustls server config from
 //! Redis's directives (`tls-cert-file`, `tls-key-file`, `tls-ca-cert-file`/`-dir`,
 //! `tls-auth-clients`, `tls-protocols`). The handshake runs in the connection's own task, so a
 //! slow or hostile handshake never holds up the accept loop.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -20,11 +23,12 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
-use tokio::net::{tcp, unix, TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{TlsAuthClients, TlsConfig};
+use crate::outbox::Sink;
 
 /// A bound listening socket.
 pub enum Listener {
@@ -159,27 +163,53 @@ pub enum Stream {
 }
 
 impl Stream {
-    pub fn into_split(self) -> (ReadHalf, WriteHalf) {
+    /// The halves, and the sink an outbox may write to directly (plain sockets only).
+    pub fn into_split(self) -> (ReadHalf, WriteHalf, Option<Arc<dyn Sink>>) {
         match self {
             Stream::Tcp(s) => {
-                let (r, w) = s.into_split();
-                (ReadHalf::Tcp(r), WriteHalf::Tcp(w))
+                let s = Arc::new(s);
+                let sink: Arc<dyn Sink> = Arc::new(Plain(s.clone()));
+                (ReadHalf::Tcp(s.clone()), WriteHalf::Tcp(s), Some(sink))
             }
             Stream::Unix(s) => {
-                let (r, w) = s.into_split();
-                (ReadHalf::Unix(r), WriteHalf::Unix(w))
+                let s = Arc::new(s);
+                let sink: Arc<dyn Sink> = Arc::new(Plain(s.clone()));
+                (ReadHalf::Unix(s.clone()), WriteHalf::Unix(s), Some(sink))
             }
             Stream::Tls(s) => {
                 let (r, w) = tokio::io::split(*s);
-                (ReadHalf::Tls(r), WriteHalf::Tls(w))
+                (ReadHalf::Tls(r), WriteHalf::Tls(w), None)
             }
         }
     }
 }
 
+/// A plain socket as an outbox's sink.
+struct Plain<S>(Arc<S>);
+
+/// Sends with `send`/`sendmsg` on the descriptor: a socket write that skips the file layer's
+/// work `write`/`writev` do, and the runtime's readiness bookkeeping (the writer task, which
+/// waits on it, finds out for itself when the socket is full).
+macro_rules! plain_sink {
+    ($t:ty) => {
+        impl Sink for Plain<$t> {
+            fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+                socket2::SockRef::from(&*self.0).send_with_flags(buf, libc::MSG_NOSIGNAL)
+            }
+
+            fn try_send_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                socket2::SockRef::from(&*self.0).send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
+            }
+        }
+    };
+}
+
+plain_sink!(TcpStream);
+plain_sink!(UnixStream);
+
 pub enum ReadHalf {
-    Tcp(tcp::OwnedReadHalf),
-    Unix(unix::OwnedReadHalf),
+    Tcp(Arc<TcpStream>),
+    Unix(Arc<UnixStream>),
     Tls(tokio::io::ReadHalf<TlsStream<TcpStream>>),
 }
 
@@ -224,32 +254,61 @@ impl ReadHalf {
 }
 
 pub enum WriteHalf {
-    Tcp(tcp::OwnedWriteHalf),
-    Unix(unix::OwnedWriteHalf),
+    Tcp(Arc<TcpStream>),
+    Unix(Arc<UnixStream>),
     Tls(tokio::io::WriteHalf<TlsStream<TcpStream>>),
+}
+
+/// `poll_write` on a shared plain socket: wait until it is writable, then write what it takes.
+macro_rules! poll_plain {
+    ($s:expr, $cx:expr, $write:expr) => {
+        loop {
+            std::task::ready!($s.poll_write_ready($cx))?;
+            match $write {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                r => return Poll::Ready(r),
+            }
+        }
+    };
 }
 
 impl AsyncWrite for WriteHalf {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            WriteHalf::Tcp(w) => Pin::new(w).poll_write(cx, b),
-            WriteHalf::Unix(w) => Pin::new(w).poll_write(cx, b),
+            WriteHalf::Tcp(s) => poll_plain!(s, cx, s.try_write(b)),
+            WriteHalf::Unix(s) => poll_plain!(s, cx, s.try_write(b)),
             WriteHalf::Tls(w) => Pin::new(w).poll_write(cx, b),
         }
     }
 
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            WriteHalf::Tcp(s) => poll_plain!(s, cx, s.try_write_vectored(bufs)),
+            WriteHalf::Unix(s) => poll_plain!(s, cx, s.try_write_vectored(bufs)),
+            WriteHalf::Tls(w) => Pin::new(w).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        !matches!(self, WriteHalf::Tls(_))
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            WriteHalf::Tcp(w) => Pin::new(w).poll_flush(cx),
-            WriteHalf::Unix(w) => Pin::new(w).poll_flush(cx),
+            WriteHalf::Tcp(_) | WriteHalf::Unix(_) => Poll::Ready(Ok(())),
             WriteHalf::Tls(w) => Pin::new(w).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let how = std::net::Shutdown::Write;
         match self.get_mut() {
-            WriteHalf::Tcp(w) => Pin::new(w).poll_shutdown(cx),
-            WriteHalf::Unix(w) => Pin::new(w).poll_shutdown(cx),
+            WriteHalf::Tcp(s) => Poll::Ready(socket2::SockRef::from(&**s).shutdown(how)),
+            WriteHalf::Unix(s) => Poll::Ready(socket2::SockRef::from(&**s).shutdown(how)),
             WriteHalf::Tls(w) => Pin::new(w).poll_shutdown(cx),
         }
     }

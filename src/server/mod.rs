@@ -288,7 +288,7 @@ async fn reject_max_clients(accepted: listener::Accepted) {
     let Some(stream) = connection::handshake(accepted).await else {
         return;
     };
-    let (_, mut wr) = stream.into_split();
+    let (_, mut wr, _) = stream.into_split();
     let _ = wr
         .write_all(b"-ERR max number of clients reached\r\n")
         .await;
