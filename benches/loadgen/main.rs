@@ -25,6 +25,20 @@
 //! `--cross-node` runs the scale-out scenarios instead (`crossnode.rs`): pubsubd nodes on a
 //! NATS backbone against a three-node Redis Cluster, both started fresh per run.
 //!
+//! ## Per-core figures: `--pin`
+//!
+//! ```text
+//! cargo bench --bench loadgen -- --pubsubd --redis /usr/bin/redis-server --pin 0:1 \
+//!     --scenario fanout,fanout-1k,channels --reps 5 --duration 3
+//! ```
+//!
+//! `--pin SERVER_CPUS:LOADGEN_CPUS` (CPU lists as taskset spells them: `0`, `0,1`, `0-1`) pins
+//! the load generator's whole process before its runtime is built, so its worker threads default
+//! to one per CPU it was given, and starts every server with its affinity set to SERVER_CPUS
+//! (before exec: the PID measured is the server's own, and pubsubd sizes its thread pool by the
+//! CPUs it may use). `--target` servers are not pinned. The run header and the summary state the
+//! pinning.
+//!
 //! Figures depend on the machine and on what else runs on it: compare the two servers only
 //! within one run, and prefer the per-CPU-second columns on a busy machine.
 //!
@@ -35,6 +49,7 @@
 
 mod crossnode;
 mod patterns;
+mod pin;
 mod publisher;
 mod report;
 mod resp;
@@ -52,6 +67,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::Parser;
 
 use crate::patterns::Shape;
+use crate::pin::Pinning;
 use crate::report::{Context, ScenarioRuns};
 use crate::run::Outcome;
 use crate::scenario::{Params, Scenario};
@@ -75,6 +91,10 @@ struct Cli {
     /// An externally started server: NAME=host:port[:pid] (the pid enables CPU and RSS figures).
     #[arg(long = "target", value_name = "NAME=HOST:PORT[:PID]")]
     targets: Vec<String>,
+    /// Pin every server started to SERVER_CPUS and the load generator to LOADGEN_CPUS (lists
+    /// as taskset's: 0, 0,1, 0-1).
+    #[arg(long, value_name = "SERVER_CPUS:LOADGEN_CPUS", value_parser = Pinning::parse)]
+    pin: Option<Pinning>,
     /// Comma-separated scenarios, `patterns` or `all`.
     #[arg(long, default_value = "fanout")]
     scenario: String,
@@ -143,6 +163,13 @@ struct Cli {
 
 fn main() {
     let cli = Cli::parse();
+    // Before the runtime exists, so that its threads inherit the pinning and count by it.
+    if let Some(pin) = &cli.pin {
+        if let Err(e) = pin.pin_self() {
+            eprintln!("loadgen: {e:#}");
+            std::process::exit(2);
+        }
+    }
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = cli.threads {
         rt.worker_threads(n);
@@ -188,9 +215,13 @@ async fn real_main(cli: Cli) -> Result<bool> {
     resp::self_check()?;
     stats::self_check()?;
     patterns::self_check()?;
+    pin::self_check()?;
     if cli.self_test {
         println!("self-checks passed");
         return Ok(true);
+    }
+    if cli.cross_node && cli.pin.is_some() {
+        bail!("--pin applies to the interleaved runs, not to --cross-node");
     }
     if cli.cross_node {
         let pubsubd = match (cli.pubsubd.as_deref(), option_env!("CARGO_BIN_EXE_pubsubd")) {
@@ -239,6 +270,20 @@ async fn real_main(cli: Cli) -> Result<bool> {
     }
     let specs = server_specs(&cli)?;
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    // The runtime's default worker count already follows the pinning.
+    let allowed = pin::allowed_cpus()?.len();
+    let threads = cli.threads.unwrap_or(allowed).max(1);
+    let pinning = match &cli.pin {
+        Some(pin) => {
+            if specs.iter().any(ServerSpec::is_external) {
+                eprintln!("note: --pin does not pin --target servers");
+            }
+            pin.describe(threads)
+        }
+        None => format!(
+            "none: the servers and the load generator ({threads} worker threads) share the machine's CPUs"
+        ),
+    };
     let scenarios = scenario::parse_list(&cli.scenario)?;
     if cli.reps == 0 || !(cli.duration > 0.0 && cli.duration <= 600.0) {
         bail!("--reps must be ≥ 1 and --duration in (0, 600] seconds");
@@ -276,13 +321,15 @@ async fn real_main(cli: Cli) -> Result<bool> {
         duration_s: cli.duration,
         versions: specs.iter().filter_map(version).collect(),
         loadavg_start: report::loadavg(),
+        pinning,
     };
     println!(
-        "loadgen: {} | servers {} | {} reps × {} s",
+        "loadgen: {} | servers {} | {} reps × {} s\npinning: {}",
         ctx.command,
         names.join(", "),
         cli.reps,
-        cli.duration
+        cli.duration,
+        ctx.pinning
     );
 
     let mut all = Vec::new();
@@ -363,6 +410,11 @@ fn server_specs(cli: &Cli) -> Result<Vec<ServerSpec>> {
     }
     if specs.is_empty() {
         bail!("nothing to measure: give --pubsubd, --redis, --server NAME=PATH or --target");
+    }
+    if let Some(pin) = &cli.pin {
+        for s in specs.iter_mut().filter(|s| !s.is_external()) {
+            s.cpus = Some(pin.servers.clone());
+        }
     }
     let mut names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
     names.sort_unstable();

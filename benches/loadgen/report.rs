@@ -135,6 +135,8 @@ pub struct Context {
     pub duration_s: f64,
     pub versions: Vec<String>,
     pub loadavg_start: String,
+    /// How the load generator and the servers were pinned to CPUs, in words.
+    pub pinning: String,
 }
 
 /// The markdown summary: headline figures with their targets.
@@ -143,7 +145,7 @@ pub fn markdown(all: &[ScenarioRuns], names: &[String], ctx: &Context, p: &Param
     let _ = writeln!(out, "### Load generator: {}\n", names.join(" vs "));
     let _ = writeln!(
         out,
-        "- machine: {}, {} cores (nproc), Linux {}",
+        "- machine: {}, {} CPUs, Linux {}",
         cpu_model(),
         nproc(),
         kernel()
@@ -159,6 +161,7 @@ pub fn markdown(all: &[ScenarioRuns], names: &[String], ctx: &Context, p: &Param
         let _ = writeln!(out, "- servers: {}", ctx.versions.join("; "));
     }
     let _ = writeln!(out, "- command: `{}`", ctx.command);
+    let _ = writeln!(out, "- pinning: {}", ctx.pinning);
     let _ = writeln!(
         out,
         "- method: every run starts the server fresh on 127.0.0.1; servers interleaved ({} …) over {} \
@@ -249,8 +252,11 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
+/// CPUs the machine has online (not the ones this process is pinned to).
 fn nproc() -> usize {
-    std::thread::available_parallelism().map_or(0, |n| n.get())
+    std::fs::read_to_string("/proc/cpuinfo").map_or(0, |s| {
+        s.lines().filter(|l| l.starts_with("processor")).count()
+    })
 }
 
 fn kernel() -> String {

@@ -3,7 +3,9 @@
 //!
 //! A server the load generator starts itself runs in a scratch directory (so a redis-server never
 //! drops a dump.rdb into the caller's tree), logs there, and is killed by its PID when the
-//! [`Running`] handle drops. Externally started servers (`--target`) are only measured.
+//! [`Running`] handle drops. Externally started servers (`--target`) are only measured. With
+//! `--pin`, a started server's affinity is set between fork and exec, so the PID recorded is
+//! still the server's own.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,11 +17,15 @@ use anyhow::{anyhow, bail, Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::pin::CpuList;
+
 /// How to get a server to test.
 #[derive(Debug, Clone)]
 pub struct ServerSpec {
     pub name: String,
     pub launch: Launch,
+    /// CPUs a started server is pinned to (`--pin`); external targets are left alone.
+    pub cpus: Option<CpuList>,
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +66,7 @@ impl ServerSpec {
         Ok(Self {
             name: name.to_string(),
             launch: Launch::External { addr, pid },
+            cpus: None,
         })
     }
 
@@ -82,6 +89,7 @@ impl ServerSpec {
         Ok(Self {
             name: name.to_string(),
             launch: Launch::Binary { path, flavour },
+            cpus: None,
         })
     }
 
@@ -199,12 +207,16 @@ async fn start_binary(
     }
     let log = workdir.join(format!("{}-{port}.log", spec.name));
     let logf = std::fs::File::create(&log)?;
-    let child = Command::new(path)
-        .args(&args)
+    let mut cmd = Command::new(path);
+    cmd.args(&args)
         .current_dir(workdir)
         .stdin(Stdio::null())
         .stdout(logf.try_clone()?)
-        .stderr(logf)
+        .stderr(logf);
+    if let Some(cpus) = &spec.cpus {
+        cpus.pin_command(&mut cmd);
+    }
+    let child = cmd
         .spawn()
         .with_context(|| format!("starting {}", path.display()))?;
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
