@@ -25,10 +25,10 @@
 //! `--cross-node` runs the scale-out scenarios instead (`crossnode.rs`): pubsubd nodes on a
 //! NATS backbone against a three-node Redis Cluster, both started fresh per run.
 //!
-//! ## Per-core figures: `--pin`
+//! ## Per-core figures: `--pin` and `--relay`
 //!
 //! ```text
-//! cargo bench --bench loadgen -- --pubsubd --redis /usr/bin/redis-server --pin 0:1 \
+//! cargo bench --bench loadgen -- --pubsubd --redis /usr/bin/redis-server --relay --pin 0:1 \
 //!     --scenario fanout,fanout-1k,channels --reps 5 --duration 3
 //! ```
 //!
@@ -38,6 +38,14 @@
 //! (before exec: the PID measured is the server's own, and pubsubd sizes its thread pool by the
 //! CPUs it may use). `--target` servers are not pinned. The run header and the summary state the
 //! pinning.
+//!
+//! `--relay` adds a server named `relay`: this binary again, as `loadgen --relay-serve --port N`
+//! (`relay.rs`). One thread, epoll, no command parsing beyond PING, SUBSCRIBE and PUBLISH, and
+//! each delivery a `writev` of a static header and the PUBLISH frame's own tail: the limit of
+//! pub/sub forwarding on one core. It runs in `fanout`, `fanout-1k`, `fanout-4k` and `channels`
+//! (elsewhere its rows say n/a), passes the same delivery checks, and the tables add the first
+//! server ÷ relay beside the first ÷ the second (the targets stay on the latter; `fanout` adds
+//! one against the relay).
 //!
 //! Figures depend on the machine and on what else runs on it: compare the two servers only
 //! within one run, and prefer the per-CPU-second columns on a busy machine.
@@ -51,6 +59,7 @@ mod crossnode;
 mod patterns;
 mod pin;
 mod publisher;
+mod relay;
 mod report;
 mod resp;
 mod run;
@@ -68,7 +77,7 @@ use clap::Parser;
 
 use crate::patterns::Shape;
 use crate::pin::Pinning;
-use crate::report::{Context, ScenarioRuns};
+use crate::report::{Context, Lineup, ScenarioRuns};
 use crate::run::Outcome;
 use crate::scenario::{Params, Scenario};
 use crate::server::{Launch, Running, ServerSpec};
@@ -91,6 +100,10 @@ struct Cli {
     /// An externally started server: NAME=host:port[:pid] (the pid enables CPU and RSS figures).
     #[arg(long = "target", value_name = "NAME=HOST:PORT[:PID]")]
     targets: Vec<String>,
+    /// Also run `relay`, the limit of pub/sub forwarding on one core (this binary, one thread,
+    /// no command parsing), in the fanout and channels scenarios.
+    #[arg(long)]
+    relay: bool,
     /// Pin every server started to SERVER_CPUS and the load generator to LOADGEN_CPUS (lists
     /// as taskset's: 0, 0,1, 0-1).
     #[arg(long, value_name = "SERVER_CPUS:LOADGEN_CPUS", value_parser = Pinning::parse)]
@@ -159,10 +172,22 @@ struct Cli {
     /// Passed by `cargo bench` to harness = false targets; ignored.
     #[arg(long, hide = true)]
     bench: bool,
+    /// Serve as the relay on 127.0.0.1:--port until killed (how `--relay` starts it).
+    #[arg(long, hide = true, requires = "port")]
+    relay_serve: bool,
+    /// The relay's port.
+    #[arg(long, hide = true, requires = "relay_serve")]
+    port: Option<u16>,
 }
 
 fn main() {
     let cli = Cli::parse();
+    if let (true, Some(port)) = (cli.relay_serve, cli.port) {
+        if let Err(e) = relay::serve(port) {
+            eprintln!("relay: {e:#}");
+        }
+        std::process::exit(2);
+    }
     // Before the runtime exists, so that its threads inherit the pinning and count by it.
     if let Some(pin) = &cli.pin {
         if let Err(e) = pin.pin_self() {
@@ -216,12 +241,23 @@ async fn real_main(cli: Cli) -> Result<bool> {
     stats::self_check()?;
     patterns::self_check()?;
     pin::self_check()?;
+    relay::self_check()?;
+    let nothing_to_measure = cli.pubsubd.is_none()
+        && cli.redis.is_none()
+        && cli.servers.is_empty()
+        && cli.targets.is_empty()
+        && !cli.relay;
+    let work = Workdir(std::env::temp_dir().join(format!("loadgen.{}", std::process::id())));
+    std::fs::create_dir_all(&work.0).context("creating the scratch directory")?;
+    if cli.self_test || nothing_to_measure || (cli.relay && !cli.cross_node) {
+        relay::end_to_end_check(&work.0).await?;
+    }
     if cli.self_test {
         println!("self-checks passed");
         return Ok(true);
     }
-    if cli.cross_node && cli.pin.is_some() {
-        bail!("--pin applies to the interleaved runs, not to --cross-node");
+    if cli.cross_node && (cli.relay || cli.pin.is_some()) {
+        bail!("--relay and --pin apply to the interleaved runs, not to --cross-node");
     }
     if cli.cross_node {
         let pubsubd = match (cli.pubsubd.as_deref(), option_env!("CARGO_BIN_EXE_pubsubd")) {
@@ -245,8 +281,6 @@ async fn real_main(cli: Cli) -> Result<bool> {
             latency_subscribers: cli.latency_subscribers.max(1),
             healthy: cli.healthy.max(1),
         };
-        let work = Workdir(std::env::temp_dir().join(format!("loadgen.{}", std::process::id())));
-        std::fs::create_dir_all(&work.0)?;
         println!(
             "loadgen: {} | {} reps × {} s",
             command_line(),
@@ -257,14 +291,10 @@ async fn real_main(cli: Cli) -> Result<bool> {
     }
     // `cargo test --all-targets` and a bare `cargo bench` run every bench target without
     // arguments: check, as criterion's test mode does, and measure nothing.
-    if cli.pubsubd.is_none()
-        && cli.redis.is_none()
-        && cli.servers.is_empty()
-        && cli.targets.is_empty()
-    {
+    if nothing_to_measure {
         println!(
             "loadgen: self-checks passed; nothing to measure (give --pubsubd, --redis, \
-             --server NAME=PATH or --target; --help lists the knobs)"
+             --server NAME=PATH, --target or --relay; --help lists the knobs)"
         );
         return Ok(true);
     }
@@ -273,6 +303,10 @@ async fn real_main(cli: Cli) -> Result<bool> {
     // The runtime's default worker count already follows the pinning.
     let allowed = pin::allowed_cpus()?.len();
     let threads = cli.threads.unwrap_or(allowed).max(1);
+    let lineup = Lineup {
+        names: names.clone(),
+        relay: specs.iter().position(ServerSpec::is_relay),
+    };
     let pinning = match &cli.pin {
         Some(pin) => {
             if specs.iter().any(ServerSpec::is_external) {
@@ -313,8 +347,6 @@ async fn real_main(cli: Cli) -> Result<bool> {
     if specs.iter().any(ServerSpec::is_external) && most > 9_000 {
         eprintln!("note: {most} connections; an external redis-server needs maxclients above that");
     }
-    let work = Workdir(std::env::temp_dir().join(format!("loadgen.{}", std::process::id())));
-    std::fs::create_dir_all(&work.0).context("creating the scratch directory")?;
     let ctx = Context {
         command: command_line(),
         reps: cli.reps,
@@ -338,18 +370,30 @@ async fn real_main(cli: Cli) -> Result<bool> {
         let mut runs: Vec<Vec<Outcome>> = specs.iter().map(|_| Vec::new()).collect();
         for rep in 0..cli.reps {
             for (i, spec) in specs.iter().enumerate() {
-                let o = run_once(s, spec, &p, &work.0).await;
+                let o = if spec.is_relay() && !s.relay_applies() {
+                    Outcome {
+                        skipped: Some(
+                            "the relay serves plain SUBSCRIBE/PUBLISH loads only \
+                             (fanout, fanout-1k, fanout-4k, channels)"
+                                .into(),
+                        ),
+                        ..Default::default()
+                    }
+                } else {
+                    let o = run_once(s, spec, &p, &work.0).await;
+                    // Let the freed server's memory and sockets settle before the next one starts.
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    o
+                };
                 println!("{}", report::run_line(s, rep, cli.reps, &spec.name, &o));
                 runs[i].push(o);
-                // Let the freed server's memory and sockets settle before the next one starts.
-                tokio::time::sleep(Duration::from_millis(300)).await;
             }
         }
         let sr = ScenarioRuns { scenario: s, runs };
-        print!("{}", report::table(&sr, &names, &p));
+        print!("{}", report::table(&sr, &lineup, &p));
         all.push(sr);
     }
-    let md = report::markdown(&all, &names, &ctx, &p);
+    let md = report::markdown(&all, &lineup, &ctx, &p);
     println!("\n{md}");
     if let Some(path) = &cli.markdown {
         std::fs::write(path, &md).with_context(|| format!("writing {}", path.display()))?;
@@ -408,8 +452,14 @@ fn server_specs(cli: &Cli) -> Result<Vec<ServerSpec>> {
     for t in &cli.targets {
         specs.push(ServerSpec::parse_target(t)?);
     }
+    // Last, so that the first server is still compared with the second as before.
+    if cli.relay {
+        specs.push(ServerSpec::relay()?);
+    }
     if specs.is_empty() {
-        bail!("nothing to measure: give --pubsubd, --redis, --server NAME=PATH or --target");
+        bail!(
+            "nothing to measure: give --pubsubd, --redis, --server NAME=PATH, --target or --relay"
+        );
     }
     if let Some(pin) = &cli.pin {
         for s in specs.iter_mut().filter(|s| !s.is_external()) {
@@ -429,6 +479,12 @@ fn version(spec: &ServerSpec) -> Option<String> {
     let Launch::Binary { path, flavour } = &spec.launch else {
         return None;
     };
+    if *flavour == server::Flavour::Relay {
+        return Some(format!(
+            "{}: this load generator's binary, --relay-serve",
+            spec.name
+        ));
+    }
     if *flavour != server::Flavour::Redis {
         let cwd = std::env::current_dir().unwrap_or_default();
         let shown = path.strip_prefix(&cwd).unwrap_or(path);

@@ -1,13 +1,34 @@
 //! Tables: one per scenario as it finishes, and a markdown summary for README.md at the end.
 //!
-//! Every figure is the median over repetitions of that server; the ratio is the first server
-//! listed ÷ the second, from the same interleaved run.
+//! Every figure is the median over repetitions of that server. The ratios are the first server
+//! listed ÷ the second (leaving the relay aside; the targets are held to this one), and the
+//! first ÷ the relay when `--relay` runs, all from the same interleaved run.
 
 use std::fmt::Write as _;
 
 use crate::run::Outcome;
 use crate::scenario::{fmt_of, key, Params, Scenario, Target};
 use crate::stats::{format, median, today_utc};
+
+/// Who runs, and whom the first server is compared with.
+pub struct Lineup {
+    pub names: Vec<String>,
+    /// Index of the relay in `names`, if it runs.
+    pub relay: Option<usize>,
+}
+
+impl Lineup {
+    /// The server the first is compared with and held to targets against: the next one listed
+    /// that is not the relay.
+    fn base(&self) -> Option<usize> {
+        (1..self.names.len()).find(|&i| Some(i) != self.relay)
+    }
+
+    /// The relay, unless it is the first server itself.
+    fn relay_vs(&self) -> Option<usize> {
+        self.relay.filter(|&r| r != 0)
+    }
+}
 
 /// All repetitions of one scenario: `runs[server][rep]`.
 pub struct ScenarioRuns {
@@ -21,19 +42,23 @@ impl ScenarioRuns {
         median(&v)
     }
 
-    fn ratio(&self, k: &str) -> f64 {
-        if self.runs.len() < 2 {
-            return f64::NAN;
+    /// The first server ÷ server `other`.
+    fn ratio(&self, other: Option<usize>, k: &str) -> f64 {
+        match other {
+            Some(b) => self.median(0, k) / self.median(b, k),
+            None => f64::NAN,
         }
-        self.median(0, k) / self.median(1, k)
     }
 
+    /// Runs whose checks passed, of those that ran.
     fn checks(&self, server: usize) -> (usize, usize) {
-        let runs = &self.runs[server];
-        (
-            runs.iter().filter(|o| o.problems.is_empty()).count(),
-            runs.len(),
-        )
+        let ran = self.runs[server].iter().filter(|o| o.skipped.is_none());
+        let (mut ok, mut n) = (0, 0);
+        for o in ran {
+            n += 1;
+            ok += usize::from(o.problems.is_empty());
+        }
+        (ok, n)
     }
 
     pub fn all_ok(&self) -> bool {
@@ -49,8 +74,23 @@ fn ratio_text(r: f64) -> String {
     }
 }
 
+fn checks_text(ok: usize, n: usize) -> String {
+    match (ok, n) {
+        (_, 0) => "n/a".into(),
+        (ok, n) if ok == n => format!("{ok}/{n} ok"),
+        (ok, n) => format!("{ok}/{n} ok ✗"),
+    }
+}
+
 /// One line per finished run, printed as it happens.
 pub fn run_line(s: Scenario, rep: usize, reps: usize, server: &str, o: &Outcome) -> String {
+    if let Some(why) = &o.skipped {
+        return format!(
+            "  [{}] rep {}/{reps} {server:<10} n/a: {why}",
+            s.name(),
+            rep + 1
+        );
+    }
     let figures: Vec<String> = s
         .columns()
         .iter()
@@ -75,7 +115,8 @@ pub fn run_line(s: Scenario, rep: usize, reps: usize, server: &str, o: &Outcome)
 }
 
 /// The per-scenario table for a terminal.
-pub fn table(sr: &ScenarioRuns, names: &[String], p: &Params) -> String {
+pub fn table(sr: &ScenarioRuns, lineup: &Lineup, p: &Params) -> String {
+    let names = &lineup.names;
     let s = sr.scenario;
     let cols = s.columns();
     let mut rows: Vec<Vec<String>> = Vec::new();
@@ -87,20 +128,16 @@ pub fn table(sr: &ScenarioRuns, names: &[String], p: &Params) -> String {
         let mut r = vec![name.clone()];
         r.extend(cols.iter().map(|k| format(sr.median(i, k), fmt_of(k))));
         let (ok, n) = sr.checks(i);
-        r.push(if ok == n {
-            format!("{ok}/{n} ok")
-        } else {
-            format!("{ok}/{n} ok ✗")
-        });
+        r.push(checks_text(ok, n));
         rows.push(r);
     }
-    if names.len() >= 2 {
-        let mut r = vec![format!("{}÷{}", names[0], names[1])];
+    for other in [lineup.base(), lineup.relay_vs()].into_iter().flatten() {
+        let mut r = vec![format!("{}÷{}", names[0], names[other])];
         r.extend(cols.iter().map(|k| {
             if *k == key::CLIENT_CPU {
                 String::new()
             } else {
-                ratio_text(sr.ratio(k))
+                ratio_text(sr.ratio(Some(other), k))
             }
         }));
         r.push(String::new());
@@ -140,7 +177,9 @@ pub struct Context {
 }
 
 /// The markdown summary: headline figures with their targets.
-pub fn markdown(all: &[ScenarioRuns], names: &[String], ctx: &Context, p: &Params) -> String {
+pub fn markdown(all: &[ScenarioRuns], lineup: &Lineup, ctx: &Context, p: &Params) -> String {
+    let names = &lineup.names;
+    let (base, relay) = (lineup.base(), lineup.relay_vs());
     let mut out = String::new();
     let _ = writeln!(out, "### Load generator: {}\n", names.join(" vs "));
     let _ = writeln!(
@@ -162,6 +201,16 @@ pub fn markdown(all: &[ScenarioRuns], names: &[String], ctx: &Context, p: &Param
     }
     let _ = writeln!(out, "- command: `{}`", ctx.command);
     let _ = writeln!(out, "- pinning: {}", ctx.pinning);
+    if lineup.relay.is_some() {
+        let _ = writeln!(
+            out,
+            "- relay: the limit of pub/sub forwarding on one core, not a server: this load \
+             generator's own binary in `--relay-serve` mode, one thread, epoll, no command parsing \
+             beyond PING, SUBSCRIBE and PUBLISH; each delivery is a static `message` header plus the \
+             PUBLISH frame's tail (no copy), one writev per subscriber per read. Runs only where a \
+             plain SUBSCRIBE/PUBLISH load applies (n/a elsewhere)"
+        );
+    }
     let _ = writeln!(
         out,
         "- method: every run starts the server fresh on 127.0.0.1; servers interleaved ({} …) over {} \
@@ -174,21 +223,15 @@ pub fn markdown(all: &[ScenarioRuns], names: &[String], ctx: &Context, p: &Param
     );
     let mut head = vec!["scenario".to_string(), "figure".into()];
     head.extend(names.iter().cloned());
-    if names.len() >= 2 {
-        head.push(format!("{} ÷ {}", names[0], names[1]));
+    let others: Vec<usize> = [base, relay].into_iter().flatten().collect();
+    for &o in &others {
+        head.push(format!("{} ÷ {}", names[0], names[o]));
     }
     head.extend(["target".into(), "met".into(), "checks".into()]);
     let _ = writeln!(out, "| {} |", head.join(" | "));
-    let align: Vec<&str> = head
-        .iter()
-        .enumerate()
-        .map(|(i, _)| {
-            if i >= 2 && i < 2 + names.len() + 1 {
-                "--:"
-            } else {
-                "---"
-            }
-        })
+    let numeric = 2..2 + names.len() + others.len();
+    let align: Vec<&str> = (0..head.len())
+        .map(|i| if numeric.contains(&i) { "--:" } else { "---" })
         .collect();
     let _ = writeln!(out, "|{}|", align.join("|"));
     for sr in all {
@@ -203,15 +246,19 @@ pub fn markdown(all: &[ScenarioRuns], names: &[String], ctx: &Context, p: &Param
         for h in sr.scenario.headlines() {
             let mut row = vec![sr.scenario.name(), h.key.to_string()];
             row.extend((0..names.len()).map(|i| format(sr.median(i, h.key), fmt_of(h.key))));
-            let ratio = sr.ratio(h.key);
-            if names.len() >= 2 {
-                row.push(ratio_text(ratio));
+            row.extend(others.iter().map(|&o| ratio_text(sr.ratio(Some(o), h.key))));
+            let first = sr.median(0, h.key);
+            let mut targets = Vec::new();
+            let mut met = Vec::new();
+            if let Some(t) = h.target {
+                targets.push(t.describe());
+                met.push(verdict(t, sr.ratio(base, h.key), first));
             }
-            let (target, met) = match h.target {
-                None => (String::new(), String::new()),
-                Some(t) => (t.describe(), verdict(t, ratio, sr.median(0, h.key))),
-            };
-            row.extend([target, met, checks.clone()]);
+            if let (Some(t), Some(_)) = (h.vs_relay, relay) {
+                targets.push(format!("{} relay", t.describe()));
+                met.push(verdict(t, sr.ratio(relay, h.key), first));
+            }
+            row.extend([targets.join("; "), met.join("; "), checks.clone()]);
             let _ = writeln!(out, "| {} |", row.join(" | "));
         }
     }

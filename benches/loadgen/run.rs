@@ -26,6 +26,8 @@ pub struct Outcome {
     pub problems: Vec<String>,
     /// A one-line account of the counts behind the check.
     pub tally: String,
+    /// Why this server did not run this scenario (the relay outside its scenarios).
+    pub skipped: Option<String>,
 }
 
 impl Outcome {

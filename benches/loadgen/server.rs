@@ -43,6 +43,8 @@ pub enum Flavour {
     Redis,
     /// pubsubd: has no persistence directives to switch off.
     Pubsubd,
+    /// This load generator's own binary in `--relay-serve` mode (see `relay.rs`).
+    Relay,
 }
 
 impl ServerSpec {
@@ -93,8 +95,31 @@ impl ServerSpec {
         })
     }
 
+    /// The relay: this very binary, started again in its serving mode.
+    pub fn relay() -> Result<Self> {
+        let path = std::env::current_exe().context("locating the load generator's binary")?;
+        Ok(Self {
+            name: "relay".to_string(),
+            launch: Launch::Binary {
+                path,
+                flavour: Flavour::Relay,
+            },
+            cpus: None,
+        })
+    }
+
     pub fn is_external(&self) -> bool {
         matches!(self.launch, Launch::External { .. })
+    }
+
+    pub fn is_relay(&self) -> bool {
+        matches!(
+            self.launch,
+            Launch::Binary {
+                flavour: Flavour::Relay,
+                ..
+            }
+        )
     }
 }
 
@@ -190,20 +215,28 @@ async fn start_binary(
     workdir: &Path,
 ) -> Result<Running> {
     let port = free_port()?;
-    let mut args: Vec<String> = vec![
-        "--port".into(),
-        port.to_string(),
-        "--bind".into(),
-        "127.0.0.1".into(),
-    ];
+    let mut args: Vec<String> = match flavour {
+        // The relay binds 127.0.0.1 and has no limits to configure.
+        Flavour::Relay => vec!["--relay-serve".into(), "--port".into(), port.to_string()],
+        Flavour::Redis | Flavour::Pubsubd => vec![
+            "--port".into(),
+            port.to_string(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+        ],
+    };
     if flavour == Flavour::Redis {
         args.extend(["--save", "", "--appendonly", "no"].map(String::from));
     }
-    if let Some(n) = opts.maxclients {
-        args.extend(["--maxclients".to_string(), n.to_string()]);
-    }
-    if let Some([hard, soft, secs]) = opts.pubsub_obuf_limit {
-        args.extend(["--client-output-buffer-limit", "pubsub", hard, soft, secs].map(String::from));
+    if flavour != Flavour::Relay {
+        if let Some(n) = opts.maxclients {
+            args.extend(["--maxclients".to_string(), n.to_string()]);
+        }
+        if let Some([hard, soft, secs]) = opts.pubsub_obuf_limit {
+            args.extend(
+                ["--client-output-buffer-limit", "pubsub", hard, soft, secs].map(String::from),
+            );
+        }
     }
     let log = workdir.join(format!("{}-{port}.log", spec.name));
     let logf = std::fs::File::create(&log)?;
