@@ -15,7 +15,7 @@
 //! A bare `--pubsubd` means the binary cargo built alongside this bench; `--pubsubd PATH` names
 //! one. `--server NAME=PATH` adds any other binary (e.g. a second redis-server to gauge noise).
 //!
-//! Scenarios: `fanout` `fanout-1k` `fanout-4k` `channels` `latency` `conns` `slow`
+//! Scenarios: `fanout` `fanout-1k` `fanout-4k` `fanout-w1k` `channels` `latency` `conns` `slow`
 //! `patterns-0` `patterns-1k` `patterns-10k` `patterns-100k` (or `patterns`) `pattern-churn`, or
 //! `all`. `conns` and `channels` hold 10,000+ connections: the load generator raises its own
 //! RLIMIT_NOFILE with `prlimit` where the hard limit allows, otherwise run it under
@@ -42,10 +42,15 @@
 //! `--relay` adds a server named `relay`: this binary again, as `loadgen --relay-serve --port N`
 //! (`relay.rs`). One thread, epoll, no command parsing beyond PING, SUBSCRIBE and PUBLISH, and
 //! each delivery a `writev` of a static header and the PUBLISH frame's own tail: the limit of
-//! pub/sub forwarding on one core. It runs in `fanout`, `fanout-1k`, `fanout-4k` and `channels`
-//! (elsewhere its rows say n/a), passes the same delivery checks, and the tables add the first
-//! server ÷ relay beside the first ÷ the second (the targets stay on the latter; `fanout` adds
-//! one against the relay).
+//! pub/sub forwarding on one core. It runs in `fanout`, `fanout-1k`, `fanout-4k`, `fanout-w1k`
+//! and `channels` (elsewhere its rows say n/a), passes the same delivery checks, and the tables
+//! add the first server ÷ relay beside the first ÷ the second (the targets stay on the latter;
+//! `fanout` adds one against the relay).
+//!
+//! Publishes in flight: `fanout`, `fanout-1k`, `fanout-4k` and `channels` keep up to `--window`
+//! (default 256) unacknowledged publishes per publisher, written `--batch` (64) at a time, so
+//! `--window 64` measures them with 64 in flight; `fanout-w1k` (100 subscribers, 64 B) always
+//! keeps 1,024 in flight. Each scenario's description in the output states its window.
 //!
 //! Figures depend on the machine and on what else runs on it: compare the two servers only
 //! within one run, and prefer the per-CPU-second columns on a busy machine.
@@ -374,7 +379,7 @@ async fn real_main(cli: Cli) -> Result<bool> {
                     Outcome {
                         skipped: Some(
                             "the relay serves plain SUBSCRIBE/PUBLISH loads only \
-                             (fanout, fanout-1k, fanout-4k, channels)"
+                             (fanout, fanout-1k, fanout-4k, fanout-w1k, channels)"
                                 .into(),
                         ),
                         ..Default::default()

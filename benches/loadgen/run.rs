@@ -13,7 +13,7 @@ use anyhow::Result;
 use tokio::task::JoinHandle;
 
 use crate::publisher::{self, Flow, Pace, Plan, PubState, Stop};
-use crate::scenario::{key, Params, Scenario};
+use crate::scenario::{key, Params, Scenario, FANOUT_W1K_WINDOW};
 use crate::server::{self, Running};
 use crate::stats::Hist;
 use crate::subscriber::{self, Counters, SubSpec};
@@ -54,6 +54,15 @@ pub async fn run(s: Scenario, srv: &Running, p: &Params) -> Result<Outcome> {
         Scenario::Fanout => fanout(srv, p, 100, 64).await,
         Scenario::Fanout1k => fanout(srv, p, 1_000, 64).await,
         Scenario::Fanout4k => fanout(srv, p, 100, 4096).await,
+        Scenario::FanoutW1k => {
+            let w = FANOUT_W1K_WINDOW;
+            let p = Params {
+                window: w,
+                batch: p.batch.min(w),
+                ..p.clone()
+            };
+            fanout(srv, &p, 100, 64).await
+        }
         Scenario::Channels => channels(srv, p).await,
         Scenario::Latency => latency(srv, p).await,
         Scenario::Conns => conns(srv, p).await,

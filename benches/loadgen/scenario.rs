@@ -17,6 +17,9 @@ pub enum Scenario {
     Fanout1k,
     /// 1 channel, 100 subscribers, 4 KiB payloads.
     Fanout4k,
+    /// 1 channel, 100 subscribers, 64-byte payloads, 1,024 publishes in flight whatever
+    /// `--window` says.
+    FanoutW1k,
     /// 10,000 channels with one subscriber connection each; publishers spread over them.
     Channels,
     /// Fixed publish rate to 50 subscribers; end-to-end latency from a timestamp in the payload.
@@ -35,6 +38,7 @@ pub const ALL: &[Scenario] = &[
     Scenario::Fanout,
     Scenario::Fanout1k,
     Scenario::Fanout4k,
+    Scenario::FanoutW1k,
     Scenario::Channels,
     Scenario::Latency,
     Scenario::Conns,
@@ -51,6 +55,8 @@ pub const SLOW_OBUF_LIMIT: [&str; 3] = ["32mb", "8mb", "60"];
 /// The hard limit above, in MiB, and the allowance the target grants on top of it.
 pub const SLOW_HARD_LIMIT_MIB: f64 = 32.0;
 pub const SLOW_RSS_ALLOWANCE_MIB: f64 = 16.0;
+/// Publishes in flight in `fanout-w1k`.
+pub const FANOUT_W1K_WINDOW: u64 = 1024;
 /// pubsubd's fan-out against the one-thread relay (`relay.rs`): within 15 % of the limit of
 /// forwarding on one core. Meant for pinned runs (`--pin`), where both have one core each.
 pub const FANOUT_VS_RELAY: f64 = 0.85;
@@ -164,6 +170,7 @@ impl Scenario {
             Scenario::Fanout => "fanout".into(),
             Scenario::Fanout1k => "fanout-1k".into(),
             Scenario::Fanout4k => "fanout-4k".into(),
+            Scenario::FanoutW1k => "fanout-w1k".into(),
             Scenario::Channels => "channels".into(),
             Scenario::Latency => "latency".into(),
             Scenario::Conns => "conns".into(),
@@ -175,18 +182,28 @@ impl Scenario {
 
     pub fn describe(&self, p: &Params) -> String {
         match self {
-            Scenario::Fanout => {
-                "1 channel × 100 subscribers, 64 B payloads, 1 pipelining publisher".into()
-            }
-            Scenario::Fanout1k => {
-                "1 channel × 1,000 subscribers, 64 B payloads, 1 pipelining publisher".into()
-            }
-            Scenario::Fanout4k => {
-                "1 channel × 100 subscribers, 4 KiB payloads, 1 pipelining publisher".into()
-            }
+            Scenario::Fanout => format!(
+                "1 channel × 100 subscribers, 64 B payloads, 1 pipelining publisher, {}",
+                in_flight(p.window, p.batch)
+            ),
+            Scenario::Fanout1k => format!(
+                "1 channel × 1,000 subscribers, 64 B payloads, 1 pipelining publisher, {}",
+                in_flight(p.window, p.batch)
+            ),
+            Scenario::Fanout4k => format!(
+                "1 channel × 100 subscribers, 4 KiB payloads, 1 pipelining publisher, {}",
+                in_flight(p.window, p.batch)
+            ),
+            Scenario::FanoutW1k => format!(
+                "1 channel × 100 subscribers, 64 B payloads, 1 pipelining publisher, {}",
+                in_flight(FANOUT_W1K_WINDOW, p.batch.min(FANOUT_W1K_WINDOW))
+            ),
             Scenario::Channels => format!(
-                "{} channels × 1 subscriber connection each, {} publishers spread over them, 64 B",
-                p.channels, p.publishers
+                "{} channels × 1 subscriber connection each, {} publishers spread over them, 64 B, \
+                 {} each",
+                p.channels,
+                p.publishers,
+                in_flight(p.window, p.batch)
             ),
             Scenario::Latency => format!(
                 "{} publishes/s to 1 channel × {} subscribers, 64 B, timestamp in payload",
@@ -231,7 +248,7 @@ impl Scenario {
     /// Client connections this scenario holds open at once.
     pub fn connections(&self, p: &Params) -> usize {
         match self {
-            Scenario::Fanout | Scenario::Fanout4k => 101,
+            Scenario::Fanout | Scenario::Fanout4k | Scenario::FanoutW1k => 101,
             Scenario::Fanout1k => 1_001,
             Scenario::Channels => p.channels + p.publishers,
             Scenario::Latency => p.latency_subscribers + 1,
@@ -256,7 +273,11 @@ impl Scenario {
     pub fn relay_applies(&self) -> bool {
         matches!(
             self,
-            Scenario::Fanout | Scenario::Fanout1k | Scenario::Fanout4k | Scenario::Channels
+            Scenario::Fanout
+                | Scenario::Fanout1k
+                | Scenario::Fanout4k
+                | Scenario::FanoutW1k
+                | Scenario::Channels
         )
     }
 
@@ -308,6 +329,7 @@ impl Scenario {
                 h(DELIV_S, Some(Target::RatioAtLeast(2.0))),
                 h(DELIV_CPU, Some(Target::RatioAtLeast(1.5))),
             ],
+            Scenario::FanoutW1k => vec![h(DELIV_S, None), h(DELIV_CPU, None)],
             Scenario::Channels => {
                 vec![
                     h(DELIV_S, Some(Target::RatioAtLeast(1.5))),
@@ -338,6 +360,11 @@ impl Scenario {
 /// Patterns per subscriber connection: large pattern sets are spread over connections, as
 /// real deployments do, and Redis 7.0 checks a client's own patterns linearly on PSUBSCRIBE.
 pub const PATTERNS_PER_CONN: usize = 1_000;
+
+/// How a closed-loop publisher paces itself, in words.
+fn in_flight(window: u64, batch: u64) -> String {
+    format!("≤ {window} publishes in flight, {batch} per write")
+}
 
 fn short_count(n: usize) -> String {
     match n {
