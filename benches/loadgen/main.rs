@@ -37,7 +37,8 @@
 //! to one per CPU it was given, and starts every server with its affinity set to SERVER_CPUS
 //! (before exec: the PID measured is the server's own, and pubsubd sizes its thread pool by the
 //! CPUs it may use). `--target` servers are not pinned. The run header and the summary state the
-//! pinning.
+//! pinning, and the summary states how busy the load generator was: near 100 % of its CPUs,
+//! the figures are partly its own limit.
 //!
 //! `--relay` adds a server named `relay`: this binary again, as `loadgen --relay-serve --port N`
 //! (`relay.rs`). One thread, epoll, no command parsing beyond PING, SUBSCRIBE and PUBLISH, and
@@ -311,6 +312,7 @@ async fn real_main(cli: Cli) -> Result<bool> {
     let lineup = Lineup {
         names: names.clone(),
         relay: specs.iter().position(ServerSpec::is_relay),
+        client_cpus: threads.min(allowed),
     };
     let pinning = match &cli.pin {
         Some(pin) => {

@@ -15,6 +15,8 @@ pub struct Lineup {
     pub names: Vec<String>,
     /// Index of the relay in `names`, if it runs.
     pub relay: Option<usize>,
+    /// CPUs the load generator's threads can use at once (its pinning, or the machine's).
+    pub client_cpus: usize,
 }
 
 impl Lineup {
@@ -29,6 +31,9 @@ impl Lineup {
         self.relay.filter(|&r| r != 0)
     }
 }
+
+/// A load generator busier than this share of its CPUs may be measuring itself.
+const CLIENT_BOUND: f64 = 0.9;
 
 /// All repetitions of one scenario: `runs[server][rep]`.
 pub struct ScenarioRuns {
@@ -59,6 +64,16 @@ impl ScenarioRuns {
             ok += usize::from(o.problems.is_empty());
         }
         (ok, n)
+    }
+
+    /// The load generator's CPU use over the measured window, as a share of the CPUs it may
+    /// use, when this scenario measures one.
+    fn client_busy(&self, server: usize, client_cpus: usize) -> f64 {
+        let v: Vec<f64> = self.runs[server]
+            .iter()
+            .map(|o| o.get(key::CLIENT_CPU) / o.get(key::WINDOW_S))
+            .collect();
+        median(&v) / client_cpus.max(1) as f64
     }
 
     pub fn all_ok(&self) -> bool {
@@ -162,6 +177,18 @@ pub fn table(sr: &ScenarioRuns, lineup: &Lineup, p: &Params) -> String {
             .collect();
         let _ = writeln!(out, "{}", cells.join("  "));
     }
+    for (i, name) in names.iter().enumerate() {
+        let busy = sr.client_busy(i, lineup.client_cpus);
+        if busy >= CLIENT_BOUND {
+            let _ = writeln!(
+                out,
+                "note: the load generator was busy {:.0} % of its {} CPU(s) in {name}'s runs: \
+                 those figures may be its own limit rather than the server's",
+                busy * 100.0,
+                lineup.client_cpus
+            );
+        }
+    }
     out
 }
 
@@ -261,6 +288,34 @@ pub fn markdown(all: &[ScenarioRuns], lineup: &Lineup, ctx: &Context, p: &Params
             row.extend([targets.join("; "), met.join("; "), checks.clone()]);
             let _ = writeln!(out, "| {} |", row.join(" | "));
         }
+    }
+    let busy: Vec<String> = all
+        .iter()
+        .filter_map(|sr| {
+            let per: Vec<String> = (0..names.len())
+                .filter_map(|i| {
+                    let b = sr.client_busy(i, lineup.client_cpus);
+                    b.is_finite().then(|| {
+                        let flag = if b >= CLIENT_BOUND {
+                            " (client-bound?)"
+                        } else {
+                            ""
+                        };
+                        format!("{} {:.0} %{flag}", names[i], b * 100.0)
+                    })
+                })
+                .collect();
+            (!per.is_empty()).then(|| format!("{}: {}", sr.scenario.name(), per.join(", ")))
+        })
+        .collect();
+    if !busy.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nLoad generator CPU use over the measured window, as a share of its {} CPU(s) \
+             (medians; near 100 % the figures are partly its own limit): {}.",
+            lineup.client_cpus,
+            busy.join("; ")
+        );
     }
     let _ = writeln!(out, "\nScenarios:");
     for sr in all {

@@ -311,6 +311,7 @@ pub(crate) fn throughput_outcome(r: LoadResult) -> Outcome {
     o.put(key::PUB_CPU, r.acked as f64 / cpu);
     o.put(key::RSS_PEAK, r.measured.rss_peak_mib);
     o.put(key::CLIENT_CPU, r.measured.self_cpu);
+    o.put(key::WINDOW_S, r.deliver_elapsed);
     o.tally = format!(
         "published {} acked-receivers {} delivered {}",
         r.acked, r.reply_sum, r.delivered

@@ -148,6 +148,8 @@ pub mod key {
     pub const MAX: &str = "max µs";
     pub const DISCONNECT_MS: &str = "disconnect ms";
     pub const CLIENT_CPU: &str = "client CPU s";
+    /// The measured window (not a column): how busy the load generator was.
+    pub const WINDOW_S: &str = "window s";
 }
 
 /// How each metric prints.
@@ -155,7 +157,7 @@ pub fn fmt_of(k: &str) -> Fmt {
     use key::*;
     match k {
         DELIV_S | PUB_S | OPS_S | DELIV_CPU | PUB_CPU | OPS_CPU => Fmt::Si,
-        SRV_CPU | SETUP_S | CLIENT_CPU => Fmt::Secs,
+        SRV_CPU | SETUP_S | CLIENT_CPU | WINDOW_S => Fmt::Secs,
         RSS_PEAK | RSS_BEFORE | RSS_AFTER => Fmt::MiB,
         KIB_CONN => Fmt::KiB,
         P50 | P99 | P999 | MAX => Fmt::Micros,
