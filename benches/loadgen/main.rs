@@ -41,11 +41,12 @@
 //! the figures are partly its own limit.
 //!
 //! `--relay` adds a server named `relay`: this binary again, as `loadgen --relay-serve --port N`
-//! (`relay.rs`). One thread, epoll, no command parsing beyond PING, SUBSCRIBE and PUBLISH, and
-//! each delivery a `writev` of a static header and the PUBLISH frame's own tail: the limit of
-//! pub/sub forwarding on one core. It runs in `fanout`, `fanout-1k`, `fanout-4k`, `fanout-w1k`
-//! and `channels` (elsewhere its rows say n/a), passes the same delivery checks, and the tables
-//! add the first server ÷ relay beside the first ÷ the second (the targets stay on the latter;
+//! (`relay.rs`). One thread, epoll, no command parsing beyond PING, SUBSCRIBE and PUBLISH;
+//! `message` frames are a static header plus the PUBLISH frames' own tails, copied once per
+//! channel per read, and each subscriber gets one `writev` per read: the limit of pub/sub
+//! forwarding on one core. It runs in `fanout`, `fanout-1k`, `fanout-4k`, `fanout-w1k` and
+//! `channels` (elsewhere its rows say n/a), passes the same delivery checks, and the tables add
+//! the first server ÷ relay beside the first ÷ the second (the targets stay on the latter;
 //! `fanout` adds one against the relay).
 //!
 //! Publishes in flight: `fanout`, `fanout-1k`, `fanout-4k` and `channels` keep up to `--window`

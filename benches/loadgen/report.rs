@@ -233,9 +233,10 @@ pub fn markdown(all: &[ScenarioRuns], lineup: &Lineup, ctx: &Context, p: &Params
             out,
             "- relay: the limit of pub/sub forwarding on one core, not a server: this load \
              generator's own binary in `--relay-serve` mode, one thread, epoll, no command parsing \
-             beyond PING, SUBSCRIBE and PUBLISH; each delivery is a static `message` header plus the \
-             PUBLISH frame's tail (no copy), one writev per subscriber per read. Runs only where a \
-             plain SUBSCRIBE/PUBLISH load applies (n/a elsewhere)"
+             beyond PING, SUBSCRIBE and PUBLISH; `message` frames are a static header plus the \
+             PUBLISH frames' own tails, copied once per channel per read, and each subscriber gets \
+             one writev per read. Runs only where a plain SUBSCRIBE/PUBLISH load applies (n/a \
+             elsewhere)"
         );
     }
     let _ = writeln!(
