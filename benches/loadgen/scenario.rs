@@ -58,7 +58,9 @@ pub const SLOW_RSS_ALLOWANCE_MIB: f64 = 16.0;
 /// Publishes in flight in `fanout-w1k`.
 pub const FANOUT_W1K_WINDOW: u64 = 1024;
 /// pubsubd's fan-out against the one-thread relay (`relay.rs`): within 15 % of the limit of
-/// forwarding on one core. Meant for pinned runs (`--pin`), where both have one core each.
+/// forwarding on one core, in deliveries per server CPU-second. Not in deliveries/s: pinned to
+/// one core each, the relay outruns a load generator on one core, so its deliveries/s are the
+/// load generator's limit rather than its own.
 pub const FANOUT_VS_RELAY: f64 = 0.85;
 
 /// Knobs from the command line that scenarios share.
@@ -320,12 +322,12 @@ impl Scenario {
         };
         match self {
             Scenario::Fanout => vec![
+                h(DELIV_S, Some(Target::RatioAtLeast(2.0))),
                 Headline {
-                    key: DELIV_S,
-                    target: Some(Target::RatioAtLeast(2.0)),
+                    key: DELIV_CPU,
+                    target: Some(Target::RatioAtLeast(1.5)),
                     vs_relay: Some(Target::RatioAtLeast(FANOUT_VS_RELAY)),
                 },
-                h(DELIV_CPU, Some(Target::RatioAtLeast(1.5))),
             ],
             Scenario::Fanout1k | Scenario::Fanout4k => vec![
                 h(DELIV_S, Some(Target::RatioAtLeast(2.0))),
