@@ -15,7 +15,7 @@
 //! A bare `--pubsubd` means the binary cargo built alongside this bench; `--pubsubd PATH` names
 //! one. `--server NAME=PATH` adds any other binary (e.g. a second redis-server to gauge noise).
 //!
-//! Scenarios: `fanout` `fanout-1k` `fanout-4k` `channels` `latency` `conns` `slow`
+//! Scenarios: `fanout` `fanout-1k` `fanout-4k` `fanout-w1k` `channels` `latency` `conns` `slow`
 //! `patterns-0` `patterns-1k` `patterns-10k` `patterns-100k` (or `patterns`) `pattern-churn`, or
 //! `all`. `conns` and `channels` hold 10,000+ connections: the load generator raises its own
 //! RLIMIT_NOFILE with `prlimit` where the hard limit allows, otherwise run it under
@@ -24,6 +24,40 @@
 //!
 //! `--cross-node` runs the scale-out scenarios instead (`crossnode.rs`): pubsubd nodes on a
 //! NATS backbone against a three-node Redis Cluster, both started fresh per run.
+//!
+//! ## Per-core figures: `--pin` and `--relay`
+//!
+//! ```text
+//! cargo bench --bench loadgen -- --pubsubd --redis /usr/bin/redis-server --relay --pin 0:1 \
+//!     --scenario fanout,fanout-1k,channels --reps 5 --duration 3
+//! ```
+//!
+//! `--pin SERVER_CPUS:LOADGEN_CPUS` (CPU lists as taskset spells them: `0`, `0,1`, `0-1`) pins
+//! the load generator's whole process before its runtime is built, so its worker threads default
+//! to one per CPU it was given, and starts every server with its affinity set to SERVER_CPUS
+//! (before exec: the PID measured is the server's own, and pubsubd sizes its thread pool by the
+//! CPUs it may use). `--target` servers are not pinned. The run header and the summary state the
+//! pinning, and the summary states how busy the load generator was: near 100 % of its CPUs,
+//! the figures are partly its own limit.
+//!
+//! `--relay` adds a server named `relay`: this binary again, as `loadgen --relay-serve --port N`
+//! (`relay.rs`). One thread, epoll, no command parsing beyond PING, SUBSCRIBE and PUBLISH;
+//! `message` frames are a static header plus the PUBLISH frames' own tails, copied once per
+//! channel per read, and each subscriber gets one `writev` per read: the limit of pub/sub
+//! forwarding on one core. It runs in `fanout`, `fanout-1k`, `fanout-4k`, `fanout-w1k` and
+//! `channels` (elsewhere its rows say n/a), passes the same delivery checks, and the tables add
+//! the first server ÷ relay beside the first ÷ the second (the targets stay on the latter;
+//! `fanout` adds one against the relay: ≥ 0.85× its deliveries per server CPU-second).
+//!
+//! Pinned to one core each, the relay forwards faster than a load generator on one core can
+//! count: in its fan-out runs the load generator is ~95 % busy (the summary says so), so the
+//! relay's deliveries/s are the load generator's limit and its deliveries per CPU-second are
+//! the figure to compare.
+//!
+//! Publishes in flight: `fanout`, `fanout-1k`, `fanout-4k` and `channels` keep up to `--window`
+//! (default 256) unacknowledged publishes per publisher, written `--batch` (64) at a time, so
+//! `--window 64` measures them with 64 in flight; `fanout-w1k` (100 subscribers, 64 B) always
+//! keeps 1,024 in flight. Each scenario's description in the output states its window.
 //!
 //! Figures depend on the machine and on what else runs on it: compare the two servers only
 //! within one run, and prefer the per-CPU-second columns on a busy machine.
@@ -35,7 +69,9 @@
 
 mod crossnode;
 mod patterns;
+mod pin;
 mod publisher;
+mod relay;
 mod report;
 mod resp;
 mod run;
@@ -52,7 +88,8 @@ use anyhow::{bail, Context as _, Result};
 use clap::Parser;
 
 use crate::patterns::Shape;
-use crate::report::{Context, ScenarioRuns};
+use crate::pin::Pinning;
+use crate::report::{Context, Lineup, ScenarioRuns};
 use crate::run::Outcome;
 use crate::scenario::{Params, Scenario};
 use crate::server::{Launch, Running, ServerSpec};
@@ -75,6 +112,14 @@ struct Cli {
     /// An externally started server: NAME=host:port[:pid] (the pid enables CPU and RSS figures).
     #[arg(long = "target", value_name = "NAME=HOST:PORT[:PID]")]
     targets: Vec<String>,
+    /// Also run `relay`, the limit of pub/sub forwarding on one core (this binary, one thread,
+    /// no command parsing), in the fanout and channels scenarios.
+    #[arg(long)]
+    relay: bool,
+    /// Pin every server started to SERVER_CPUS and the load generator to LOADGEN_CPUS (lists
+    /// as taskset's: 0, 0,1, 0-1).
+    #[arg(long, value_name = "SERVER_CPUS:LOADGEN_CPUS", value_parser = Pinning::parse)]
+    pin: Option<Pinning>,
     /// Comma-separated scenarios, `patterns` or `all`.
     #[arg(long, default_value = "fanout")]
     scenario: String,
@@ -139,10 +184,29 @@ struct Cli {
     /// Passed by `cargo bench` to harness = false targets; ignored.
     #[arg(long, hide = true)]
     bench: bool,
+    /// Serve as the relay on 127.0.0.1:--port until killed (how `--relay` starts it).
+    #[arg(long, hide = true, requires = "port")]
+    relay_serve: bool,
+    /// The relay's port.
+    #[arg(long, hide = true, requires = "relay_serve")]
+    port: Option<u16>,
 }
 
 fn main() {
     let cli = Cli::parse();
+    if let (true, Some(port)) = (cli.relay_serve, cli.port) {
+        if let Err(e) = relay::serve(port) {
+            eprintln!("relay: {e:#}");
+        }
+        std::process::exit(2);
+    }
+    // Before the runtime exists, so that its threads inherit the pinning and count by it.
+    if let Some(pin) = &cli.pin {
+        if let Err(e) = pin.pin_self() {
+            eprintln!("loadgen: {e:#}");
+            std::process::exit(2);
+        }
+    }
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = cli.threads {
         rt.worker_threads(n);
@@ -188,9 +252,24 @@ async fn real_main(cli: Cli) -> Result<bool> {
     resp::self_check()?;
     stats::self_check()?;
     patterns::self_check()?;
+    pin::self_check()?;
+    relay::self_check()?;
+    let nothing_to_measure = cli.pubsubd.is_none()
+        && cli.redis.is_none()
+        && cli.servers.is_empty()
+        && cli.targets.is_empty()
+        && !cli.relay;
+    let work = Workdir(std::env::temp_dir().join(format!("loadgen.{}", std::process::id())));
+    std::fs::create_dir_all(&work.0).context("creating the scratch directory")?;
+    if cli.self_test || nothing_to_measure || (cli.relay && !cli.cross_node) {
+        relay::end_to_end_check(&work.0).await?;
+    }
     if cli.self_test {
         println!("self-checks passed");
         return Ok(true);
+    }
+    if cli.cross_node && (cli.relay || cli.pin.is_some()) {
+        bail!("--relay and --pin apply to the interleaved runs, not to --cross-node");
     }
     if cli.cross_node {
         let pubsubd = match (cli.pubsubd.as_deref(), option_env!("CARGO_BIN_EXE_pubsubd")) {
@@ -214,8 +293,6 @@ async fn real_main(cli: Cli) -> Result<bool> {
             latency_subscribers: cli.latency_subscribers.max(1),
             healthy: cli.healthy.max(1),
         };
-        let work = Workdir(std::env::temp_dir().join(format!("loadgen.{}", std::process::id())));
-        std::fs::create_dir_all(&work.0)?;
         println!(
             "loadgen: {} | {} reps × {} s",
             command_line(),
@@ -226,19 +303,34 @@ async fn real_main(cli: Cli) -> Result<bool> {
     }
     // `cargo test --all-targets` and a bare `cargo bench` run every bench target without
     // arguments: check, as criterion's test mode does, and measure nothing.
-    if cli.pubsubd.is_none()
-        && cli.redis.is_none()
-        && cli.servers.is_empty()
-        && cli.targets.is_empty()
-    {
+    if nothing_to_measure {
         println!(
             "loadgen: self-checks passed; nothing to measure (give --pubsubd, --redis, \
-             --server NAME=PATH or --target; --help lists the knobs)"
+             --server NAME=PATH, --target or --relay; --help lists the knobs)"
         );
         return Ok(true);
     }
     let specs = server_specs(&cli)?;
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    // The runtime's default worker count already follows the pinning.
+    let allowed = pin::allowed_cpus()?.len();
+    let threads = cli.threads.unwrap_or(allowed).max(1);
+    let lineup = Lineup {
+        names: names.clone(),
+        relay: specs.iter().position(ServerSpec::is_relay),
+        client_cpus: threads.min(allowed),
+    };
+    let pinning = match &cli.pin {
+        Some(pin) => {
+            if specs.iter().any(ServerSpec::is_external) {
+                eprintln!("note: --pin does not pin --target servers");
+            }
+            pin.describe(threads)
+        }
+        None => format!(
+            "none: the servers and the load generator ({threads} worker threads) share the machine's CPUs"
+        ),
+    };
     let scenarios = scenario::parse_list(&cli.scenario)?;
     if cli.reps == 0 || !(cli.duration > 0.0 && cli.duration <= 600.0) {
         bail!("--reps must be ≥ 1 and --duration in (0, 600] seconds");
@@ -268,21 +360,21 @@ async fn real_main(cli: Cli) -> Result<bool> {
     if specs.iter().any(ServerSpec::is_external) && most > 9_000 {
         eprintln!("note: {most} connections; an external redis-server needs maxclients above that");
     }
-    let work = Workdir(std::env::temp_dir().join(format!("loadgen.{}", std::process::id())));
-    std::fs::create_dir_all(&work.0).context("creating the scratch directory")?;
     let ctx = Context {
         command: command_line(),
         reps: cli.reps,
         duration_s: cli.duration,
         versions: specs.iter().filter_map(version).collect(),
         loadavg_start: report::loadavg(),
+        pinning,
     };
     println!(
-        "loadgen: {} | servers {} | {} reps × {} s",
+        "loadgen: {} | servers {} | {} reps × {} s\npinning: {}",
         ctx.command,
         names.join(", "),
         cli.reps,
-        cli.duration
+        cli.duration,
+        ctx.pinning
     );
 
     let mut all = Vec::new();
@@ -291,18 +383,30 @@ async fn real_main(cli: Cli) -> Result<bool> {
         let mut runs: Vec<Vec<Outcome>> = specs.iter().map(|_| Vec::new()).collect();
         for rep in 0..cli.reps {
             for (i, spec) in specs.iter().enumerate() {
-                let o = run_once(s, spec, &p, &work.0).await;
+                let o = if spec.is_relay() && !s.relay_applies() {
+                    Outcome {
+                        skipped: Some(
+                            "the relay serves plain SUBSCRIBE/PUBLISH loads only \
+                             (fanout, fanout-1k, fanout-4k, fanout-w1k, channels)"
+                                .into(),
+                        ),
+                        ..Default::default()
+                    }
+                } else {
+                    let o = run_once(s, spec, &p, &work.0).await;
+                    // Let the freed server's memory and sockets settle before the next one starts.
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    o
+                };
                 println!("{}", report::run_line(s, rep, cli.reps, &spec.name, &o));
                 runs[i].push(o);
-                // Let the freed server's memory and sockets settle before the next one starts.
-                tokio::time::sleep(Duration::from_millis(300)).await;
             }
         }
         let sr = ScenarioRuns { scenario: s, runs };
-        print!("{}", report::table(&sr, &names, &p));
+        print!("{}", report::table(&sr, &lineup, &p));
         all.push(sr);
     }
-    let md = report::markdown(&all, &names, &ctx, &p);
+    let md = report::markdown(&all, &lineup, &ctx, &p);
     println!("\n{md}");
     if let Some(path) = &cli.markdown {
         std::fs::write(path, &md).with_context(|| format!("writing {}", path.display()))?;
@@ -361,8 +465,19 @@ fn server_specs(cli: &Cli) -> Result<Vec<ServerSpec>> {
     for t in &cli.targets {
         specs.push(ServerSpec::parse_target(t)?);
     }
+    // Last, so that the first server is still compared with the second as before.
+    if cli.relay {
+        specs.push(ServerSpec::relay()?);
+    }
     if specs.is_empty() {
-        bail!("nothing to measure: give --pubsubd, --redis, --server NAME=PATH or --target");
+        bail!(
+            "nothing to measure: give --pubsubd, --redis, --server NAME=PATH, --target or --relay"
+        );
+    }
+    if let Some(pin) = &cli.pin {
+        for s in specs.iter_mut().filter(|s| !s.is_external()) {
+            s.cpus = Some(pin.servers.clone());
+        }
     }
     let mut names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
     names.sort_unstable();
@@ -377,6 +492,12 @@ fn version(spec: &ServerSpec) -> Option<String> {
     let Launch::Binary { path, flavour } = &spec.launch else {
         return None;
     };
+    if *flavour == server::Flavour::Relay {
+        return Some(format!(
+            "{}: this load generator's binary, --relay-serve",
+            spec.name
+        ));
+    }
     if *flavour != server::Flavour::Redis {
         let cwd = std::env::current_dir().unwrap_or_default();
         let shown = path.strip_prefix(&cwd).unwrap_or(path);

@@ -1,13 +1,39 @@
 //! Tables: one per scenario as it finishes, and a markdown summary for README.md at the end.
 //!
-//! Every figure is the median over repetitions of that server; the ratio is the first server
-//! listed ÷ the second, from the same interleaved run.
+//! Every figure is the median over repetitions of that server. The ratios are the first server
+//! listed ÷ the second (leaving the relay aside; the targets are held to this one), and the
+//! first ÷ the relay when `--relay` runs, all from the same interleaved run.
 
 use std::fmt::Write as _;
 
 use crate::run::Outcome;
 use crate::scenario::{fmt_of, key, Params, Scenario, Target};
 use crate::stats::{format, median, today_utc};
+
+/// Who runs, and whom the first server is compared with.
+pub struct Lineup {
+    pub names: Vec<String>,
+    /// Index of the relay in `names`, if it runs.
+    pub relay: Option<usize>,
+    /// CPUs the load generator's threads can use at once (its pinning, or the machine's).
+    pub client_cpus: usize,
+}
+
+impl Lineup {
+    /// The server the first is compared with and held to targets against: the next one listed
+    /// that is not the relay.
+    fn base(&self) -> Option<usize> {
+        (1..self.names.len()).find(|&i| Some(i) != self.relay)
+    }
+
+    /// The relay, unless it is the first server itself.
+    fn relay_vs(&self) -> Option<usize> {
+        self.relay.filter(|&r| r != 0)
+    }
+}
+
+/// A load generator busier than this share of its CPUs may be measuring itself.
+const CLIENT_BOUND: f64 = 0.9;
 
 /// All repetitions of one scenario: `runs[server][rep]`.
 pub struct ScenarioRuns {
@@ -21,19 +47,33 @@ impl ScenarioRuns {
         median(&v)
     }
 
-    fn ratio(&self, k: &str) -> f64 {
-        if self.runs.len() < 2 {
-            return f64::NAN;
+    /// The first server ÷ server `other`.
+    fn ratio(&self, other: Option<usize>, k: &str) -> f64 {
+        match other {
+            Some(b) => self.median(0, k) / self.median(b, k),
+            None => f64::NAN,
         }
-        self.median(0, k) / self.median(1, k)
     }
 
+    /// Runs whose checks passed, of those that ran.
     fn checks(&self, server: usize) -> (usize, usize) {
-        let runs = &self.runs[server];
-        (
-            runs.iter().filter(|o| o.problems.is_empty()).count(),
-            runs.len(),
-        )
+        let ran = self.runs[server].iter().filter(|o| o.skipped.is_none());
+        let (mut ok, mut n) = (0, 0);
+        for o in ran {
+            n += 1;
+            ok += usize::from(o.problems.is_empty());
+        }
+        (ok, n)
+    }
+
+    /// The load generator's CPU use over the measured window, as a share of the CPUs it may
+    /// use, when this scenario measures one.
+    fn client_busy(&self, server: usize, client_cpus: usize) -> f64 {
+        let v: Vec<f64> = self.runs[server]
+            .iter()
+            .map(|o| o.get(key::CLIENT_CPU) / o.get(key::WINDOW_S))
+            .collect();
+        median(&v) / client_cpus.max(1) as f64
     }
 
     pub fn all_ok(&self) -> bool {
@@ -49,8 +89,23 @@ fn ratio_text(r: f64) -> String {
     }
 }
 
+fn checks_text(ok: usize, n: usize) -> String {
+    match (ok, n) {
+        (_, 0) => "n/a".into(),
+        (ok, n) if ok == n => format!("{ok}/{n} ok"),
+        (ok, n) => format!("{ok}/{n} ok ✗"),
+    }
+}
+
 /// One line per finished run, printed as it happens.
 pub fn run_line(s: Scenario, rep: usize, reps: usize, server: &str, o: &Outcome) -> String {
+    if let Some(why) = &o.skipped {
+        return format!(
+            "  [{}] rep {}/{reps} {server:<10} n/a: {why}",
+            s.name(),
+            rep + 1
+        );
+    }
     let figures: Vec<String> = s
         .columns()
         .iter()
@@ -75,7 +130,8 @@ pub fn run_line(s: Scenario, rep: usize, reps: usize, server: &str, o: &Outcome)
 }
 
 /// The per-scenario table for a terminal.
-pub fn table(sr: &ScenarioRuns, names: &[String], p: &Params) -> String {
+pub fn table(sr: &ScenarioRuns, lineup: &Lineup, p: &Params) -> String {
+    let names = &lineup.names;
     let s = sr.scenario;
     let cols = s.columns();
     let mut rows: Vec<Vec<String>> = Vec::new();
@@ -87,20 +143,16 @@ pub fn table(sr: &ScenarioRuns, names: &[String], p: &Params) -> String {
         let mut r = vec![name.clone()];
         r.extend(cols.iter().map(|k| format(sr.median(i, k), fmt_of(k))));
         let (ok, n) = sr.checks(i);
-        r.push(if ok == n {
-            format!("{ok}/{n} ok")
-        } else {
-            format!("{ok}/{n} ok ✗")
-        });
+        r.push(checks_text(ok, n));
         rows.push(r);
     }
-    if names.len() >= 2 {
-        let mut r = vec![format!("{}÷{}", names[0], names[1])];
+    for other in [lineup.base(), lineup.relay_vs()].into_iter().flatten() {
+        let mut r = vec![format!("{}÷{}", names[0], names[other])];
         r.extend(cols.iter().map(|k| {
             if *k == key::CLIENT_CPU {
                 String::new()
             } else {
-                ratio_text(sr.ratio(k))
+                ratio_text(sr.ratio(Some(other), k))
             }
         }));
         r.push(String::new());
@@ -125,6 +177,18 @@ pub fn table(sr: &ScenarioRuns, names: &[String], p: &Params) -> String {
             .collect();
         let _ = writeln!(out, "{}", cells.join("  "));
     }
+    for (i, name) in names.iter().enumerate() {
+        let busy = sr.client_busy(i, lineup.client_cpus);
+        if busy >= CLIENT_BOUND {
+            let _ = writeln!(
+                out,
+                "note: the load generator was busy {:.0} % of its {} CPU(s) in {name}'s runs: \
+                 those figures may be its own limit rather than the server's",
+                busy * 100.0,
+                lineup.client_cpus
+            );
+        }
+    }
     out
 }
 
@@ -135,15 +199,19 @@ pub struct Context {
     pub duration_s: f64,
     pub versions: Vec<String>,
     pub loadavg_start: String,
+    /// How the load generator and the servers were pinned to CPUs, in words.
+    pub pinning: String,
 }
 
 /// The markdown summary: headline figures with their targets.
-pub fn markdown(all: &[ScenarioRuns], names: &[String], ctx: &Context, p: &Params) -> String {
+pub fn markdown(all: &[ScenarioRuns], lineup: &Lineup, ctx: &Context, p: &Params) -> String {
+    let names = &lineup.names;
+    let (base, relay) = (lineup.base(), lineup.relay_vs());
     let mut out = String::new();
     let _ = writeln!(out, "### Load generator: {}\n", names.join(" vs "));
     let _ = writeln!(
         out,
-        "- machine: {}, {} cores (nproc), Linux {}",
+        "- machine: {}, {} CPUs, Linux {}",
         cpu_model(),
         nproc(),
         kernel()
@@ -159,6 +227,18 @@ pub fn markdown(all: &[ScenarioRuns], names: &[String], ctx: &Context, p: &Param
         let _ = writeln!(out, "- servers: {}", ctx.versions.join("; "));
     }
     let _ = writeln!(out, "- command: `{}`", ctx.command);
+    let _ = writeln!(out, "- pinning: {}", ctx.pinning);
+    if lineup.relay.is_some() {
+        let _ = writeln!(
+            out,
+            "- relay: the limit of pub/sub forwarding on one core, not a server: this load \
+             generator's own binary in `--relay-serve` mode, one thread, epoll, no command parsing \
+             beyond PING, SUBSCRIBE and PUBLISH; `message` frames are a static header plus the \
+             PUBLISH frames' own tails, copied once per channel per read, and each subscriber gets \
+             one writev per read. Runs only where a plain SUBSCRIBE/PUBLISH load applies (n/a \
+             elsewhere)"
+        );
+    }
     let _ = writeln!(
         out,
         "- method: every run starts the server fresh on 127.0.0.1; servers interleaved ({} …) over {} \
@@ -171,21 +251,15 @@ pub fn markdown(all: &[ScenarioRuns], names: &[String], ctx: &Context, p: &Param
     );
     let mut head = vec!["scenario".to_string(), "figure".into()];
     head.extend(names.iter().cloned());
-    if names.len() >= 2 {
-        head.push(format!("{} ÷ {}", names[0], names[1]));
+    let others: Vec<usize> = [base, relay].into_iter().flatten().collect();
+    for &o in &others {
+        head.push(format!("{} ÷ {}", names[0], names[o]));
     }
     head.extend(["target".into(), "met".into(), "checks".into()]);
     let _ = writeln!(out, "| {} |", head.join(" | "));
-    let align: Vec<&str> = head
-        .iter()
-        .enumerate()
-        .map(|(i, _)| {
-            if i >= 2 && i < 2 + names.len() + 1 {
-                "--:"
-            } else {
-                "---"
-            }
-        })
+    let numeric = 2..2 + names.len() + others.len();
+    let align: Vec<&str> = (0..head.len())
+        .map(|i| if numeric.contains(&i) { "--:" } else { "---" })
         .collect();
     let _ = writeln!(out, "|{}|", align.join("|"));
     for sr in all {
@@ -200,17 +274,49 @@ pub fn markdown(all: &[ScenarioRuns], names: &[String], ctx: &Context, p: &Param
         for h in sr.scenario.headlines() {
             let mut row = vec![sr.scenario.name(), h.key.to_string()];
             row.extend((0..names.len()).map(|i| format(sr.median(i, h.key), fmt_of(h.key))));
-            let ratio = sr.ratio(h.key);
-            if names.len() >= 2 {
-                row.push(ratio_text(ratio));
+            row.extend(others.iter().map(|&o| ratio_text(sr.ratio(Some(o), h.key))));
+            let first = sr.median(0, h.key);
+            let mut targets = Vec::new();
+            let mut met = Vec::new();
+            if let Some(t) = h.target {
+                targets.push(t.describe());
+                met.push(verdict(t, sr.ratio(base, h.key), first));
             }
-            let (target, met) = match h.target {
-                None => (String::new(), String::new()),
-                Some(t) => (t.describe(), verdict(t, ratio, sr.median(0, h.key))),
-            };
-            row.extend([target, met, checks.clone()]);
+            if let (Some(t), Some(_)) = (h.vs_relay, relay) {
+                targets.push(format!("{} relay", t.describe()));
+                met.push(verdict(t, sr.ratio(relay, h.key), first));
+            }
+            row.extend([targets.join("; "), met.join("; "), checks.clone()]);
             let _ = writeln!(out, "| {} |", row.join(" | "));
         }
+    }
+    let busy: Vec<String> = all
+        .iter()
+        .filter_map(|sr| {
+            let per: Vec<String> = (0..names.len())
+                .filter_map(|i| {
+                    let b = sr.client_busy(i, lineup.client_cpus);
+                    b.is_finite().then(|| {
+                        let flag = if b >= CLIENT_BOUND {
+                            " (client-bound?)"
+                        } else {
+                            ""
+                        };
+                        format!("{} {:.0} %{flag}", names[i], b * 100.0)
+                    })
+                })
+                .collect();
+            (!per.is_empty()).then(|| format!("{}: {}", sr.scenario.name(), per.join(", ")))
+        })
+        .collect();
+    if !busy.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nLoad generator CPU use over the measured window, as a share of its {} CPU(s) \
+             (medians; near 100 % the figures are partly its own limit): {}.",
+            lineup.client_cpus,
+            busy.join("; ")
+        );
     }
     let _ = writeln!(out, "\nScenarios:");
     for sr in all {
@@ -249,8 +355,11 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
+/// CPUs the machine has online (not the ones this process is pinned to).
 fn nproc() -> usize {
-    std::thread::available_parallelism().map_or(0, |n| n.get())
+    std::fs::read_to_string("/proc/cpuinfo").map_or(0, |s| {
+        s.lines().filter(|l| l.starts_with("processor")).count()
+    })
 }
 
 fn kernel() -> String {

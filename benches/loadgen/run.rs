@@ -13,7 +13,7 @@ use anyhow::Result;
 use tokio::task::JoinHandle;
 
 use crate::publisher::{self, Flow, Pace, Plan, PubState, Stop};
-use crate::scenario::{key, Params, Scenario};
+use crate::scenario::{key, Params, Scenario, FANOUT_W1K_WINDOW};
 use crate::server::{self, Running};
 use crate::stats::Hist;
 use crate::subscriber::{self, Counters, SubSpec};
@@ -26,6 +26,8 @@ pub struct Outcome {
     pub problems: Vec<String>,
     /// A one-line account of the counts behind the check.
     pub tally: String,
+    /// Why this server did not run this scenario (the relay outside its scenarios).
+    pub skipped: Option<String>,
 }
 
 impl Outcome {
@@ -52,6 +54,15 @@ pub async fn run(s: Scenario, srv: &Running, p: &Params) -> Result<Outcome> {
         Scenario::Fanout => fanout(srv, p, 100, 64).await,
         Scenario::Fanout1k => fanout(srv, p, 1_000, 64).await,
         Scenario::Fanout4k => fanout(srv, p, 100, 4096).await,
+        Scenario::FanoutW1k => {
+            let w = FANOUT_W1K_WINDOW;
+            let p = Params {
+                window: w,
+                batch: p.batch.min(w),
+                ..p.clone()
+            };
+            fanout(srv, &p, 100, 64).await
+        }
         Scenario::Channels => channels(srv, p).await,
         Scenario::Latency => latency(srv, p).await,
         Scenario::Conns => conns(srv, p).await,
@@ -300,6 +311,7 @@ pub(crate) fn throughput_outcome(r: LoadResult) -> Outcome {
     o.put(key::PUB_CPU, r.acked as f64 / cpu);
     o.put(key::RSS_PEAK, r.measured.rss_peak_mib);
     o.put(key::CLIENT_CPU, r.measured.self_cpu);
+    o.put(key::WINDOW_S, r.deliver_elapsed);
     o.tally = format!(
         "published {} acked-receivers {} delivered {}",
         r.acked, r.reply_sum, r.delivered

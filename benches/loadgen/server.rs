@@ -3,7 +3,9 @@
 //!
 //! A server the load generator starts itself runs in a scratch directory (so a redis-server never
 //! drops a dump.rdb into the caller's tree), logs there, and is killed by its PID when the
-//! [`Running`] handle drops. Externally started servers (`--target`) are only measured.
+//! [`Running`] handle drops. Externally started servers (`--target`) are only measured. With
+//! `--pin`, a started server's affinity is set between fork and exec, so the PID recorded is
+//! still the server's own.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,11 +17,15 @@ use anyhow::{anyhow, bail, Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::pin::CpuList;
+
 /// How to get a server to test.
 #[derive(Debug, Clone)]
 pub struct ServerSpec {
     pub name: String,
     pub launch: Launch,
+    /// CPUs a started server is pinned to (`--pin`); external targets are left alone.
+    pub cpus: Option<CpuList>,
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +43,8 @@ pub enum Flavour {
     Redis,
     /// pubsubd: has no persistence directives to switch off.
     Pubsubd,
+    /// This load generator's own binary in `--relay-serve` mode (see `relay.rs`).
+    Relay,
 }
 
 impl ServerSpec {
@@ -60,6 +68,7 @@ impl ServerSpec {
         Ok(Self {
             name: name.to_string(),
             launch: Launch::External { addr, pid },
+            cpus: None,
         })
     }
 
@@ -82,11 +91,35 @@ impl ServerSpec {
         Ok(Self {
             name: name.to_string(),
             launch: Launch::Binary { path, flavour },
+            cpus: None,
+        })
+    }
+
+    /// The relay: this very binary, started again in its serving mode.
+    pub fn relay() -> Result<Self> {
+        let path = std::env::current_exe().context("locating the load generator's binary")?;
+        Ok(Self {
+            name: "relay".to_string(),
+            launch: Launch::Binary {
+                path,
+                flavour: Flavour::Relay,
+            },
+            cpus: None,
         })
     }
 
     pub fn is_external(&self) -> bool {
         matches!(self.launch, Launch::External { .. })
+    }
+
+    pub fn is_relay(&self) -> bool {
+        matches!(
+            self.launch,
+            Launch::Binary {
+                flavour: Flavour::Relay,
+                ..
+            }
+        )
     }
 }
 
@@ -182,29 +215,41 @@ async fn start_binary(
     workdir: &Path,
 ) -> Result<Running> {
     let port = free_port()?;
-    let mut args: Vec<String> = vec![
-        "--port".into(),
-        port.to_string(),
-        "--bind".into(),
-        "127.0.0.1".into(),
-    ];
+    let mut args: Vec<String> = match flavour {
+        // The relay binds 127.0.0.1 and has no limits to configure.
+        Flavour::Relay => vec!["--relay-serve".into(), "--port".into(), port.to_string()],
+        Flavour::Redis | Flavour::Pubsubd => vec![
+            "--port".into(),
+            port.to_string(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+        ],
+    };
     if flavour == Flavour::Redis {
         args.extend(["--save", "", "--appendonly", "no"].map(String::from));
     }
-    if let Some(n) = opts.maxclients {
-        args.extend(["--maxclients".to_string(), n.to_string()]);
-    }
-    if let Some([hard, soft, secs]) = opts.pubsub_obuf_limit {
-        args.extend(["--client-output-buffer-limit", "pubsub", hard, soft, secs].map(String::from));
+    if flavour != Flavour::Relay {
+        if let Some(n) = opts.maxclients {
+            args.extend(["--maxclients".to_string(), n.to_string()]);
+        }
+        if let Some([hard, soft, secs]) = opts.pubsub_obuf_limit {
+            args.extend(
+                ["--client-output-buffer-limit", "pubsub", hard, soft, secs].map(String::from),
+            );
+        }
     }
     let log = workdir.join(format!("{}-{port}.log", spec.name));
     let logf = std::fs::File::create(&log)?;
-    let child = Command::new(path)
-        .args(&args)
+    let mut cmd = Command::new(path);
+    cmd.args(&args)
         .current_dir(workdir)
         .stdin(Stdio::null())
         .stdout(logf.try_clone()?)
-        .stderr(logf)
+        .stderr(logf);
+    if let Some(cpus) = &spec.cpus {
+        cpus.pin_command(&mut cmd);
+    }
+    let child = cmd
         .spawn()
         .with_context(|| format!("starting {}", path.display()))?;
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
