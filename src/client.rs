@@ -62,6 +62,17 @@ pub struct CallStats {
 }
 
 impl CallStats {
+    /// Records `calls` successful calls that took `nanos` together.
+    pub fn record_many(&mut self, index: usize, calls: u64, nanos: u64) {
+        match self.entries.iter_mut().find(|e| e.0 == index) {
+            Some(e) => {
+                e.1 += calls;
+                e.2 += nanos;
+            }
+            None => self.entries.push((index, calls, nanos, 0)),
+        }
+    }
+
     pub fn record(&mut self, index: usize, nanos: u64, failed: bool) {
         match self.entries.iter_mut().find(|e| e.0 == index) {
             Some(e) => {

@@ -107,6 +107,16 @@ fn client_info(ctx: &Ctx) -> String {
     line
 }
 
+/// Whether the client may run `spec` with `args`, without logging or counting anything.
+pub fn permitted(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes]) -> bool {
+    refresh_user(ctx);
+    let id = spec.index();
+    !matches!(
+        ctx.login.user.as_deref().map(|u| u.check(id, args)),
+        Some(Err(_))
+    )
+}
+
 /// Checks the client's permission to run `spec` with `args` (Redis's `ACLCheckAllPerm`),
 /// logging and counting a denial. The error is Redis 7.2's wording.
 pub fn check(

@@ -167,6 +167,75 @@ pub fn dispatch(ctx: &mut Ctx, req: Request) {
     call(ctx, spec, &req);
 }
 
+/// Whether `a` and `b` are the same PUBLISH or SPUBLISH (as spelt) to the same channel: the
+/// requests `publish_run` takes together.
+pub fn same_publish(a: &[Bytes], b: &[Bytes]) -> bool {
+    a.len() == 3
+        && b.len() == 3
+        && a[1] == b[1]
+        && a[0].eq_ignore_ascii_case(&b[0])
+        && (a[0].eq_ignore_ascii_case(b"publish") || a[0].eq_ignore_ascii_case(b"spublish"))
+}
+
+/// Runs requests `same_publish` grouped (a pipeline of messages to one channel) as
+/// `dispatch` would run them one after the other, with one pass over the channel's
+/// subscribers (`Registry::publish_run`). Every check `dispatch` makes gives the same answer
+/// for each of them, so it is made once; whenever anything would treat them one by one (a
+/// check fails, a transaction, CLIENT REPLY, MONITOR, a publisher that receives its own
+/// messages), nothing is run and false is returned: the caller dispatches them one by one.
+pub fn publish_run(ctx: &mut Ctx, reqs: &[Request]) -> bool {
+    let first = &reqs[0];
+    let Lookup::Found(spec) = lookup::lookup_renamed(first, &ctx.server.renames) else {
+        return false;
+    };
+    let ns = match spec.name {
+        "publish" => crate::registry::Namespace::Global,
+        "spublish" => crate::registry::Namespace::Shard,
+        _ => return false,
+    };
+    let server = ctx.server;
+    if !spec.arity_ok(first.len())
+        || crate::auth::auth_required(&server.acl, ctx.client.authenticated)
+        || ctx.client.in_resp2_subscribe_context()
+        || ctx.client.multi.is_some()
+        || ctx.client.reply_mode != crate::client::ReplyMode::On
+        || server.ops.monitors.active()
+        || !acl_check::permitted(ctx, spec, first)
+    {
+        return false;
+    }
+    if let Some(c) = server.cluster.as_deref() {
+        let tls = c.is_tls_connection(&ctx.handle.laddr);
+        if route(c, spec, first, None, tls).is_err() {
+            return false;
+        }
+    }
+    let start = std::time::Instant::now();
+    let payloads: Vec<&[u8]> = reqs.iter().map(|r| &r[2][..]).collect();
+    let Some(n) = server
+        .registry
+        .publish_run(ctx.client.id, ns, &first[1], &payloads, ctx.wakes)
+    else {
+        return false;
+    };
+    let k = reqs.len() as u64;
+    server
+        .stats
+        .pubsub_messages_published
+        .fetch_add(k, Ordering::Relaxed);
+    for _ in reqs {
+        server.ops.channel_rates.observe(ns, &first[1]);
+        ctx.reply.int(n as i64);
+    }
+    ctx.client.last_cmd = spec.name;
+    let nanos = start.elapsed().as_nanos() as u64;
+    ctx.client.call_stats.record_many(spec.index(), k, nanos);
+    for r in reqs {
+        after_call(ctx, spec, r, nanos / k / 1000);
+    }
+    true
+}
+
 /// Calls a command that passed its checks.
 pub fn call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes]) {
     let start = std::time::Instant::now();

@@ -48,8 +48,14 @@ fn item_len(item: &PushItem) -> usize {
 pub fn push(v: RespVersion, items: &[PushItem]) -> Bytes {
     let cap = 16 + items.iter().map(item_len).sum::<usize>();
     let mut buf = BytesMut::with_capacity(cap);
+    push_into(&mut buf, v, items);
+    buf.freeze()
+}
+
+/// Appends a push frame to `buf`.
+pub fn push_into(buf: &mut BytesMut, v: RespVersion, items: &[PushItem]) {
     put_len_line(
-        &mut buf,
+        buf,
         match v {
             RespVersion::Resp2 => b'*',
             RespVersion::Resp3 => b'>',
@@ -58,17 +64,50 @@ pub fn push(v: RespVersion, items: &[PushItem]) -> Bytes {
     );
     for item in items {
         match item {
-            PushItem::Bulk(b) => put_bulk(&mut buf, b),
+            PushItem::Bulk(b) => put_bulk(buf, b),
             PushItem::Null => buf.put_slice(match v {
                 RespVersion::Resp2 => b"$-1\r\n",
                 RespVersion::Resp3 => b"_\r\n",
             }),
             PushItem::Int(n) => {
                 buf.put_u8(b':');
-                put_int(&mut buf, *n);
+                put_int(buf, *n);
                 buf.put_slice(b"\r\n");
             }
         }
+    }
+}
+
+/// The `message`/`smessage` frames of several payloads published to one channel in a row,
+/// end to end in one buffer.
+pub fn message_run(v: RespVersion, kind: &[u8], channel: &[u8], payloads: &[&[u8]]) -> Bytes {
+    let each = 16 + 3 * 24 + kind.len() + channel.len();
+    let cap = payloads.iter().map(|p| each + p.len()).sum();
+    let mut buf = BytesMut::with_capacity(cap);
+    for p in payloads {
+        let items = [
+            PushItem::Bulk(kind),
+            PushItem::Bulk(channel),
+            PushItem::Bulk(p),
+        ];
+        push_into(&mut buf, v, &items);
+    }
+    buf.freeze()
+}
+
+/// `message_run` for the subscribers of a pattern: the `pmessage` frames, end to end.
+pub fn pmessage_run(v: RespVersion, pattern: &[u8], channel: &[u8], payloads: &[&[u8]]) -> Bytes {
+    let each = 16 + 4 * 24 + 8 + pattern.len() + channel.len();
+    let cap = payloads.iter().map(|p| each + p.len()).sum();
+    let mut buf = BytesMut::with_capacity(cap);
+    for p in payloads {
+        let items = [
+            PushItem::Bulk(b"pmessage"),
+            PushItem::Bulk(pattern),
+            PushItem::Bulk(channel),
+            PushItem::Bulk(p),
+        ];
+        push_into(&mut buf, v, &items);
     }
     buf.freeze()
 }

@@ -182,6 +182,80 @@ impl Registry {
         self.fan_out(publisher, ns, channel, payload, wakes, true)
     }
 
+    /// Delivers several messages the client `publisher` published to one channel in a row (a
+    /// pipeline of PUBLISH or SPUBLISH to one channel), as many `publish_from` calls would, in
+    /// one pass over the subscribers: each receives the run's frames as one buffer, shared by
+    /// all of them. One stripe is held throughout, so the receiver count, returned, is the same
+    /// for every message. `None` when the publisher receives the channel's messages itself
+    /// (each must follow its own command's reply): nothing was delivered, and the caller
+    /// publishes the messages one by one.
+    pub fn publish_run(
+        &self,
+        publisher: u64,
+        ns: Namespace,
+        channel: &[u8],
+        payloads: &[&[u8]],
+        wakes: &mut Vec<Outbox>,
+    ) -> Option<usize> {
+        let map = self.map(ns);
+        let shard = map.shard(channel).lock();
+        let subs = shard.get(channel);
+        let mine = |subs: &Subscribers| subs.iter().any(|s| s.id() == publisher);
+        if subs.is_some_and(mine) {
+            return None;
+        }
+        let patterns = match ns {
+            Namespace::Global => Some(self.patterns.read()).filter(|p| !p.is_empty()),
+            Namespace::Shard => None,
+        };
+        if let Some(p) = &patterns {
+            let mut found = false;
+            p.for_each_match(channel, |_, subs| found |= mine(subs));
+            if found {
+                return None;
+            }
+        }
+        let mut receivers = 0;
+        if let Some(subs) = subs {
+            let mut runs: [Option<Bytes>; 2] = [None, None];
+            for s in subs {
+                let v = s.resp();
+                let run = runs[v as usize].get_or_insert_with(|| {
+                    encode::message_run(v, ns.message_kind(), channel, payloads)
+                });
+                if s.push_shared_deferred(run, subs.len()) == Pushed::NeedsWake {
+                    wakes.push(s.clone());
+                }
+            }
+            receivers += subs.len();
+        }
+        if let Some(p) = &patterns {
+            p.for_each_match(channel, |pattern, subs| {
+                let mut runs: [Option<Bytes>; 2] = [None, None];
+                for s in subs {
+                    let v = s.resp();
+                    let run = runs[v as usize]
+                        .get_or_insert_with(|| encode::pmessage_run(v, pattern, channel, payloads));
+                    if s.push_shared_deferred(run, subs.len()) == Pushed::NeedsWake {
+                        wakes.push(s.clone());
+                    }
+                }
+                receivers += subs.len();
+            });
+        }
+        if let Some(h) = &self.hook {
+            for p in payloads {
+                h.published(ns, channel, p);
+            }
+        }
+        drop(patterns);
+        drop(shard);
+        self.stats
+            .pubsub_messages_delivered
+            .fetch_add((receivers * payloads.len()) as u64, Ordering::Relaxed);
+        Some(receivers)
+    }
+
     /// Delivers a message that came from another node: the same fan-out as `publish`, under the
     /// same stripe (so local subscribers see one order), without reporting it to the hook.
     pub fn deliver(

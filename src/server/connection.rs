@@ -23,7 +23,7 @@ use crate::backbone::Backbone;
 use crate::client::{ClientHandle, ClientState, ReplyMode};
 use crate::commands::{dispatch, Ctx, Login};
 use crate::outbox::{Batch, CloseReason, Outbox, Pushed, READ_PAUSE_BYTES};
-use crate::protocol::{Decoder, ProtocolError, ReplyBuf};
+use crate::protocol::{Decoder, ProtocolError, ReplyBuf, Request};
 use crate::state::{Admission, ServerState};
 
 use super::listener::{Accepted, RawStream, ReadHalf, Stream, WriteHalf};
@@ -34,6 +34,12 @@ const READ_CHUNK: usize = 16 * 1024;
 const COALESCE_MAX_FRAME: usize = 16 * 1024;
 /// Size at which the coalescing buffer is written out.
 const WRITE_BUFFER: usize = 64 * 1024;
+
+/// At most this many publishes to one channel, read together, are delivered as one run
+/// (`run_publishes`), and their payloads at most this many bytes (beyond which a run saves
+/// nothing).
+const MAX_RUN: usize = 1024;
+const MAX_RUN_BYTES: usize = 256 * 1024;
 
 /// Time a TLS client has to finish its handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -373,9 +379,15 @@ fn process(
     wakes: &mut Vec<Outbox>,
     parked: &mut Option<Vec<Bytes>>,
 ) -> Option<CloseReason> {
+    // A request decoded while looking for more of a run of publishes, run next.
+    let mut next: Option<Result<Option<Request>, ProtocolError>> = None;
     loop {
         let auth_required = crate::auth::auth_required(&state.acl, client.authenticated);
-        match decoder.decode(buf, auth_required) {
+        let decoded = match next.take() {
+            Some(d) => d,
+            None => decoder.decode(buf, auth_required),
+        };
+        match decoded {
             Ok(Some(req)) => {
                 if cross_protocol_attack(&req) {
                     security_warning(handle);
@@ -387,7 +399,32 @@ fn process(
                     *parked = Some(req);
                     return None;
                 }
-                run_one(req, handle, state, client, login, reply, wakes);
+                if is_publish(&req) {
+                    // A pipeline of messages to one channel: take the ones already read
+                    // together, so each subscriber gets them in one buffer.
+                    let mut run = vec![req];
+                    let mut bytes = 0;
+                    while run.len() < MAX_RUN && bytes < MAX_RUN_BYTES {
+                        match decoder.decode(buf, auth_required) {
+                            Ok(Some(r)) if crate::commands::same_publish(&run[0], &r) => {
+                                bytes += r[2].len();
+                                run.push(r);
+                            }
+                            Ok(None) => break,
+                            other => {
+                                next = Some(other);
+                                break;
+                            }
+                        }
+                    }
+                    if run.len() > 1 {
+                        run_publishes(run, handle, state, client, login, reply, wakes);
+                    } else if let Some(req) = run.pop() {
+                        run_one(req, handle, state, client, login, reply, wakes);
+                    }
+                } else {
+                    run_one(req, handle, state, client, login, reply, wakes);
+                }
                 if client.close_after_reply {
                     return Some(CloseReason::ClientQuit);
                 }
@@ -455,6 +492,45 @@ fn drop_moved_shard_channels(
 }
 
 #[allow(clippy::too_many_arguments)]
+/// PUBLISH or SPUBLISH to a channel: the start of a run `run_publishes` may take together.
+fn is_publish(req: &[Bytes]) -> bool {
+    req.len() == 3
+        && (req[0].eq_ignore_ascii_case(b"publish") || req[0].eq_ignore_ascii_case(b"spublish"))
+}
+
+/// Runs publishes to one channel read together (`commands::publish_run`), or one by one when
+/// anything needs them so.
+fn run_publishes(
+    run: Vec<Request>,
+    handle: &Arc<ClientHandle>,
+    state: &Arc<ServerState>,
+    client: &mut ClientState,
+    login: &mut Login,
+    reply: &mut ReplyBuf,
+    wakes: &mut Vec<Outbox>,
+) {
+    client.argv_mem = run[run.len() - 1].iter().map(|a| a.len()).sum();
+    let mut ctx = Ctx {
+        server: state,
+        client,
+        login,
+        handle,
+        reply,
+        in_exec: false,
+        wakes,
+    };
+    if crate::commands::publish_run(&mut ctx, &run) {
+        crate::commands::after_command(client);
+        return;
+    }
+    for req in run {
+        run_one(req, handle, state, client, login, reply, wakes);
+        if client.close_after_reply || !handle.outbox.is_open() {
+            return;
+        }
+    }
+}
+
 fn run_one(
     req: Vec<Bytes>,
     handle: &Arc<ClientHandle>,
