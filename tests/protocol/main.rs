@@ -7,6 +7,8 @@
 //!   messages and counts.
 //! - `connection`: HELLO, AUTH, SELECT, ECHO, PING, RESET, MULTI/EXEC and the other commands
 //!   clients send around pub/sub.
+//! - `runs`: pipelines of PUBLISH to one channel, delivered together, give exactly what the
+//!   same requests give one by one.
 //! - `ordering`: one order per channel for every subscriber, and each publisher's order, under
 //!   concurrent publishers and subscribers.
 
@@ -17,3 +19,4 @@ mod connection;
 mod ordering;
 mod pubsub;
 mod requests;
+mod runs;
