@@ -36,17 +36,28 @@ pub enum PushItem<'a> {
     Int(i64),
 }
 
+/// Decimal digits of `n`.
+fn digits(n: usize) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
+/// The encoded length of an item: exact, so frames that wait in a queue hold no slack.
 fn item_len(item: &PushItem) -> usize {
     match item {
-        PushItem::Bulk(b) => b.len() + 24,
+        PushItem::Bulk(b) => 1 + digits(b.len()) + 2 + b.len() + 2,
         PushItem::Null => 5,
-        PushItem::Int(_) => 24,
+        PushItem::Int(n) => 1 + usize::from(*n < 0) + digits(n.unsigned_abs() as usize) + 2,
     }
+}
+
+/// The encoded length of a push frame of `items`.
+fn push_len(items: &[PushItem]) -> usize {
+    1 + digits(items.len()) + 2 + items.iter().map(item_len).sum::<usize>()
 }
 
 /// Builds a push frame (`*N` in RESP2, `>N` in RESP3) in one exact-size allocation.
 pub fn push(v: RespVersion, items: &[PushItem]) -> Bytes {
-    let cap = 16 + items.iter().map(item_len).sum::<usize>();
+    let cap = push_len(items);
     let mut buf = BytesMut::with_capacity(cap);
     push_into(&mut buf, v, items);
     buf.freeze()
@@ -81,33 +92,35 @@ pub fn push_into(buf: &mut BytesMut, v: RespVersion, items: &[PushItem]) {
 /// The `message`/`smessage` frames of several payloads published to one channel in a row,
 /// end to end in one buffer.
 pub fn message_run(v: RespVersion, kind: &[u8], channel: &[u8], payloads: &[&[u8]]) -> Bytes {
-    let each = 16 + 3 * 24 + kind.len() + channel.len();
-    let cap = payloads.iter().map(|p| each + p.len()).sum();
-    let mut buf = BytesMut::with_capacity(cap);
-    for p in payloads {
-        let items = [
+    let items = |p| {
+        [
             PushItem::Bulk(kind),
             PushItem::Bulk(channel),
             PushItem::Bulk(p),
-        ];
-        push_into(&mut buf, v, &items);
+        ]
+    };
+    let cap = payloads.iter().map(|p| push_len(&items(p))).sum();
+    let mut buf = BytesMut::with_capacity(cap);
+    for p in payloads {
+        push_into(&mut buf, v, &items(p));
     }
     buf.freeze()
 }
 
 /// `message_run` for the subscribers of a pattern: the `pmessage` frames, end to end.
 pub fn pmessage_run(v: RespVersion, pattern: &[u8], channel: &[u8], payloads: &[&[u8]]) -> Bytes {
-    let each = 16 + 4 * 24 + 8 + pattern.len() + channel.len();
-    let cap = payloads.iter().map(|p| each + p.len()).sum();
-    let mut buf = BytesMut::with_capacity(cap);
-    for p in payloads {
-        let items = [
+    let items = |p| {
+        [
             PushItem::Bulk(b"pmessage"),
             PushItem::Bulk(pattern),
             PushItem::Bulk(channel),
             PushItem::Bulk(p),
-        ];
-        push_into(&mut buf, v, &items);
+        ]
+    };
+    let cap = payloads.iter().map(|p| push_len(&items(p))).sum();
+    let mut buf = BytesMut::with_capacity(cap);
+    for p in payloads {
+        push_into(&mut buf, v, &items(p));
     }
     buf.freeze()
 }
@@ -328,5 +341,56 @@ mod tests {
         let mut r = ReplyBuf::new(RespVersion::Resp2);
         r.error("ERR a\r\nb");
         assert_eq!(&r.take()[..], b"-ERR a  b\r\n");
+    }
+}
+
+#[cfg(test)]
+mod exact_size_tests {
+    use super::*;
+
+    #[test]
+    fn push_frames_are_allocated_at_their_exact_size() {
+        let long = vec![b'x'; 12345];
+        for items in [
+            vec![
+                PushItem::Bulk(b"message"),
+                PushItem::Bulk(b"ch"),
+                PushItem::Bulk(b""),
+            ],
+            vec![
+                PushItem::Bulk(b"a"),
+                PushItem::Null,
+                PushItem::Int(-1234567),
+            ],
+            vec![
+                PushItem::Bulk(&long),
+                PushItem::Int(0),
+                PushItem::Int(i64::MIN),
+            ],
+        ] {
+            for v in [RespVersion::Resp2, RespVersion::Resp3] {
+                let mut buf = BytesMut::new();
+                push_into(&mut buf, v, &items);
+                if v == RespVersion::Resp2 {
+                    assert_eq!(buf.len(), push_len(&items));
+                }
+                assert!(buf.len() <= push_len(&items));
+            }
+        }
+        for v in [RespVersion::Resp2, RespVersion::Resp3] {
+            let payloads: [&[u8]; 3] = [b"1", &long, b""];
+            let run = message_run(v, b"message", b"ch", &payloads);
+            let one_by_one: Vec<u8> = payloads
+                .iter()
+                .flat_map(|p| message(v, b"message", b"ch", p).to_vec())
+                .collect();
+            assert_eq!(run, one_by_one);
+            let run = pmessage_run(v, b"c*", b"ch", &payloads);
+            let one_by_one: Vec<u8> = payloads
+                .iter()
+                .flat_map(|p| pmessage(v, b"c*", b"ch", p).to_vec())
+                .collect();
+            assert_eq!(run, one_by_one);
+        }
     }
 }

@@ -187,8 +187,9 @@ impl Registry {
     /// one pass over the subscribers: each receives the run's frames as one buffer, shared by
     /// all of them. One stripe is held throughout, so the receiver count, returned, is the same
     /// for every message. `None` when the publisher receives the channel's messages itself
-    /// (each must follow its own command's reply): nothing was delivered, and the caller
-    /// publishes the messages one by one.
+    /// (each must follow its own command's reply) or a client receives them through more than
+    /// one subscription (its copies of each message come together): nothing was delivered,
+    /// and the caller publishes the messages one by one.
     pub fn publish_run(
         &self,
         publisher: u64,
@@ -209,9 +210,19 @@ impl Registry {
             Namespace::Shard => None,
         };
         if let Some(p) = &patterns {
+            // A client that receives the channel's messages more than once (subscribed to the
+            // channel and a matching pattern, or to two matching patterns) gets each message's
+            // copies one after the other, which one buffer per subscription cannot give.
+            let mut ids: Vec<u64> = subs.map_or(Vec::new(), |s| s.iter().map(|o| o.id()).collect());
             let mut found = false;
-            p.for_each_match(channel, |_, subs| found |= mine(subs));
-            if found {
+            p.for_each_match(channel, |_, subs| {
+                found |= mine(subs);
+                ids.extend(subs.iter().map(|o| o.id()));
+            });
+            let n = ids.len();
+            ids.sort_unstable();
+            ids.dedup();
+            if found || ids.len() != n {
                 return None;
             }
         }

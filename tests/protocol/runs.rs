@@ -245,3 +245,38 @@ async fn command_statistics_count_every_request_of_a_run() {
         "INFO commandstats: {info}"
     );
 }
+
+#[tokio::test]
+async fn a_client_subscribed_twice_gets_each_messages_copies_together() {
+    let s = TestServer::start().await;
+    let mut sub = Raw::connect(s.addr()).await;
+    sub.cmd(&["SUBSCRIBE", "p1"]).await;
+    sub.expect(&frame(b'*', &[b"subscribe", b"p1"], Some(1)))
+        .await;
+    sub.cmd(&["PSUBSCRIBE", "p*", "?1"]).await;
+    sub.expect(&frame(b'*', &[b"psubscribe", b"p*"], Some(2)))
+        .await;
+    sub.expect(&frame(b'*', &[b"psubscribe", b"?1"], Some(3)))
+        .await;
+    let mut other = Raw::connect(s.addr()).await;
+    other
+        .roundtrip(
+            &["SUBSCRIBE", "p1"],
+            &frame(b'*', &[b"subscribe", b"p1"], Some(1)),
+        )
+        .await;
+    let mut publ = Raw::connect(s.addr()).await;
+    publ.send(&publishes("PUBLISH", "p1", (0..10).map(|i| i.to_string())))
+        .await;
+    publ.expect(&b":4\r\n".repeat(10)).await;
+    for i in 0..10 {
+        let p = i.to_string();
+        let p = p.as_bytes();
+        sub.expect(&msg2(b"p1", p)).await;
+        sub.expect(&frame(b'*', &[b"pmessage", b"p*", b"p1", p], None))
+            .await;
+        sub.expect(&frame(b'*', &[b"pmessage", b"?1", b"p1", p], None))
+            .await;
+        other.expect(&msg2(b"p1", p)).await;
+    }
+}
