@@ -164,16 +164,16 @@ pub enum Stream {
 
 impl Stream {
     /// The halves, and the sink an outbox may write to directly (plain sockets only).
-    pub fn into_split(self) -> (ReadHalf, WriteHalf, Option<Arc<dyn Sink>>) {
+    pub fn into_split(self) -> (ReadHalf, WriteHalf, Option<Sink>) {
         match self {
             Stream::Tcp(s) => {
                 let s = Arc::new(s);
-                let sink: Arc<dyn Sink> = Arc::new(Plain(s.clone()));
+                let sink: Sink = s.clone();
                 (ReadHalf::Tcp(s.clone()), WriteHalf::Tcp(s), Some(sink))
             }
             Stream::Unix(s) => {
                 let s = Arc::new(s);
-                let sink: Arc<dyn Sink> = Arc::new(Plain(s.clone()));
+                let sink: Sink = s.clone();
                 (ReadHalf::Unix(s.clone()), WriteHalf::Unix(s), Some(sink))
             }
             Stream::Tls(s) => {
@@ -183,29 +183,6 @@ impl Stream {
         }
     }
 }
-
-/// A plain socket as an outbox's sink.
-struct Plain<S>(Arc<S>);
-
-/// Sends with `send`/`sendmsg` on the descriptor: a socket write that skips the file layer's
-/// work `write`/`writev` do, and the runtime's readiness bookkeeping (the writer task, which
-/// waits on it, finds out for itself when the socket is full).
-macro_rules! plain_sink {
-    ($t:ty) => {
-        impl Sink for Plain<$t> {
-            fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
-                socket2::SockRef::from(&*self.0).send_with_flags(buf, libc::MSG_NOSIGNAL)
-            }
-
-            fn try_send_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-                socket2::SockRef::from(&*self.0).send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
-            }
-        }
-    };
-}
-
-plain_sink!(TcpStream);
-plain_sink!(UnixStream);
 
 pub enum ReadHalf {
     Tcp(Arc<TcpStream>),
