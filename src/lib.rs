@@ -26,9 +26,12 @@
 //! ```
 //! A connection's reader decodes requests from its read buffer (`protocol::decode`), and
 //! `commands::dispatch` checks and runs each one against the client's `ClientState` and the shared
-//! `Registry`. Replies and pushed messages go into the client's `Outbox`, which its writer task
-//! drains to the socket in batches. PUBLISH encodes each message frame once per protocol version
-//! and hands every receiver a reference-counted clone. The registry's order stripes (a fixed
+//! `Registry`. Replies and pushed messages go into the client's `Outbox`. When a batch of
+//! commands is done, the reader that ran it writes its replies and the messages it fanned out
+//! straight to the sockets that take them (`Outbox::flush`); a connection's writer task writes
+//! only what a full socket did not take. PUBLISH encodes each message frame once per protocol
+//! version and hands every receiver a reference-counted clone; a pipeline of publishes to one
+//! channel is encoded into one buffer that every subscriber shares (`Registry::publish_run`). The registry's order stripes (a fixed
 //! array of locks, each covering the channels that hash to it) give every subscriber of a
 //! channel the same order of messages.
 //!

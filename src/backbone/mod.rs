@@ -151,8 +151,8 @@ pub enum Field {
 }
 
 /// Where messages from other nodes are delivered: the registry's local fan-out
-/// (`Registry::deliver`), as the server assembles it. Outboxes that need waking are appended
-/// to `wakes`; the task wakes them after each batch.
+/// (`Registry::deliver`), as the server assembles it. Outboxes that were given messages are
+/// appended to `wakes`; the task flushes them (`Outbox::flush`) after each batch.
 pub trait Sink: Send + Sync + 'static {
     fn deliver(
         &self,

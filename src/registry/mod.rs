@@ -157,8 +157,8 @@ impl Registry {
     /// subscriber of a matching pattern) and returns Redis's receiver count: every matching
     /// subscription, so a client subscribed to the channel and to a matching pattern counts twice.
     ///
-    /// Writers are not woken here: outboxes that need a wake-up are appended to `wakes`, and the
-    /// caller wakes them (`Outbox::wake`) once its batch of commands is done.
+    /// Nothing is written here: outboxes that were given a first frame are appended to `wakes`,
+    /// and the caller flushes them (`Outbox::flush`) once its batch of commands is done.
     pub fn publish(
         &self,
         ns: Namespace,

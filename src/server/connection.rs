@@ -1,5 +1,7 @@
-//! One client connection: a reader (this task) that decodes requests and runs commands, and a
-//! writer task that drains the client's outbox to the socket in batches.
+//! One client connection: a reader (this task) that decodes requests, runs commands and, once a
+//! batch of them is done, writes their replies and the messages they fanned out to the sockets
+//! that take them (`Outbox::flush`); and a writer task that writes what a full socket did not
+//! take (and everything, on TLS connections), waiting for the socket.
 //!
 //! The reader ends on EOF, an I/O error, QUIT, a protocol error, CLIENT KILL, the idle timeout
 //! or shutdown; whatever the reason, the client's subscriptions are removed from the registry as

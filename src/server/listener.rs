@@ -2,7 +2,7 @@
 //! and unix sockets (`unixsocket`) become one `Stream` type, split into a `ReadHalf` and a
 //! `WriteHalf` that the connection code uses without knowing which it has. A plain socket is
 //! shared by both halves and by the client's outbox, which writes to it from whichever thread
-//! fans out a message when the connection's writer is idle (`outbox::Sink`); a TLS stream is
+//! fans out a message when the connection's writer is idle (`outbox::Socket`); a TLS stream is
 //! written by the writer task alone.
 //!
 //! TLS material is read once, at start: `tls_acceptor` builds the rustls server config from
@@ -28,7 +28,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{TlsAuthClients, TlsConfig};
-use crate::outbox::Sink;
+use crate::outbox::Socket;
 
 /// A bound listening socket.
 pub enum Listener {
@@ -164,16 +164,16 @@ pub enum Stream {
 
 impl Stream {
     /// The halves, and the sink an outbox may write to directly (plain sockets only).
-    pub fn into_split(self) -> (ReadHalf, WriteHalf, Option<Sink>) {
+    pub fn into_split(self) -> (ReadHalf, WriteHalf, Option<Socket>) {
         match self {
             Stream::Tcp(s) => {
                 let s = Arc::new(s);
-                let sink: Sink = s.clone();
+                let sink: Socket = s.clone();
                 (ReadHalf::Tcp(s.clone()), WriteHalf::Tcp(s), Some(sink))
             }
             Stream::Unix(s) => {
                 let s = Arc::new(s);
-                let sink: Sink = s.clone();
+                let sink: Socket = s.clone();
                 (ReadHalf::Unix(s.clone()), WriteHalf::Unix(s), Some(sink))
             }
             Stream::Tls(s) => {
