@@ -29,7 +29,7 @@
 //!
 //! ```text
 //! cargo bench --bench loadgen -- --pubsubd --redis /usr/bin/redis-server --relay --pin 0:1 \
-//!     --scenario fanout,fanout-1k,channels --reps 5 --duration 3
+//!     --scenario fanout,fanout-w1k,channels --window 64 --reps 5 --duration 3
 //! ```
 //!
 //! `--pin SERVER_CPUS:LOADGEN_CPUS` (CPU lists as taskset spells them: `0`, `0,1`, `0-1`) pins

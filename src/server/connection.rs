@@ -404,11 +404,11 @@ fn process(
                 if is_publish(&req) {
                     // A pipeline of messages to one channel: take the ones already read
                     // together, so each subscriber gets them in one buffer.
-                    let mut run = vec![req];
+                    let mut run = Vec::new();
                     let mut bytes = 0;
                     while run.len() < MAX_RUN && bytes < MAX_RUN_BYTES {
                         match decoder.decode(buf, auth_required) {
-                            Ok(Some(r)) if crate::commands::same_publish(&run[0], &r) => {
+                            Ok(Some(r)) if crate::commands::same_publish(&req, &r) => {
                                 bytes += r[2].len();
                                 run.push(r);
                             }
@@ -419,10 +419,11 @@ fn process(
                             }
                         }
                     }
-                    if run.len() > 1 {
-                        run_publishes(run, handle, state, client, login, reply, wakes);
-                    } else if let Some(req) = run.pop() {
+                    if run.is_empty() {
                         run_one(req, handle, state, client, login, reply, wakes);
+                    } else {
+                        run.insert(0, req);
+                        run_publishes(run, handle, state, client, login, reply, wakes);
                     }
                 } else {
                     run_one(req, handle, state, client, login, reply, wakes);
