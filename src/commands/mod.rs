@@ -94,7 +94,7 @@ pub struct Ctx<'a> {
     pub reply: &'a mut ReplyBuf,
     /// Inside EXEC (Redis's CLIENT_DENY_BLOCKING during a transaction).
     pub in_exec: bool,
-    /// Subscribers' writers to wake once the current batch of commands is done.
+    /// Outboxes given a first frame, flushed once the current batch of commands is done.
     pub wakes: &'a mut Vec<Outbox>,
 }
 

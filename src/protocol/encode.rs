@@ -29,6 +29,7 @@ fn put_bulk(buf: &mut BytesMut, s: &[u8]) {
 }
 
 /// One element of a push frame.
+#[derive(Clone, Copy)]
 pub enum PushItem<'a> {
     Bulk(&'a [u8]),
     /// A null bulk (`$-1` / `_`): the channel of an `unsubscribe` reply sent with nothing to leave.
@@ -89,40 +90,49 @@ pub fn push_into(buf: &mut BytesMut, v: RespVersion, items: &[PushItem]) {
     }
 }
 
-/// The `message`/`smessage` frames of several payloads published to one channel in a row,
-/// end to end in one buffer.
-pub fn message_run(v: RespVersion, kind: &[u8], channel: &[u8], payloads: &[&[u8]]) -> Bytes {
+/// The push frames `[head…, payload]` of several payloads, end to end in one exact-size
+/// buffer (`head` has at most three items).
+fn push_run(v: RespVersion, head: &[PushItem], payloads: &[&[u8]]) -> Bytes {
     let items = |p| {
-        [
-            PushItem::Bulk(kind),
-            PushItem::Bulk(channel),
+        let mut all = [
+            PushItem::Null,
+            PushItem::Null,
+            PushItem::Null,
             PushItem::Bulk(p),
-        ]
+        ];
+        for (slot, item) in all.iter_mut().zip(head) {
+            *slot = *item;
+        }
+        all[head.len()] = PushItem::Bulk(p);
+        all
     };
-    let cap = payloads.iter().map(|p| push_len(&items(p))).sum();
+    let n = head.len() + 1;
+    let cap = payloads.iter().map(|p| push_len(&items(p)[..n])).sum();
     let mut buf = BytesMut::with_capacity(cap);
     for p in payloads {
-        push_into(&mut buf, v, &items(p));
+        push_into(&mut buf, v, &items(p)[..n]);
     }
     buf.freeze()
 }
 
+/// The `message`/`smessage` frames of several payloads published to one channel in a row,
+/// end to end in one buffer.
+pub fn message_run(v: RespVersion, kind: &[u8], channel: &[u8], payloads: &[&[u8]]) -> Bytes {
+    push_run(
+        v,
+        &[PushItem::Bulk(kind), PushItem::Bulk(channel)],
+        payloads,
+    )
+}
+
 /// `message_run` for the subscribers of a pattern: the `pmessage` frames, end to end.
 pub fn pmessage_run(v: RespVersion, pattern: &[u8], channel: &[u8], payloads: &[&[u8]]) -> Bytes {
-    let items = |p| {
-        [
-            PushItem::Bulk(b"pmessage"),
-            PushItem::Bulk(pattern),
-            PushItem::Bulk(channel),
-            PushItem::Bulk(p),
-        ]
-    };
-    let cap = payloads.iter().map(|p| push_len(&items(p))).sum();
-    let mut buf = BytesMut::with_capacity(cap);
-    for p in payloads {
-        push_into(&mut buf, v, &items(p));
-    }
-    buf.freeze()
+    let head = [
+        PushItem::Bulk(b"pmessage"),
+        PushItem::Bulk(pattern),
+        PushItem::Bulk(channel),
+    ];
+    push_run(v, &head, payloads)
 }
 
 /// A `message`/`smessage` frame: `[kind, channel, payload]`.

@@ -479,15 +479,7 @@ fn drop_moved_shard_channels(
     reply: &mut ReplyBuf,
     wakes: &mut Vec<Outbox>,
 ) {
-    let mut ctx = Ctx {
-        server: state,
-        client,
-        login,
-        handle,
-        reply,
-        in_exec: false,
-        wakes,
-    };
+    let mut ctx = command_ctx(state, client, login, handle, reply, wakes);
     crate::commands::drop_moved_shard_channels(&mut ctx);
     if !reply.is_empty() {
         handle.outbox.push(reply.take());
@@ -495,6 +487,26 @@ fn drop_moved_shard_channels(
 }
 
 #[allow(clippy::too_many_arguments)]
+/// The context the connection's commands run in.
+fn command_ctx<'a>(
+    state: &'a ServerState,
+    client: &'a mut ClientState,
+    login: &'a mut Login,
+    handle: &'a ClientHandle,
+    reply: &'a mut ReplyBuf,
+    wakes: &'a mut Vec<Outbox>,
+) -> Ctx<'a> {
+    Ctx {
+        server: state,
+        client,
+        login,
+        handle,
+        reply,
+        in_exec: false,
+        wakes,
+    }
+}
+
 /// PUBLISH or SPUBLISH to a channel: the start of a run `run_publishes` may take together.
 fn is_publish(req: &[Bytes]) -> bool {
     req.len() == 3
@@ -513,15 +525,7 @@ fn run_publishes(
     wakes: &mut Vec<Outbox>,
 ) {
     client.argv_mem = run[run.len() - 1].iter().map(|a| a.len()).sum();
-    let mut ctx = Ctx {
-        server: state,
-        client,
-        login,
-        handle,
-        reply,
-        in_exec: false,
-        wakes,
-    };
+    let mut ctx = command_ctx(state, client, login, handle, reply, wakes);
     if crate::commands::publish_run(&mut ctx, &run) {
         crate::commands::after_command(client);
         return;
@@ -546,15 +550,7 @@ fn run_one(
     let mark = reply.len();
     let taken = reply.taken;
     client.argv_mem = req.iter().map(|a| a.len()).sum();
-    let mut ctx = Ctx {
-        server: state,
-        client,
-        login,
-        handle,
-        reply,
-        in_exec: false,
-        wakes,
-    };
+    let mut ctx = command_ctx(state, client, login, handle, reply, wakes);
     dispatch(&mut ctx, req);
     crate::commands::after_command(client);
     if matches!(client.reply_mode, ReplyMode::Off | ReplyMode::Skip) {
