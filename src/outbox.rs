@@ -47,9 +47,9 @@ pub const READ_PAUSE_BYTES: usize = 4 * 1024 * 1024;
 /// allocations; copying a small frame costs less. Larger frames are queued as they are.
 pub const COPY_MAX_FRAME: usize = 1024;
 
-/// A frame fanned out to more receivers than this is shared among them, not copied: the
-/// publisher would otherwise copy it once per receiver on its own thread, where sharing lets
-/// each writer copy it into its write buffer in parallel.
+/// A frame fanned out to more receivers than this is shared among them (a reference each)
+/// rather than copied into every receiver's tail buffer: the thread that fans out would
+/// otherwise pay one copy per receiver before anything is written.
 pub const COPY_MAX_RECEIVERS: usize = 4;
 
 /// The tail buffer's first allocation. A tail up to this size is split off for the writer and
