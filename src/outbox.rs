@@ -463,9 +463,9 @@ pub struct Outbox(Arc<Shared>);
 /// What `Outbox::push_deferred` did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Pushed {
-    /// Queued; the writer already has a wake-up coming.
+    /// Queued behind frames someone will write.
     Queued,
-    /// Queued into an empty queue: the writer must be woken.
+    /// Queued into an empty queue: the caller must `flush` (or `wake`) it.
     NeedsWake,
     /// Not queued: the client is closing or just went over its limit.
     Dropped,
@@ -661,9 +661,9 @@ impl Outbox {
         });
     }
 
-    /// Queues a frame without waking the writer. When the queue was empty the caller must call
-    /// `wake` later: a publisher fanning out a pipeline of PUBLISH commands wakes each
-    /// subscriber's writer once per batch, so the writer sends the batch in one write.
+    /// Queues a frame without writing it. When the queue was empty the caller must `flush` it
+    /// later: a reader that fans out a pipeline of PUBLISH commands flushes each subscriber
+    /// once per batch, so the batch goes out in one write.
     pub fn push_deferred(&self, frame: Bytes) -> Pushed {
         if frame.len() <= COPY_MAX_FRAME {
             self.enqueue_small(Small::Owned(frame))
@@ -938,10 +938,9 @@ impl Outbox {
         self.0.queue.0.lock().take(out)
     }
 
-    /// Records that `n` bytes were written; wakes a reader paused by backpressure.
-    /// Returns the bytes still queued.
-    /// The writer task wrote `n` bytes of the frames it took (all of them); returns the bytes
-    /// still queued. Others may take frames again.
+    /// The writer task wrote `n` bytes of the frames it took (all of them): others may take
+    /// frames again, and a reader paused by backpressure is woken when the queue drains below
+    /// `READ_PAUSE_BYTES`. Returns the bytes still queued.
     pub fn written(&self, n: usize) -> usize {
         let mut q = self.0.queue.0.lock();
         q.writing = false;
