@@ -167,14 +167,17 @@ pub fn dispatch(ctx: &mut Ctx, req: Request) {
     call(ctx, spec, &req);
 }
 
+/// PUBLISH or SPUBLISH with a channel and a message: a request that may start a run
+/// `publish_run` takes together.
+pub fn is_publish(req: &[Bytes]) -> bool {
+    req.len() == 3
+        && (req[0].eq_ignore_ascii_case(b"publish") || req[0].eq_ignore_ascii_case(b"spublish"))
+}
+
 /// Whether `a` and `b` are the same PUBLISH or SPUBLISH (as spelt) to the same channel: the
 /// requests `publish_run` takes together.
 pub fn same_publish(a: &[Bytes], b: &[Bytes]) -> bool {
-    a.len() == 3
-        && b.len() == 3
-        && a[1] == b[1]
-        && a[0].eq_ignore_ascii_case(&b[0])
-        && (a[0].eq_ignore_ascii_case(b"publish") || a[0].eq_ignore_ascii_case(b"spublish"))
+    is_publish(a) && b.len() == 3 && a[1] == b[1] && a[0].eq_ignore_ascii_case(&b[0])
 }
 
 /// Runs requests `same_publish` grouped (a pipeline of messages to one channel) as

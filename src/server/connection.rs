@@ -401,7 +401,7 @@ fn process(
                     *parked = Some(req);
                     return None;
                 }
-                if is_publish(&req) {
+                if crate::commands::is_publish(&req) {
                     // A pipeline of messages to one channel: take the ones already read
                     // together, so each subscriber gets them in one buffer.
                     let mut run = Vec::new();
@@ -505,12 +505,6 @@ fn command_ctx<'a>(
         in_exec: false,
         wakes,
     }
-}
-
-/// PUBLISH or SPUBLISH to a channel: the start of a run `run_publishes` may take together.
-fn is_publish(req: &[Bytes]) -> bool {
-    req.len() == 3
-        && (req[0].eq_ignore_ascii_case(b"publish") || req[0].eq_ignore_ascii_case(b"spublish"))
 }
 
 /// Runs publishes to one channel read together (`commands::publish_run`), or one by one when
