@@ -229,9 +229,6 @@ pub struct ClientHandle {
     last_interaction_ms: AtomicU64,
     pub outbox: Outbox,
     pub meta: Mutex<ClientMeta>,
-    /// Woken when the cluster's slot map moved slots away from this node: the connection then
-    /// drops its shard subscriptions in those slots, telling the client with `sunsubscribe`.
-    pub slots_moved: tokio::sync::Notify,
 }
 
 impl ClientHandle {
@@ -244,7 +241,6 @@ impl ClientHandle {
             created: Instant::now(),
             last_interaction_ms: AtomicU64::new(0),
             outbox,
-            slots_moved: tokio::sync::Notify::new(),
             meta: Mutex::new(ClientMeta {
                 multi: -1,
                 last_cmd: "NULL",
@@ -261,8 +257,13 @@ impl ClientHandle {
 
     /// Seconds since the last command.
     pub fn idle_secs(&self) -> u64 {
+        self.idle_millis() / 1000
+    }
+
+    /// Milliseconds since the last input.
+    pub fn idle_millis(&self) -> u64 {
         let now = self.created.elapsed().as_millis() as u64;
-        now.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000
+        now.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed))
     }
 
     pub fn age_secs(&self) -> u64 {

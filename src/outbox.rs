@@ -449,6 +449,9 @@ struct Shared {
     queue: Line<Mutex<Queue>>,
     wake: Line<Notify>,
     drained: Notify,
+    /// Wakes the client's reader while it waits for input (`reader_woken`): the connection
+    /// was killed, or the server wants it to look at something (`wake_reader`).
+    reader: Notify,
     /// Cancelled when the connection must close now; the writer races its socket writes
     /// against it, so a kill takes effect even while a write to a stalled peer is pending.
     killed: CancellationToken,
@@ -528,6 +531,7 @@ impl Outbox {
             })),
             wake: Line(Notify::new()),
             drained: Notify::new(),
+            reader: Notify::new(),
             killed: CancellationToken::new(),
             limits,
             stats,
@@ -546,6 +550,11 @@ impl Outbox {
 
     pub fn set_resp(&self, v: RespVersion) {
         self.0.hot.resp.store(v as u8, Ordering::Relaxed);
+    }
+
+    /// Whether the client has subscriptions (`set_pubsub`).
+    pub fn is_pubsub(&self) -> bool {
+        self.0.hot.pubsub.load(Ordering::Relaxed)
     }
 
     /// Puts the client in (or out of) the pubsub class, whose output is limited.
@@ -865,6 +874,7 @@ impl Outbox {
             "client scheduled to be closed ASAP for overcoming of output buffer limits"
         );
         s.killed.cancel();
+        s.reader.notify_one();
         s.wake.0.notify_one();
         s.drained.notify_waiters();
     }
@@ -872,6 +882,16 @@ impl Outbox {
     /// Cancelled when the connection must close now (killed, slow consumer, peer gone).
     pub fn kill_token(&self) -> &CancellationToken {
         &self.0.killed
+    }
+
+    /// Wakes the client's reader if it waits for input, or the next time it does.
+    pub fn wake_reader(&self) {
+        self.0.reader.notify_one();
+    }
+
+    /// What the reader waits on beside its socket: a kill, or `wake_reader`.
+    pub fn reader_woken(&self) -> tokio::sync::futures::Notified<'_> {
+        self.0.reader.notified()
     }
 
     /// Closes the connection once everything queued so far is written.
@@ -898,6 +918,7 @@ impl Outbox {
             self.0.queue.0.lock().clear();
         }
         self.0.killed.cancel();
+        self.0.reader.notify_one();
         self.0.wake.0.notify_one();
         self.0.drained.notify_waiters();
     }

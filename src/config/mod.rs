@@ -377,8 +377,6 @@ pub struct Runtime {
     pub slowlog_max_len: AtomicU64,
     pub protected_mode: std::sync::atomic::AtomicBool,
     loglevel: AtomicU8,
-    /// Woken by every CONFIG SET, so waits that depend on a setting (the idle timeout) restart.
-    pub changed: tokio::sync::Notify,
 }
 
 impl Runtime {
@@ -394,7 +392,6 @@ impl Runtime {
             slowlog_max_len: AtomicU64::new(0),
             protected_mode: std::sync::atomic::AtomicBool::new(true),
             loglevel: AtomicU8::new(0),
-            changed: tokio::sync::Notify::new(),
         };
         r.apply(cfg);
         r
@@ -415,7 +412,6 @@ impl Runtime {
         self.slowlog_max_len.store(cfg.slowlog_max_len, r);
         self.protected_mode.store(cfg.protected_mode, r);
         self.loglevel.store(cfg.loglevel as u8, r);
-        self.changed.notify_waiters();
     }
 
     pub fn loglevel(&self) -> LogLevel {

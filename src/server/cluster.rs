@@ -123,7 +123,7 @@ pub async fn run(state: Arc<ServerState>, cluster: Arc<Cluster>, membership: Mem
 fn rehome_subscribers(state: &ServerState) {
     for c in state.clients.iter() {
         if c.meta.lock().ssub > 0 {
-            c.slots_moved.notify_one();
+            c.outbox.wake_reader();
         }
     }
 }

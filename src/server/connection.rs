@@ -80,9 +80,10 @@ pub async fn handshake(accepted: Accepted) -> Option<Stream> {
 }
 
 /// Serves one accepted connection, client `id`, until it ends. `_slot` holds its `maxclients`
-/// place until then.
+/// place until then. The connection comes boxed: a task keeps its arguments as long as it
+/// runs, and this one runs as long as the client stays.
 pub async fn serve(
-    accepted: Accepted,
+    accepted: Box<Accepted>,
     id: u64,
     state: Arc<ServerState>,
     tracker: TaskTracker,
@@ -100,7 +101,7 @@ pub async fn serve(
             RawStream::Unix(s) => s.as_raw_fd() as i64,
         };
         let laddr = accepted.local.clone();
-        let Some(stream) = handshake(accepted).await else {
+        let Some(stream) = handshake(*accepted).await else {
             return;
         };
         let (rd, mut wr, sink) = stream.into_split();
@@ -191,16 +192,6 @@ fn set_keepalive(stream: &TcpStream, secs: u64) {
     let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&ka);
 }
 
-/// Resolves after `timeout` seconds without input, unless the client is exempt (pub/sub
-/// clients never time out, as in Redis) or the timeout is 0.
-async fn idle(timeout: u64, exempt: bool) {
-    if timeout == 0 || exempt {
-        std::future::pending::<()>().await
-    } else {
-        tokio::time::sleep(Duration::from_secs(timeout)).await
-    }
-}
-
 async fn read_loop(
     mut rd: ReadHalf,
     handle: &Arc<ClientHandle>,
@@ -224,10 +215,8 @@ async fn read_loop(
         }
         if handle.outbox.pending() >= READ_PAUSE_BYTES {
             // Backpressure: take no new commands until the client reads what it was sent.
-            tokio::select! {
-                _ = handle.outbox.wait_below_watermark() => {}
-                _ = handle.kill_token().cancelled() => return CloseReason::Killed,
-                _ = state.shutdown.cancelled() => return CloseReason::Shutdown,
+            if let Some(end) = Box::pin(drained(handle, state)).await {
+                return end;
             }
         }
         if buf.is_empty() && !decoder.in_progress() {
@@ -236,16 +225,15 @@ async fn read_loop(
         }
         let read = tokio::select! {
             r = rd.read_some(&mut buf, READ_CHUNK) => r,
-            _ = handle.kill_token().cancelled() => return CloseReason::Killed,
-            _ = state.shutdown.cancelled() => return CloseReason::Shutdown,
-            _ = idle(state.runtime.timeout(), client.is_pubsub()) => {
-                tracing::debug!("closing idle client");
-                return CloseReason::Timeout;
-            }
-            // CONFIG SET timeout: wait again with the new value.
-            _ = state.runtime.changed.notified() => continue,
-            _ = handle.slots_moved.notified() => {
-                drop_moved_shard_channels(handle, state, client, login, &mut reply, &mut wakes);
+            // Killed, shutdown (seen at the top of the loop) or moved slots: one wake-up for
+            // all, so an idle connection waits on little besides its socket.
+            _ = handle.outbox.reader_woken() => {
+                if handle.outbox.is_killed() {
+                    return CloseReason::Killed;
+                }
+                if !client.shard_channels.is_empty() {
+                    drop_moved_shard_channels(handle, state, client, login, &mut reply, &mut wakes);
+                }
                 continue;
             }
         };
@@ -292,10 +280,8 @@ async fn read_loop(
             }
             flush_batch(handle, &mut reply, &mut wakes);
             while crate::commands::held_by_pause(state, client, &req) {
-                tokio::select! {
-                    _ = state.ops.pause.changed() => {}
-                    _ = handle.kill_token().cancelled() => return CloseReason::Killed,
-                    _ = state.shutdown.cancelled() => return CloseReason::Shutdown,
+                if let Some(end) = Box::pin(pause_changed(handle, state)).await {
+                    return end;
                 }
             }
             run_one(req, handle, state, client, login, &mut reply, &mut wakes);
@@ -335,6 +321,29 @@ async fn read_loop(
     }
 }
 
+// The reader's rare waits are boxed where they are awaited: the reader's future keeps room
+// for its largest wait as long as the client is connected, and should only need the room of
+// the wait for input.
+
+/// Waits until the client has read enough of its output to take commands again; the reason
+/// to close instead, if the connection must.
+async fn drained(handle: &ClientHandle, state: &ServerState) -> Option<CloseReason> {
+    tokio::select! {
+        _ = handle.outbox.wait_below_watermark() => None,
+        _ = handle.kill_token().cancelled() => Some(CloseReason::Killed),
+        _ = state.shutdown.cancelled() => Some(CloseReason::Shutdown),
+    }
+}
+
+/// Waits until CLIENT PAUSE changes; the reason to close instead, if the connection must.
+async fn pause_changed(handle: &ClientHandle, state: &ServerState) -> Option<CloseReason> {
+    tokio::select! {
+        _ = state.ops.pause.changed() => None,
+        _ = handle.kill_token().cancelled() => Some(CloseReason::Killed),
+        _ = state.shutdown.cancelled() => Some(CloseReason::Shutdown),
+    }
+}
+
 /// Once a batch of commands ran: writes its replies, then the messages it queued to other
 /// clients, from this thread where the sockets take them (`Outbox::flush`). Replies first, as
 /// Redis writes the client that ran the commands first: a pipelining publisher can send its
@@ -361,7 +370,8 @@ async fn interest_settled(handle: &ClientHandle, state: &ServerState, client: &m
         return;
     }
     if ticket != 0 {
-        b.interest_settled(ticket).await;
+        // Boxed: rare, and the reader's future would otherwise keep room for it while idle.
+        Box::pin(b.interest_settled(ticket)).await;
     }
     handle.outbox.open_gate();
 }

@@ -22,7 +22,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
@@ -193,26 +193,37 @@ pub enum ReadHalf {
 impl ReadHalf {
     /// Waits for input and reads what is there into `buf`. Plain sockets wait for readability
     /// before reserving, so an idle connection holds no buffer; a TLS stream needs room to
-    /// decrypt into, so it reserves `chunk` first.
+    /// decrypt into, so it reserves `chunk` first. Polled in place: waiting keeps no future's
+    /// state, only the socket's registration.
     pub async fn read_some(&mut self, buf: &mut BytesMut, chunk: usize) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_read_some(cx, buf, chunk)).await
+    }
+
+    fn poll_read_some(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+        chunk: usize,
+    ) -> Poll<io::Result<usize>> {
         macro_rules! plain {
             ($rd:expr) => {
                 loop {
-                    $rd.readable().await?;
+                    std::task::ready!($rd.poll_read_ready(cx))?;
                     if buf.capacity() - buf.len() < chunk / 4 {
                         buf.reserve(chunk);
                     }
+                    // `try_read_buf` clears the readiness when it finds nothing, so the next
+                    // `poll_read_ready` waits.
                     match $rd.try_read_buf(buf) {
-                        Ok(n) => return Ok(n),
+                        Ok(n) => return Poll::Ready(Ok(n)),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                             // The readiness was stale (it stays set until a read finds nothing):
                             // give the buffer back rather than hold it while the client idles.
                             if buf.is_empty() {
                                 *buf = BytesMut::new();
                             }
-                            continue;
                         }
-                        Err(e) => return Err(e),
+                        Err(e) => return Poll::Ready(Err(e)),
                     }
                 }
             };
@@ -224,7 +235,7 @@ impl ReadHalf {
                 if buf.capacity() - buf.len() < chunk / 4 {
                     buf.reserve(chunk);
                 }
-                rd.read_buf(buf).await
+                tokio_util::io::poll_read_buf(Pin::new(rd), cx, buf)
             }
         }
     }

@@ -32,6 +32,9 @@ pub use listener::Listener;
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 /// Period of the housekeeping task (Redis's `hz` 10): samples the memory peak.
 const CRON_PERIOD: Duration = Duration::from_millis(100);
+/// Housekeeping ticks between two checks of the idle clients (`timeout`): once a second, as
+/// Redis's `clientsCron` visits every client once a second.
+const TIMEOUT_CHECK_TICKS: u32 = 10;
 
 /// Binds everything the config asks for: every `bind` address on `port` (plain TCP, unless
 /// `port 0`) and on `tls-port` (TLS, when set), and `unixsocket`.
@@ -187,6 +190,11 @@ pub async fn run_with(
         }
     }
     shutdown.cancelled().await;
+    // Readers waiting for input stop now (a reader that has not started waiting yet sees
+    // `shutdown` first, or finds this wake-up stored).
+    for c in state.clients.iter() {
+        c.outbox.wake_reader();
+    }
     // The goodbye goes into the backbone's queue now, before the backbone is told to flush and
     // stop (which, with no clients to wait for, is at once).
     if let Some(c) = &state.cluster {
@@ -219,10 +227,13 @@ async fn start_operations(state: &Arc<ServerState>, tracker: &TaskTracker) {
     let cron_state = state.clone();
     tracker.spawn(async move {
         let mut tick = tokio::time::interval(CRON_PERIOD);
-        loop {
+        for n in 1u32.. {
             tokio::select! {
                 _ = tick.tick() => crate::memory::sample(),
                 _ = cron_state.shutdown.cancelled() => return,
+            }
+            if n % TIMEOUT_CHECK_TICKS == 0 {
+                close_idle_clients(&cron_state);
             }
         }
     });
@@ -239,6 +250,22 @@ async fn start_operations(state: &Arc<ServerState>, tracker: &TaskTracker) {
             }
         }
         Err(e) => tracing::warn!("Metrics endpoint disabled: {e}"),
+    }
+}
+
+/// `timeout`: closes the clients that sent nothing for longer, except pub/sub clients (Redis's
+/// `clientsCronHandleTimeout`). Checked here rather than by a timer in every connection, so an
+/// idle connection holds no timer.
+fn close_idle_clients(state: &ServerState) {
+    let timeout = state.runtime.timeout();
+    if timeout == 0 {
+        return;
+    }
+    for c in state.clients.iter() {
+        if !c.outbox.is_pubsub() && c.idle_millis() > timeout * 1000 {
+            tracing::debug!(client_id = c.id, "closing idle client");
+            c.outbox.close_for(crate::outbox::CloseReason::Timeout);
+        }
     }
 }
 
@@ -267,7 +294,7 @@ async fn accept_loop(listener: Listener, state: Arc<ServerState>, tracker: TaskT
                 // ID's documented guarantee), and tasks may start in any order.
                 let id = state.next_client_id();
                 tracker.spawn(connection::serve(
-                    accepted,
+                    Box::new(accepted),
                     id,
                     state.clone(),
                     tracker.clone(),
