@@ -8,13 +8,15 @@
 //! Clients not subscribed to anything are never disconnected for output: their reader stops
 //! reading commands while the queue is above `READ_PAUSE_BYTES` instead (backpressure).
 //!
-//! Writing: whoever finds frames queued may write them, one at a time (`Queue::writing`). The
-//! connection's writer task waits for the socket when it is full; `flush` writes from the
-//! calling thread, without waiting, when the outbox has a `Socket` (a plain socket): a publisher
-//! that fanned out a batch of messages, or a reader that ran a batch of commands, writes to
-//! idle connections itself, as Redis does before it sleeps, instead of waking each one's writer
-//! task on whatever core. What the socket does not take goes back to the front of the queue
-//! for the writer task, so the order of frames never changes.
+//! Writing: whoever finds frames queued may write them, one at a time (`Queue::writing`).
+//! With a `Socket` (a plain socket), `flush` writes from the calling thread without waiting: a
+//! publisher that fanned out a batch of messages, or a reader that ran a batch of commands,
+//! writes to idle connections itself, as Redis does before it sleeps. What the socket does not
+//! take goes back to the front of the queue, so the order of frames never changes, and a writer
+//! task is started for it, which waits for the socket and ends once the queue is empty
+//! (`Hot::writer`): an idle connection has no writer task. At the connection's end its own
+//! task writes what is left (`finish`). Without a socket (TLS) the connection keeps one writer
+//! task, which takes batches (`next_batch`) and is woken when frames are queued.
 //!
 //! Locks: one short `parking_lot::Mutex` around the queue, never held across an await, a
 //! socket write or while calling anything else. Publishers may hold a registry lock while
@@ -23,9 +25,10 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -120,18 +123,62 @@ const IOV_BATCH: usize = 256;
 /// sends it in one piece: the kernel copies one long buffer faster than many short ones.
 const COALESCE_MAX: usize = 16 * 1024;
 
-/// A non-blocking stream socket the outbox may write to from any thread without waiting
-/// (`Outbox::flush`); the outbox keeps it open.
-pub type Socket = Arc<dyn AsFd + Send + Sync>;
+/// A non-blocking stream socket registered with the runtime, which the outbox writes to from
+/// any thread without waiting (`Outbox::flush`) and whose writer task waits for it when full.
+pub trait Sink: AsFd + Send + Sync + 'static {
+    /// Ready once the runtime saw the socket writable since a write through
+    /// `send_when_ready` last found it full.
+    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// `send` through the runtime's readiness: `WouldBlock` without trying while the socket is
+    /// known to be full, and a write that finds it full clears the readiness, so that
+    /// `poll_writable` then waits.
+    fn send_when_ready(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+}
+
+macro_rules! sink_for {
+    ($t:ty) => {
+        impl Sink for $t {
+            fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.poll_write_ready(cx)
+            }
+            fn send_when_ready(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                self.try_io(tokio::io::Interest::WRITABLE, || {
+                    send_fd(self.as_fd(), bufs)
+                })
+            }
+        }
+    };
+}
+sink_for!(tokio::net::TcpStream);
+sink_for!(tokio::net::UnixStream);
+
+/// The socket an outbox writes to; the outbox keeps it open.
+pub type Socket = Arc<dyn Sink>;
 
 /// Sends what the socket takes now (`send`, or `sendmsg` for several buffers): a socket
 /// write without the file layer's work `write` adds. `WouldBlock` when it takes nothing.
-fn send(sink: &Socket, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    let fd = sink.as_fd();
+fn send_fd(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     let sock = socket2::SockRef::from(&fd);
     match bufs {
         [one] => sock.send_with_flags(one, libc::MSG_NOSIGNAL),
         _ => sock.send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL),
+    }
+}
+
+/// How a write reaches the socket: straight (`flush`, which never waits) or through the
+/// runtime's readiness (a writer, which waits when the socket is full).
+#[derive(Clone, Copy)]
+enum Via {
+    Straight,
+    Ready,
+}
+
+impl Via {
+    fn send(self, sink: &Socket, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Via::Straight => send_fd(sink.as_fd(), bufs),
+            Via::Ready => sink.send_when_ready(bufs),
+        }
     }
 }
 
@@ -169,6 +216,11 @@ struct Queue {
 impl Queue {
     fn is_empty(&self) -> bool {
         self.frames.is_empty() && self.tail_len == 0
+    }
+
+    /// Whether `take` would take something.
+    fn has_takeable(&self) -> bool {
+        !self.gated && !self.writing && self.held_from != 0 && !self.is_empty()
     }
 
     /// Appends a small frame to the tail buffer.
@@ -270,9 +322,9 @@ impl Queue {
 
 /// Writes `frames` in order until the socket takes no more: one frame as it is, small frames
 /// copied into one buffer, large ones with vectored writes. Returns the bytes written and the
-/// error that stopped it, if any (not `WouldBlock`: a full socket is where the writer task takes
-/// over).
-fn write_now(sink: &Socket, frames: &VecDeque<Bytes>) -> (usize, Option<io::Error>) {
+/// error that stopped it, if any (not `WouldBlock`: a full socket is where a writer waits).
+fn write_now(sink: &Socket, frames: &VecDeque<Bytes>, via: Via) -> (usize, Option<io::Error>) {
+    let send = |sink: &Socket, bufs: &[IoSlice<'_>]| via.send(sink, bufs);
     let result = |r: io::Result<usize>, want: usize| match r {
         Ok(0) if want > 0 => (0, Some(io::Error::from(io::ErrorKind::WriteZero))),
         Ok(k) => (k, None),
@@ -308,7 +360,7 @@ fn write_now(sink: &Socket, frames: &VecDeque<Bytes>) -> (usize, Option<io::Erro
             Ok(k) => {
                 written += k;
                 if k < want {
-                    // The socket is full now; the writer task goes on from here.
+                    // The socket is full now; a writer goes on from here.
                     return (written, None);
                 }
                 first += n;
@@ -432,6 +484,11 @@ struct Hot {
     soft_since: AtomicU64,
     /// Bytes written to the client (INFO `total_net_output_bytes` sums these).
     written_bytes: AtomicU64,
+    /// With a socket: a writer task runs (or the connection's task finishes the connection)
+    /// and writes whatever is queued; `flush` leaves it to it. Changed only under the queue's
+    /// lock; a writer that finds nothing left to take clears it under the same lock a `flush`
+    /// reads it with, so nothing queued is left without a writer.
+    writer: AtomicBool,
 }
 
 struct Shared {
@@ -472,6 +529,17 @@ pub enum Pushed {
     NeedsWake,
     /// Not queued: the client is closing or just went over its limit.
     Dropped,
+}
+
+/// What a write of the queue left (`Outbox::write_pass`).
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum Pass {
+    /// Nothing left to take (or the write failed, and the connection is closed).
+    Idle,
+    /// The socket took everything taken, and more was queued meanwhile.
+    More,
+    /// The socket is full.
+    Full,
 }
 
 /// What the writer gets from `Outbox::next_batch`.
@@ -515,6 +583,7 @@ impl Outbox {
                 state: AtomicU8::new(OPEN),
                 soft_since: AtomicU64::new(0),
                 written_bytes: AtomicU64::new(0),
+                writer: AtomicBool::new(false),
             }),
             holding: AtomicBool::new(false),
             close_reason: AtomicU8::new(0),
@@ -624,50 +693,207 @@ impl Outbox {
         }
     }
 
-    /// Wakes the writer (after `push_deferred` said so).
+    /// Makes sure what is queued gets written, without writing from this thread: wakes the
+    /// writer task, or, with a socket, starts one unless one runs (after `push` found the queue
+    /// empty, where writing here could mean a socket write under a lock the caller holds).
     pub fn wake(&self) {
-        self.0.wake.0.notify_one();
+        let s = &*self.0;
+        if s.hot.sink.is_none() {
+            s.wake.0.notify_one();
+            return;
+        }
+        let q = s.queue.0.lock();
+        if s.hot.writer.load(Ordering::Relaxed)
+            || !q.has_takeable()
+            || s.hot.state.load(Ordering::Acquire) != OPEN
+        {
+            return;
+        }
+        s.hot.writer.store(true, Ordering::Relaxed);
+        drop(q);
+        self.start_writer();
     }
 
     /// Writes what is queued from this thread, as much as the socket takes without waiting,
-    /// and wakes the writer task for the rest (after `push_deferred` said a wake-up is due).
-    /// Without a sink, or while the writer task is busy, the writer task does it all.
+    /// and starts a writer task for the rest (after `push_deferred` said a write is due).
+    /// Without a socket the writer task does it all; while a writer task runs, it writes this
+    /// too; once the connection closes, its own task writes what is left (`finish`).
     pub fn flush(&self) {
         let s = &*self.0;
         let Some(sink) = &s.hot.sink else {
-            self.wake();
+            s.wake.0.notify_one();
             return;
         };
         if s.hot.state.load(Ordering::Acquire) != OPEN {
-            // Closing or killed: the writer task finishes the connection.
-            self.wake();
             return;
         }
-        let mut q = s.queue.0.lock();
+        let q = s.queue.0.lock();
+        if s.hot.writer.load(Ordering::Relaxed) {
+            return;
+        }
+        if self.write_pass(q, sink, Via::Straight, false) != Pass::Idle {
+            self.start_writer();
+        }
+    }
+
+    /// Takes what is queued (with the lock the caller took) and writes what the socket takes.
+    /// With frames left and `as_writer` false, the writer's role is taken (`Hot::writer`) for
+    /// a writer task the caller starts; a writer (`as_writer`) that finds nothing left gives
+    /// its role up, under the same lock a `flush` checks it with.
+    fn write_pass(
+        &self,
+        mut q: MutexGuard<'_, Queue>,
+        sink: &Socket,
+        via: Via,
+        as_writer: bool,
+    ) -> Pass {
+        let s = &*self.0;
         FLUSHING.with_borrow_mut(|frames| {
             if !q.take(frames) {
-                // Nothing to write, or someone is writing and will see what was queued.
-                return;
+                if as_writer {
+                    s.hot.writer.store(false, Ordering::Relaxed);
+                    drop(q);
+                    s.wake.0.notify_one();
+                }
+                return Pass::Idle;
             }
             drop(q);
-            let (n, err) = write_now(sink, frames);
+            let want: usize = frames.iter().map(|f| f.len()).sum();
+            let (n, err) = write_now(sink, frames, via);
             let mut q = s.queue.0.lock();
             let open = s.hot.state.load(Ordering::Acquire);
             if err.is_none() && open != KILLED {
                 q.put_back(frames, n);
             }
             q.writing = false;
-            // The writer task goes on with what is left, or closes a closing connection.
-            let wake = !q.is_empty() || open != OPEN;
+            let pass = if err.is_some() {
+                Pass::Idle
+            } else if n < want {
+                Pass::Full
+            } else if q.has_takeable() {
+                Pass::More
+            } else {
+                Pass::Idle
+            };
+            let gave_up = as_writer && pass == Pass::Idle;
+            if gave_up {
+                s.hot.writer.store(false, Ordering::Relaxed);
+            } else if pass != Pass::Idle {
+                s.hot.writer.store(true, Ordering::Relaxed);
+            }
             self.account(q, n);
             frames.clear();
+            if gave_up {
+                s.wake.0.notify_one();
+            }
             if let Some(e) = err {
                 tracing::debug!(client_id = s.hot.id, "write failed: {e}");
                 self.close_for(CloseReason::Io);
-            } else if wake {
-                self.wake();
             }
-        });
+            pass
+        })
+    }
+
+    /// Starts a writer task for the role the caller took (`Hot::writer`).
+    fn start_writer(&self) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(self.clone().write_rest());
+            }
+            Err(_) => {
+                let _q = self.0.queue.0.lock();
+                self.0.hot.writer.store(false, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A writer task: writes what is queued, waiting for the socket whenever it is full, and
+    /// ends once nothing is left (or the connection is closing: `finish` takes over).
+    async fn write_rest(self) {
+        let s = &*self.0;
+        let Some(sink) = s.hot.sink.clone() else {
+            return;
+        };
+        loop {
+            let q = s.queue.0.lock();
+            if s.hot.state.load(Ordering::Acquire) != OPEN {
+                self.give_up_writer(q);
+                return;
+            }
+            match self.write_pass(q, &sink, Via::Ready, true) {
+                Pass::Idle => {
+                    if s.hot.state.load(Ordering::Acquire) != OPEN {
+                        // Failed, or killed while writing: the role goes back for `finish`.
+                        self.give_up_writer(s.queue.0.lock());
+                    }
+                    return;
+                }
+                Pass::More => tokio::task::yield_now().await,
+                Pass::Full => {
+                    let ready = tokio::select! {
+                        r = std::future::poll_fn(|cx| sink.poll_writable(cx)) => r,
+                        _ = s.killed.cancelled() => Ok(()),
+                    };
+                    if let Err(e) = ready {
+                        tracing::debug!(client_id = s.hot.id, "write failed: {e}");
+                        self.close_for(CloseReason::Io);
+                    }
+                }
+            }
+        }
+    }
+
+    fn give_up_writer(&self, q: MutexGuard<'_, Queue>) {
+        self.0.hot.writer.store(false, Ordering::Relaxed);
+        drop(q);
+        self.0.wake.0.notify_one();
+    }
+
+    /// Called by the connection's task once its reader stopped: waits for a running writer
+    /// task to end, then writes what is left unless the connection was killed, waiting for the
+    /// socket as long as it takes, and shuts the socket's sending side if the connection was
+    /// closing (QUIT, a protocol error, shutdown). Without a socket the writer task does this.
+    pub async fn finish(&self) {
+        let s = &*self.0;
+        let Some(sink) = s.hot.sink.clone() else {
+            return;
+        };
+        loop {
+            let woken = s.wake.0.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            {
+                let _q = s.queue.0.lock();
+                if !s.hot.writer.load(Ordering::Relaxed) {
+                    s.hot.writer.store(true, Ordering::Relaxed);
+                    break;
+                }
+            }
+            woken.await;
+        }
+        loop {
+            if s.hot.state.load(Ordering::Acquire) == KILLED {
+                return;
+            }
+            // As the writer, but never giving the role up: nobody starts another now.
+            match self.write_pass(s.queue.0.lock(), &sink, Via::Ready, false) {
+                Pass::Idle => break,
+                Pass::More => {}
+                Pass::Full => {
+                    let ready = tokio::select! {
+                        r = std::future::poll_fn(|cx| sink.poll_writable(cx)) => r,
+                        _ = s.killed.cancelled() => return,
+                    };
+                    if ready.is_err() {
+                        self.close_for(CloseReason::Io);
+                        return;
+                    }
+                }
+            }
+        }
+        if s.hot.state.load(Ordering::Acquire) == CLOSING {
+            let _ = socket2::SockRef::from(&sink.as_fd()).shutdown(std::net::Shutdown::Write);
+        }
     }
 
     /// Queues a frame without writing it. When the queue was empty the caller must `flush` it
@@ -715,11 +941,12 @@ impl Outbox {
     }
 
     /// Queues a reply (or subscribe confirmation) of the client's own command: ahead of the
-    /// messages it holds, if any (see `push_held`), otherwise as `push`.
+    /// messages it holds, if any (see `push_held`), otherwise as `push_deferred`. Called only by
+    /// the client's own reader, which flushes its outbox once the batch of commands is done.
     pub fn push_own(&self, frame: Bytes) -> bool {
         let s = &*self.0;
         if !s.holding.load(Ordering::Relaxed) {
-            return self.push(frame);
+            return self.push_deferred(frame) != Pushed::Dropped;
         }
         if s.hot.state.load(Ordering::Acquire) != OPEN {
             return false;
@@ -728,16 +955,12 @@ impl Outbox {
         let mut q = s.queue.0.lock();
         if q.held_from == NOT_HELD {
             drop(q);
-            return self.push(frame);
+            return self.push_deferred(frame) != Pushed::Dropped;
         }
         let at = q.held_from as usize;
         q.frames.insert(at, frame);
         q.held_from += 1;
-        let pushed = self.queued(q, len, at == 0);
-        if pushed == Pushed::NeedsWake {
-            self.wake();
-        }
-        pushed != Pushed::Dropped
+        self.queued(q, len, at == 0) != Pushed::Dropped
     }
 
     /// Holds back everything queued, from now on, until `open_gate`: the client's own reader
@@ -746,15 +969,10 @@ impl Outbox {
         self.0.queue.0.lock().gated = true;
     }
 
-    /// Lets the writer go on with everything queued, in order.
+    /// Lets the writer go on with everything queued, in order (written at the reader's next
+    /// flush).
     pub fn open_gate(&self) {
-        let mut q = self.0.queue.0.lock();
-        q.gated = false;
-        let any = !q.is_empty();
-        drop(q);
-        if any {
-            self.wake();
-        }
+        self.0.queue.0.lock().gated = false;
     }
 
     /// Whether the running command held messages to itself (`push_held`).
@@ -762,17 +980,12 @@ impl Outbox {
         self.0.holding.load(Ordering::Relaxed)
     }
 
-    /// Lets the writer send the held messages, after the command's reply.
+    /// Lets the held messages go, after the command's reply (written at the reader's next
+    /// flush).
     pub fn release_held(&self) {
         let s = &*self.0;
         s.holding.store(false, Ordering::Relaxed);
-        let mut q = s.queue.0.lock();
-        q.held_from = NOT_HELD;
-        let any = !q.is_empty();
-        drop(q);
-        if any {
-            self.wake();
-        }
+        s.queue.0.lock().held_from = NOT_HELD;
     }
 
     fn enqueue_frame(&self, frame: Bytes) -> Pushed {
@@ -1191,6 +1404,7 @@ mod tests {
     fn with_socket() -> (Outbox, std::os::unix::net::UnixStream) {
         let (ours, peer) = std::os::unix::net::UnixStream::pair().unwrap();
         ours.set_nonblocking(true).unwrap();
+        let ours = tokio::net::UnixStream::from_std(ours).unwrap();
         let o = Outbox::with_sink(
             1,
             Arc::new(OutputLimits::new(0, 0, 0)),
@@ -1198,6 +1412,26 @@ mod tests {
             Some(Arc::new(ours) as Socket),
         );
         (o, peer)
+    }
+
+    /// Reads from the peer until `len` bytes came (what a writer task writes meanwhile).
+    async fn read_until(peer: &mut std::os::unix::net::UnixStream, len: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while got.len() < len {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {} of {len} bytes came",
+                got.len()
+            );
+            got.extend(read_now(peer));
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        got
+    }
+
+    fn has_writer(o: &Outbox) -> bool {
+        o.0.hot.writer.load(Ordering::Relaxed)
     }
 
     /// What the peer can read now, without waiting.
@@ -1252,13 +1486,74 @@ mod tests {
         let mut got = read_now(&mut peer);
         assert!(got.len() < want.len(), "the socket took everything");
         assert_eq!(o.pending(), want.len() - got.len());
+        assert!(has_writer(&o), "a writer task took over what is left");
         o.push_deferred(Bytes::from_static(b"later"));
         want.extend_from_slice(b"later");
-        // Whatever the socket takes now, the rest comes out of the queue in order.
+        // Left to the writer task, which writes everything in order as the peer reads.
         o.flush();
-        got.extend(read_now(&mut peer));
-        got.extend(drain(&o).await);
+        let rest = want.len() - got.len();
+        got.extend(read_until(&mut peer, rest).await);
         assert_eq!(got, want);
+        assert_eq!(o.pending(), 0);
+        // Once nothing is left, the writer task ends; the next flush writes from here again.
+        while has_writer(&o) {
+            tokio::task::yield_now().await;
+        }
+        o.push_deferred(Bytes::from_static(b"again"));
+        o.flush();
+        assert_eq!(read_now(&mut peer), b"again");
+        assert!(!has_writer(&o));
+    }
+
+    #[tokio::test]
+    async fn a_push_from_elsewhere_starts_a_writer_task_that_ends_when_done() {
+        let (o, mut peer) = with_socket();
+        assert!(o.push(Bytes::from_static(b"monitor line")));
+        assert!(has_writer(&o));
+        assert_eq!(read_until(&mut peer, 12).await, b"monitor line");
+        while has_writer(&o) {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn finish_writes_what_is_left_then_shuts_the_socket() {
+        use std::io::Read;
+        let (o, mut peer) = with_socket();
+        let fd = o.0.hot.sink.clone().unwrap();
+        socket2::SockRef::from(&fd.as_fd())
+            .set_send_buffer_size(4096)
+            .unwrap();
+        let big = Bytes::from(vec![7u8; 256 * 1024]);
+        o.push_deferred(big.clone());
+        o.push_deferred(Bytes::from_static(b"bye"));
+        o.flush();
+        o.close_after_flush();
+        let reader = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            peer.set_nonblocking(false).unwrap();
+            peer.read_to_end(&mut all).unwrap();
+            all
+        });
+        o.finish().await;
+        let all = reader.join().unwrap();
+        assert_eq!(all.len(), big.len() + 3, "everything, then end of stream");
+        assert!(all.ends_with(b"bye"));
+    }
+
+    #[tokio::test]
+    async fn finish_after_a_kill_writes_nothing() {
+        let (o, mut peer) = with_socket();
+        let fd = o.0.hot.sink.clone().unwrap();
+        socket2::SockRef::from(&fd.as_fd())
+            .set_send_buffer_size(4096)
+            .unwrap();
+        o.push_deferred(Bytes::from(vec![1u8; 256 * 1024]));
+        o.flush();
+        let before = read_now(&mut peer).len();
+        o.kill();
+        o.finish().await;
+        assert!(before < 256 * 1024);
         assert_eq!(o.pending(), 0);
     }
 

@@ -1,13 +1,14 @@
 //! One client connection: a reader (this task) that decodes requests, runs commands and, once a
 //! batch of them is done, writes their replies and the messages they fanned out to the sockets
-//! that take them (`Outbox::flush`); and a writer task that writes what a full socket did not
-//! take (and everything, on TLS connections), waiting for the socket.
+//! that take them (`Outbox::flush`). What a full socket did not take is written by a writer
+//! task the outbox starts for as long as the socket stays full; a TLS connection has a writer
+//! task (`write_loop`) for its whole life instead.
 //!
 //! The reader ends on EOF, an I/O error, QUIT, a protocol error, CLIENT KILL, the idle timeout
 //! or shutdown; whatever the reason, the client's subscriptions are removed from the registry as
 //! soon as it ends (at shutdown: once every reader has stopped, see `ServerState::flush`), then
-//! the writer is waited for (it writes what is queued when the connection closes by QUIT, a
-//! protocol error or shutdown, and drops it otherwise).
+//! what is queued is written (`Outbox::finish`, or the TLS writer) when the connection closes
+//! by QUIT, a protocol error or shutdown, and dropped otherwise.
 
 use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
@@ -24,7 +25,7 @@ use tracing::Instrument;
 use crate::backbone::Backbone;
 use crate::client::{ClientHandle, ClientState, ReplyMode};
 use crate::commands::{dispatch, Ctx, Login};
-use crate::outbox::{Batch, CloseReason, Outbox, Pushed, READ_PAUSE_BYTES};
+use crate::outbox::{Batch, CloseReason, Outbox, READ_PAUSE_BYTES};
 use crate::protocol::{Decoder, ProtocolError, ReplyBuf, Request};
 use crate::state::{Admission, ServerState};
 
@@ -114,12 +115,15 @@ pub async fn serve(
             let _ = wr.shutdown().await;
             return;
         }
+        // A plain socket's outbox writes to it and starts a writer task only while it is full;
+        // a TLS stream has a writer task as long as the connection.
+        let tls = sink.is_none();
         let outbox = Outbox::with_sink(id, state.limits.clone(), state.stats.clone(), sink);
         let handle = ClientHandle::new(id, peer.text(), laddr, fd, outbox);
         state.clients.insert(id, handle.clone());
         tracing::debug!("accepted");
 
-        let writer = tracker.spawn(write_loop(wr, handle.clone(), state.clone()));
+        let writer = tls.then(|| tracker.spawn(write_loop(wr, handle.clone(), state.clone())));
         let mut client = ClientState::new(id);
         client.authenticated = crate::auth::default_user_authenticated(&state.acl);
         let mut login = Login::default();
@@ -140,7 +144,10 @@ pub async fn serve(
         }
 
         match reason {
-            CloseReason::ClientQuit | CloseReason::Protocol | CloseReason::Shutdown => {}
+            // What is queued is written before the connection closes.
+            CloseReason::ClientQuit | CloseReason::Protocol | CloseReason::Shutdown => {
+                handle.outbox.close_after_flush()
+            }
             _ => handle.outbox.kill(),
         }
         state.registry.remove_client(
@@ -151,7 +158,12 @@ pub async fn serve(
         );
         state.clients.remove(&id);
         state.ops.monitors.remove(id);
-        let _ = writer.await;
+        match writer {
+            Some(w) => {
+                let _ = w.await;
+            }
+            None => handle.outbox.finish().await,
+        }
         // What this connection wrote now counts among the closed connections' bytes.
         state
             .stats
@@ -349,9 +361,11 @@ async fn pause_changed(handle: &ClientHandle, state: &ServerState) -> Option<Clo
 /// Redis writes the client that ran the commands first: a pipelining publisher can send its
 /// next batch while the messages of this one are written.
 fn flush_batch(handle: &ClientHandle, reply: &mut ReplyBuf, wakes: &mut Vec<Outbox>) {
-    if !reply.is_empty() && handle.outbox.push_deferred(reply.take()) == Pushed::NeedsWake {
-        handle.outbox.flush();
+    if !reply.is_empty() {
+        handle.outbox.push_deferred(reply.take());
     }
+    // Also what the commands queued to this client directly (`Outbox::push_own`).
+    handle.outbox.flush();
     for o in wakes.drain(..) {
         o.flush();
     }
@@ -491,9 +505,7 @@ fn drop_moved_shard_channels(
 ) {
     let mut ctx = command_ctx(state, client, login, handle, reply, wakes);
     crate::commands::drop_moved_shard_channels(&mut ctx);
-    if !reply.is_empty() {
-        handle.outbox.push(reply.take());
-    }
+    flush_batch(handle, reply, wakes);
 }
 
 #[allow(clippy::too_many_arguments)]
