@@ -84,11 +84,12 @@ impl CallStats {
         }
     }
 
-    /// Adds the counts to the server's and starts over.
+    /// Adds the counts to the server's and starts over, keeping no allocation: a connection
+    /// that goes idle holds none.
     pub fn flush(&mut self, stats: &crate::stats::Stats) {
         use std::sync::atomic::Ordering::Relaxed;
         let mut total = 0;
-        for (index, calls, nanos, failed) in self.entries.drain(..) {
+        for (index, calls, nanos, failed) in std::mem::take(&mut self.entries) {
             total += calls;
             stats.commands.with(index, |c| {
                 c.calls.fetch_add(calls, Relaxed);
@@ -110,14 +111,12 @@ pub struct ClientState {
     pub id: u64,
     pub resp: RespVersion,
     pub db: u64,
-    pub name: Option<Bytes>,
-    pub lib_name: Option<Bytes>,
-    pub lib_ver: Option<Bytes>,
     /// Subscriptions in the order they were made (UNSUBSCRIBE without arguments follows it).
     pub channels: IndexSet<Bytes>,
     pub patterns: IndexSet<Bytes>,
     pub shard_channels: IndexSet<Bytes>,
-    pub multi: Option<Transaction>,
+    /// Boxed: most clients never use one, and this state lives as long as the connection.
+    pub multi: Option<Box<Transaction>>,
     pub reply_mode: ReplyMode,
     pub authenticated: bool,
     pub user: String,
@@ -126,7 +125,7 @@ pub struct ClientState {
     /// Other clients this one's commands closed the way Redis frees them only when its event
     /// loop iteration ends (`freeClientAsync`: ACL DELUSER): closed when the batch of commands
     /// read together is done, so the rest of the batch still sees them.
-    pub close_after_batch: std::collections::HashSet<u64>,
+    pub close_after_batch: Vec<u64>,
     /// The last command run (`cmd` in CLIENT LIST).
     pub last_cmd: &'static str,
     pub call_stats: CallStats,
@@ -144,9 +143,6 @@ impl ClientState {
             id,
             resp: RespVersion::Resp2,
             db: 0,
-            name: None,
-            lib_name: None,
-            lib_ver: None,
             channels: IndexSet::new(),
             patterns: IndexSet::new(),
             shard_channels: IndexSet::new(),

@@ -116,6 +116,9 @@ const KILLED: u8 = 2;
 /// `Queue::held_from` while nothing is held.
 const NOT_HELD: u32 = u32::MAX;
 
+/// A queue's allocation up to this many frames is given back whenever it is emptied.
+const SMALL_QUEUE: usize = 4;
+
 /// Frames given to one vectored write (Linux's `IOV_MAX` is 1,024).
 const IOV_BATCH: usize = 256;
 
@@ -279,8 +282,13 @@ impl Queue {
             return false;
         }
         if out.capacity() >= self.frames.len() {
-            // Keep each side's allocation: the queue's stays sized for this connection.
+            // Keep each side's allocation: the queue's stays sized for this connection, unless
+            // it is the smallest, which a connection that gets a frame now and then would
+            // otherwise hold while idle.
             out.extend(self.frames.drain(..));
+            if self.frames.capacity() <= SMALL_QUEUE {
+                self.frames = VecDeque::new();
+            }
         } else {
             std::mem::swap(&mut self.frames, out);
         }

@@ -41,7 +41,9 @@ fn kill_user_clients(ctx: &mut Ctx, name: &str) {
             let mut meta = h.meta.lock();
             meta.user = "default".to_string();
             meta.close_asap = true;
-            ctx.client.close_after_batch.insert(id);
+            if !ctx.client.close_after_batch.contains(&id) {
+                ctx.client.close_after_batch.push(id);
+            }
         }
     }
 }

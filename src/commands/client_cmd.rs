@@ -31,7 +31,6 @@ pub fn validate_name(name: &[u8]) -> Result<(), CommandError> {
 /// Sets (or, with an empty name, clears) the connection name.
 pub fn set_name(ctx: &mut Ctx, name: &[u8]) {
     let v = (!name.is_empty()).then(|| Bytes::copy_from_slice(name));
-    ctx.client.name = v.clone();
     ctx.handle.meta.lock().name = v;
 }
 
@@ -43,11 +42,9 @@ pub fn setname(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn getname(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
-    match &ctx.client.name {
-        Some(n) => {
-            let n = n.clone();
-            ctx.reply.bulk(&n)
-        }
+    let name = ctx.handle.meta.lock().name.clone();
+    match &name {
+        Some(n) => ctx.reply.bulk(n),
         None => ctx.reply.null(),
     }
     Ok(())
@@ -72,10 +69,8 @@ pub fn setinfo(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let v = (!val.is_empty()).then(|| Bytes::copy_from_slice(val));
     let mut meta = ctx.handle.meta.lock();
     if is_name {
-        ctx.client.lib_name = v.clone();
         meta.lib_name = v;
     } else {
-        ctx.client.lib_ver = v.clone();
         meta.lib_ver = v;
     }
     drop(meta);

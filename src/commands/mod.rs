@@ -143,7 +143,7 @@ pub fn dispatch(ctx: &mut Ctx, req: Request) {
     }
     if let Some(c) = ctx.server.cluster.as_deref() {
         let tls = c.is_tls_connection(&ctx.handle.laddr);
-        if let Err(e) = route(c, spec, &req, ctx.client.multi.as_ref(), tls) {
+        if let Err(e) = route(c, spec, &req, ctx.client.multi.as_deref(), tls) {
             if spec.name == "exec" {
                 // Redis discards the transaction and answers the redirection as it is.
                 ctx.client.multi = None;
@@ -261,13 +261,14 @@ fn after_call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes], usec: u
         .slowlog_log_slower_than
         .load(Ordering::Relaxed);
     if threshold >= 0 && usec as i64 >= threshold && !spec.flags.contains(&"skip_slowlog") {
+        let name = ctx.handle.meta.lock().name.clone();
         server.ops.slowlog.record(
             threshold,
             server.runtime.slowlog_max_len.load(Ordering::Relaxed),
             usec,
             args,
             &ctx.handle.addr,
-            ctx.client.name.as_ref(),
+            name.as_ref(),
         );
     }
     if server.ops.monitors.active() && !spec.flags.contains(&"admin") {

@@ -5,7 +5,6 @@
 use bytes::Bytes;
 
 use super::{call, CmdResult, CommandError, Ctx, Lookup};
-use crate::client::Transaction;
 
 /// `sizeof(robj *)` in a 64-bit Redis: `multi-mem` counts one per queued argument.
 const POINTER_BYTES: usize = 8;
@@ -39,7 +38,7 @@ pub fn multi(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     if ctx.client.multi.is_some() {
         return Err(CommandError::other("ERR MULTI calls can not be nested"));
     }
-    ctx.client.multi = Some(Transaction::default());
+    ctx.client.multi = Some(Box::default());
     show_transaction(ctx);
     ctx.reply.ok();
     Ok(())

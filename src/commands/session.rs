@@ -56,7 +56,6 @@ pub fn reset(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     c.multi = None;
     ctx.server.ops.monitors.remove(c.id);
     c.db = 0;
-    c.name = None;
     c.reply_mode = ReplyMode::On;
     c.tracking = crate::client::Tracking::default();
     c.user = "default".to_string();

@@ -288,7 +288,11 @@ async fn read_loop(
         while let Some(req) = parked.take() {
             // Before the batch's replies can be read: whoever reads them finds these clients gone.
             if !client.close_after_batch.is_empty() {
-                state.close_clients(&std::mem::take(&mut client.close_after_batch));
+                state.close_clients(
+                    &std::mem::take(&mut client.close_after_batch)
+                        .into_iter()
+                        .collect(),
+                );
             }
             flush_batch(handle, &mut reply, &mut wakes);
             while crate::commands::held_by_pause(state, client, &req) {
@@ -317,7 +321,11 @@ async fn read_loop(
         }
         // Before the batch's replies can be read: whoever reads them finds these clients gone.
         if !client.close_after_batch.is_empty() {
-            state.close_clients(&std::mem::take(&mut client.close_after_batch));
+            state.close_clients(
+                &std::mem::take(&mut client.close_after_batch)
+                    .into_iter()
+                    .collect(),
+            );
         }
         flush_batch(handle, &mut reply, &mut wakes);
         client.call_stats.flush(&state.stats);

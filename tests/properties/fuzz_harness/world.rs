@@ -97,7 +97,7 @@ impl World {
             o.wake();
         }
         let closed = std::mem::take(&mut conn.state.close_after_batch);
-        self.server.close_clients(&closed);
+        self.server.close_clients(&closed.into_iter().collect());
         conn.state.call_stats.flush(&self.server.stats);
         conn.handle.meta.lock().last_cmd = conn.state.last_cmd;
         // A command that switched protocols (HELLO, RESET, or either inside EXEC) may write
