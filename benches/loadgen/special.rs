@@ -59,8 +59,15 @@ fn stop_at(deadline: Instant, max_commands: Option<u64>) -> Stop {
     }
 }
 
-/// Idle subscribed connections: server RSS before and after, per connection. Afterwards one
-/// message per channel proves every connection is really subscribed.
+/// How long `conns` leaves the connections idle before its second reading. Redis frees an idle
+/// client's query buffer after 2 s and shrinks its reply buffer once the 5 s window of its peak
+/// use has passed; its allocator (jemalloc) gives the freed pages back to the system over the
+/// following ~10 s: its RSS per connection stops falling after 12-16 s.
+pub const SETTLE: Duration = Duration::from_secs(20);
+
+/// Idle subscribed connections: server RSS before and after, per connection, read 0.5 s after
+/// they are set up and again once they have been idle for `SETTLE`. Afterwards one message per
+/// channel proves every connection is really subscribed.
 pub async fn conns(srv: &Running, p: &Params) -> Result<Outcome> {
     let n = p.conns;
     let name = |i: usize| format!("idle:{i}").into_bytes();
@@ -85,6 +92,8 @@ pub async fn conns(srv: &Running, p: &Params) -> Result<Outcome> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = srv.rss_kib().unwrap_or(0) as f64;
     let measured = meter.finish(srv);
+    tokio::time::sleep(SETTLE).await;
+    let settled = srv.rss_kib().unwrap_or(0) as f64;
 
     let mut problems = Vec::new();
     let cmds: Vec<_> = (0..n)
@@ -117,6 +126,10 @@ pub async fn conns(srv: &Running, p: &Params) -> Result<Outcome> {
     o.put(key::RSS_BEFORE, nan_unless(before / MIB));
     o.put(key::RSS_AFTER, nan_unless(after / MIB));
     o.put(key::KIB_CONN, nan_unless((after - before) / n as f64));
+    o.put(
+        key::KIB_CONN_SETTLED,
+        nan_unless((settled - before) / n as f64),
+    );
     o.put(key::SETUP_S, setup);
     o.put(key::SRV_CPU, measured.srv_cpu);
     o.put(key::CLIENT_CPU, measured.self_cpu);
