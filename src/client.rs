@@ -9,7 +9,6 @@ use bytes::Bytes;
 use indexmap::IndexSet;
 use parking_lot::Mutex;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::outbox::Outbox;
 use crate::protocol::{Request, RespVersion};
@@ -271,8 +270,4 @@ impl ClientHandle {
         self.outbox.kill();
     }
 
-    /// Cancelled when the connection must end now.
-    pub fn kill_token(&self) -> &CancellationToken {
-        self.outbox.kill_token()
-    }
 }

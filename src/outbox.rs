@@ -35,7 +35,6 @@ use bytes::{Buf, Bytes, BytesMut};
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::protocol::RespVersion;
 use crate::stats::Stats;
@@ -513,13 +512,12 @@ struct Shared {
     // Written by publishers and by the writer.
     queue: Line<Mutex<Queue>>,
     wake: Line<Notify>,
+    /// Woken (all waiters) when the queue drains below `READ_PAUSE_BYTES` and when the
+    /// connection closes: what a reader paused by backpressure and `killed` wait on.
     drained: Notify,
     /// Wakes the client's reader while it waits for input (`reader_woken`): the connection
     /// was killed, or the server wants it to look at something (`wake_reader`).
     reader: Notify,
-    /// Cancelled when the connection must close now; the writer races its socket writes
-    /// against it, so a kill takes effect even while a write to a stalled peer is pending.
-    killed: CancellationToken,
     limits: Arc<OutputLimits>,
     stats: Arc<Stats>,
 }
@@ -609,7 +607,6 @@ impl Outbox {
             wake: Line(Notify::new()),
             drained: Notify::new(),
             reader: Notify::new(),
-            killed: CancellationToken::new(),
             limits,
             stats,
         }))
@@ -840,7 +837,7 @@ impl Outbox {
                 Pass::Full => {
                     let ready = tokio::select! {
                         r = std::future::poll_fn(|cx| sink.poll_writable(cx)) => r,
-                        _ = s.killed.cancelled() => Ok(()),
+                        _ = self.killed() => Ok(()),
                     };
                     if let Err(e) = ready {
                         tracing::debug!(client_id = s.hot.id, "write failed: {e}");
@@ -890,7 +887,7 @@ impl Outbox {
                 Pass::Full => {
                     let ready = tokio::select! {
                         r = std::future::poll_fn(|cx| sink.poll_writable(cx)) => r,
-                        _ = s.killed.cancelled() => return,
+                        _ = self.killed() => return,
                     };
                     if ready.is_err() {
                         self.close_for(CloseReason::Io);
@@ -1094,15 +1091,24 @@ impl Outbox {
             pending_bytes = pending,
             "client scheduled to be closed ASAP for overcoming of output buffer limits"
         );
-        s.killed.cancel();
         s.reader.notify_one();
         s.wake.0.notify_one();
         s.drained.notify_waiters();
     }
 
-    /// Cancelled when the connection must close now (killed, slow consumer, peer gone).
-    pub fn kill_token(&self) -> &CancellationToken {
-        &self.0.killed
+    /// Resolves once the connection must close now (killed, slow consumer, peer gone): writers
+    /// race their socket waits against it, so a kill takes effect even while a write to a
+    /// stalled peer is pending.
+    pub async fn killed(&self) {
+        loop {
+            let woken = self.0.drained.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if self.is_killed() {
+                return;
+            }
+            woken.await;
+        }
     }
 
     /// Wakes the client's reader if it waits for input, or the next time it does.
@@ -1138,7 +1144,6 @@ impl Outbox {
         if self.0.hot.state.swap(KILLED, Ordering::AcqRel) != KILLED {
             self.0.queue.0.lock().clear();
         }
-        self.0.killed.cancel();
         self.0.reader.notify_one();
         self.0.wake.0.notify_one();
         self.0.drained.notify_waiters();

@@ -349,8 +349,10 @@ async fn read_loop(
 /// to close instead, if the connection must.
 async fn drained(handle: &ClientHandle, state: &ServerState) -> Option<CloseReason> {
     tokio::select! {
-        _ = handle.outbox.wait_below_watermark() => None,
-        _ = handle.kill_token().cancelled() => Some(CloseReason::Killed),
+        // Also once the connection is closing or killed.
+        _ = handle.outbox.wait_below_watermark() => {
+            handle.outbox.is_killed().then_some(CloseReason::Killed)
+        }
         _ = state.shutdown.cancelled() => Some(CloseReason::Shutdown),
     }
 }
@@ -359,7 +361,7 @@ async fn drained(handle: &ClientHandle, state: &ServerState) -> Option<CloseReas
 async fn pause_changed(handle: &ClientHandle, state: &ServerState) -> Option<CloseReason> {
     tokio::select! {
         _ = state.ops.pause.changed() => None,
-        _ = handle.kill_token().cancelled() => Some(CloseReason::Killed),
+        _ = handle.outbox.killed() => Some(CloseReason::Killed),
         _ = state.shutdown.cancelled() => Some(CloseReason::Shutdown),
     }
 }
@@ -631,8 +633,8 @@ async fn write_loop(mut wr: WriteHalf, handle: Arc<ClientHandle>, state: Arc<Ser
     loop {
         let next = tokio::select! {
             biased;
+            // A kill ends this wait too (`Batch::Killed`).
             b = outbox.next_batch(&mut batch) => b,
-            _ = handle.kill_token().cancelled() => break,
             _ = state.flush.cancelled() => {
                 // Every reader has stopped: write what is already queued, then close (after a
                 // write another thread started, which is short: it never waits).
@@ -655,7 +657,7 @@ async fn write_loop(mut wr: WriteHalf, handle: Arc<ClientHandle>, state: Arc<Ser
             Batch::Frames => {
                 let r = tokio::select! {
                     r = write_batch(&mut wr, &mut batch, &mut buf) => r,
-                    _ = handle.kill_token().cancelled() => break,
+                    _ = outbox.killed() => break,
                 };
                 match r {
                     Ok(n) => {
