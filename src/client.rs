@@ -269,5 +269,4 @@ impl ClientHandle {
     pub fn kill(&self) {
         self.outbox.kill();
     }
-
 }

@@ -145,6 +145,8 @@ pub mod key {
     pub const KIB_CONN: &str = "KiB/conn";
     /// The same, once the connections have been idle for `special::SETTLE`.
     pub const KIB_CONN_SETTLED: &str = "KiB/conn settled";
+    /// Server CPU time over that idle period, as a share of one CPU.
+    pub const IDLE_CPU: &str = "idle CPU %";
     pub const SETUP_S: &str = "setup s";
     pub const P50: &str = "p50 µs";
     pub const P99: &str = "p99 µs";
@@ -166,6 +168,7 @@ pub fn fmt_of(k: &str) -> Fmt {
         KIB_CONN | KIB_CONN_SETTLED => Fmt::KiB,
         P50 | P99 | P999 | MAX => Fmt::Micros,
         DISCONNECT_MS => Fmt::Millis,
+        IDLE_CPU => Fmt::Percent,
         _ => Fmt::Plain,
     }
 }
@@ -299,6 +302,7 @@ impl Scenario {
                 RSS_AFTER,
                 KIB_CONN,
                 KIB_CONN_SETTLED,
+                IDLE_CPU,
                 SETUP_S,
                 SRV_CPU,
                 CLIENT_CPU,
@@ -358,6 +362,7 @@ impl Scenario {
             Scenario::Conns => vec![
                 h(KIB_CONN, Some(Target::RatioAtMost(0.6))),
                 h(KIB_CONN_SETTLED, Some(Target::RatioAtMost(0.6))),
+                h(IDLE_CPU, None),
             ],
             Scenario::Slow => vec![
                 h(

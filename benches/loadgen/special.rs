@@ -66,7 +66,8 @@ fn stop_at(deadline: Instant, max_commands: Option<u64>) -> Stop {
 pub const SETTLE: Duration = Duration::from_secs(20);
 
 /// Idle subscribed connections: server RSS before and after, per connection, read 0.5 s after
-/// they are set up and again once they have been idle for `SETTLE`. Afterwards one message per
+/// they are set up and again once they have been idle for `SETTLE`, and the server's CPU use
+/// over that idle period. Afterwards one message per
 /// channel proves every connection is really subscribed.
 pub async fn conns(srv: &Running, p: &Params) -> Result<Outcome> {
     let n = p.conns;
@@ -92,7 +93,12 @@ pub async fn conns(srv: &Running, p: &Params) -> Result<Outcome> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = srv.rss_kib().unwrap_or(0) as f64;
     let measured = meter.finish(srv);
+    let idle_cpu0 = srv.cpu_seconds();
     tokio::time::sleep(SETTLE).await;
+    let idle_cpu = match (idle_cpu0, srv.cpu_seconds()) {
+        (Some(a), Some(b)) => 100.0 * (b - a) / SETTLE.as_secs_f64(),
+        _ => f64::NAN,
+    };
     let settled = srv.rss_kib().unwrap_or(0) as f64;
 
     let mut problems = Vec::new();
@@ -130,6 +136,7 @@ pub async fn conns(srv: &Running, p: &Params) -> Result<Outcome> {
         key::KIB_CONN_SETTLED,
         nan_unless((settled - before) / n as f64),
     );
+    o.put(key::IDLE_CPU, idle_cpu);
     o.put(key::SETUP_S, setup);
     o.put(key::SRV_CPU, measured.srv_cpu);
     o.put(key::CLIENT_CPU, measured.self_cpu);

@@ -113,6 +113,8 @@ pub enum Fmt {
     Micros,
     /// Milliseconds (value in ms).
     Millis,
+    /// A percentage with two decimals (value in %).
+    Percent,
     /// A plain number.
     Plain,
 }
@@ -137,6 +139,7 @@ pub fn format(v: f64, fmt: Fmt) -> String {
         Fmt::KiB => format!("{v:.2}"),
         Fmt::Micros => format!("{v:.0}"),
         Fmt::Millis => format!("{v:.0}"),
+        Fmt::Percent => format!("{v:.2}"),
         Fmt::Plain => format!("{v}"),
     }
 }
