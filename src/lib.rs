@@ -28,8 +28,8 @@
 //! `commands::dispatch` checks and runs each one against the client's `ClientState` and the shared
 //! `Registry`. Replies and pushed messages go into the client's `Outbox`. When a batch of
 //! commands is done, the reader that ran it writes its replies and the messages it fanned out
-//! straight to the sockets that take them (`Outbox::flush`); a connection's writer task writes
-//! only what a full socket did not take. PUBLISH encodes each message frame once per protocol
+//! straight to the sockets that take them (`Outbox::flush`); a writer task, started only while a
+//! socket is full, writes what it did not take. PUBLISH encodes each message frame once per protocol
 //! version and hands every receiver a reference-counted clone; a pipeline of publishes to one
 //! channel is encoded into one buffer that every subscriber shares (`Registry::publish_run`). The registry's order stripes (a fixed
 //! array of locks, each covering the channels that hash to it) give every subscriber of a

@@ -2,8 +2,8 @@
 //! and unix sockets (`unixsocket`) become one `Stream` type, split into a `ReadHalf` and a
 //! `WriteHalf` that the connection code uses without knowing which it has. A plain socket is
 //! shared by both halves and by the client's outbox, which writes to it from whichever thread
-//! fans out a message when the connection's writer is idle (`outbox::Socket`); a TLS stream is
-//! written by the writer task alone.
+//! fans out a message, and waits on it in a writer task only while it is full
+//! (`outbox::Sink`); a TLS stream is written by the connection's writer task alone.
 //!
 //! TLS material is read once, at start: `tls_acceptor` builds the rustls server config from
 //! Redis's directives (`tls-cert-file`, `tls-key-file`, `tls-ca-cert-file`/`-dir`,
