@@ -12,25 +12,59 @@ use std::time::{Duration, Instant};
 
 /// Ports handed out lately by this test binary, not handed out again: servers a test starts
 /// together (and the differential fuzzer's thousands of sessions) could otherwise be given the
-/// same port by the kernel, and the probe of the one that failed to bind would reach the other.
-const RECENT_PORTS: usize = 64;
+/// same port, and the probe of the one that failed to bind would reach the other.
+const RECENT_PORTS: usize = 256;
 
-/// A port nothing listens on now (the listener is closed before returning), and not one this
-/// binary handed out lately.
+/// Where ports are picked when the system's ephemeral range cannot be read (Linux's default
+/// range starts at 32768).
+const BELOW_EPHEMERAL: std::ops::Range<u16> = 20000..32768;
+
+/// A port nothing listens on now (checked by binding it; the listener is closed before
+/// returning), and not one this binary handed out lately. It is picked outside the system's
+/// ephemeral range: a `bind` to port 0 (a server started beside it on "any port") and the local
+/// end of an outgoing connection are only ever given ports in that range, so neither can take
+/// this one between now and the moment the server it is meant for binds it.
 pub fn free_port() -> u16 {
     static RECENT: std::sync::Mutex<std::collections::VecDeque<u16>> =
         std::sync::Mutex::new(std::collections::VecDeque::new());
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let range = outside_ephemeral();
+    let span = (range.end - range.start) as u64;
     let mut recent = RECENT.lock().unwrap_or_else(|e| e.into_inner());
+    if NEXT.load(Ordering::Relaxed) == 0 {
+        // Start somewhere different in every process, so that test binaries run side by side
+        // do not walk the same sequence.
+        let seed = std::process::id() as u64 * 7919
+            + std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos() as u64);
+        NEXT.store(seed | 1, Ordering::Relaxed);
+    }
     loop {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = listener.local_addr().expect("local_addr").port();
-        if !recent.contains(&port) {
+        // A stride coprime with any span that is not a multiple of 7,919 visits every port.
+        let n = NEXT.fetch_add(7919, Ordering::Relaxed);
+        let port = range.start + (n % span) as u16;
+        if recent.contains(&port) {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             if recent.len() == RECENT_PORTS {
                 recent.pop_front();
             }
             recent.push_back(port);
             return port;
         }
+    }
+}
+
+/// The ports below the system's ephemeral range (from 10000), or `BELOW_EPHEMERAL`.
+fn outside_ephemeral() -> std::ops::Range<u16> {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok());
+    match low {
+        Some(low) if low > 11000 => 10000..low,
+        _ => BELOW_EPHEMERAL,
     }
 }
 
