@@ -2,7 +2,7 @@
 //! commands that client runs. `ClientHandle` is the part other connections may see or act on
 //! (CLIENT LIST, CLIENT KILL, INFO), kept in the server's client table.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -222,6 +222,9 @@ pub struct ClientHandle {
     pub created: Instant,
     /// Milliseconds since `created` at the last command (for `idle`).
     last_interaction_ms: AtomicU64,
+    /// A request of this client waits for CLIENT PAUSE to end: not idle (Redis does not time
+    /// out a client whose command it postponed).
+    pub postponed: AtomicBool,
     pub outbox: Outbox,
     pub meta: Mutex<ClientMeta>,
 }
@@ -235,6 +238,7 @@ impl ClientHandle {
             fd,
             created: Instant::now(),
             last_interaction_ms: AtomicU64::new(0),
+            postponed: AtomicBool::new(false),
             outbox,
             meta: Mutex::new(ClientMeta {
                 multi: -1,

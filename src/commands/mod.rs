@@ -280,7 +280,7 @@ fn after_call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes], usec: u
         server
             .ops
             .monitors
-            .feed(ctx.client.db, &ctx.handle.addr, args, &redacted);
+            .feed(ctx.client.db, &ctx.handle.addr, args, &redacted, ctx.wakes);
     }
 }
 

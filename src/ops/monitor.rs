@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, Pushed};
 
 /// The connected monitors.
 #[derive(Default)]
@@ -58,11 +58,22 @@ impl Monitors {
         self.active() && self.list.lock().iter().any(|o| o.id() == id)
     }
 
-    /// Sends one command line to every monitor.
-    pub fn feed(&self, db: u64, addr: &str, args: &[Bytes], redacted: &[usize]) {
+    /// Queues one command line to every monitor; those whose queue was empty go into `wakes`,
+    /// for the reader that ran the command to write once its batch is done (as it writes the
+    /// messages it fanned out).
+    pub fn feed(
+        &self,
+        db: u64,
+        addr: &str,
+        args: &[Bytes],
+        redacted: &[usize],
+        wakes: &mut Vec<Outbox>,
+    ) {
         let line = format_line(std::time::SystemTime::now(), db, addr, args, redacted);
         for o in self.list.lock().iter() {
-            o.push(line.clone());
+            if o.push_deferred(line.clone()) == Pushed::NeedsWake {
+                wakes.push(o.clone());
+            }
         }
     }
 }

@@ -295,11 +295,14 @@ async fn read_loop(
                 );
             }
             flush_batch(handle, &mut reply, &mut wakes);
+            handle.postponed.store(true, Ordering::Relaxed);
             while crate::commands::held_by_pause(state, client, &req) {
                 if let Some(end) = Box::pin(pause_changed(handle, state)).await {
                     return end;
                 }
             }
+            handle.postponed.store(false, Ordering::Relaxed);
+            handle.touch();
             run_one(req, handle, state, client, login, &mut reply, &mut wakes);
             interest_settled(handle, state, client).await;
             end = if client.close_after_reply {

@@ -253,16 +253,19 @@ async fn start_operations(state: &Arc<ServerState>, tracker: &TaskTracker) {
     }
 }
 
-/// `timeout`: closes the clients that sent nothing for longer, except pub/sub clients (Redis's
-/// `clientsCronHandleTimeout`). Checked here rather than by a timer in every connection, so an
-/// idle connection holds no timer.
+/// `timeout`: closes the clients that sent nothing for longer, except pub/sub clients and
+/// clients whose request waits for CLIENT PAUSE (Redis's `clientsCronHandleTimeout`), and
+/// clients with output still queued (Redis counts a write as interaction too). Checked here
+/// rather than by a timer in every connection, so an idle connection holds no timer.
 fn close_idle_clients(state: &ServerState) {
     let timeout = state.runtime.timeout();
     if timeout == 0 {
         return;
     }
     for c in state.clients.iter() {
-        if !c.outbox.is_pubsub() && c.idle_millis() > timeout * 1000 {
+        let exempt =
+            c.outbox.is_pubsub() || c.postponed.load(Ordering::Relaxed) || c.outbox.pending() > 0;
+        if !exempt && c.idle_millis() > timeout * 1000 {
             tracing::debug!(client_id = c.id, "closing idle client");
             c.outbox.close_for(crate::outbox::CloseReason::Timeout);
         }

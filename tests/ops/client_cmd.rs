@@ -264,6 +264,31 @@ async fn pause_write_holds_publish_only() {
         .await;
 }
 
+// was: with the idle timeout checked by the housekeeping task, a client whose PUBLISH waited
+// for CLIENT PAUSE was closed as idle; Redis does not time out a postponed client
+#[tokio::test]
+async fn a_client_held_by_pause_is_not_closed_as_idle() {
+    let s = TestServer::start().await;
+    let mut admin = Raw::connect(s.addr()).await;
+    let mut publisher = Raw::connect(s.addr()).await;
+    let mut idle = Raw::connect(s.addr()).await;
+    admin
+        .roundtrip(&["CONFIG", "SET", "timeout", "1"], b"+OK\r\n")
+        .await;
+    admin
+        .roundtrip(&["CLIENT", "PAUSE", "60000", "WRITE"], b"+OK\r\n")
+        .await;
+    publisher.cmd(&["PUBLISH", "ch", "held"]).await;
+    // The clients that sent nothing since are closed; the one whose PUBLISH is held stays.
+    idle.expect_closed().await;
+    admin.expect_closed().await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let mut admin = Raw::connect(s.addr()).await;
+    admin.roundtrip(&["CLIENT", "UNPAUSE"], b"+OK\r\n").await;
+    publisher.expect(b":0\r\n").await;
+    publisher.roundtrip(&["PING"], b"+PONG\r\n").await;
+}
+
 #[tokio::test]
 async fn pause_all_holds_everything_until_it_ends() {
     let s = TestServer::start().await;
