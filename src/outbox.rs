@@ -115,9 +115,6 @@ const KILLED: u8 = 2;
 /// `Queue::held_from` while nothing is held.
 const NOT_HELD: u32 = u32::MAX;
 
-/// A queue's allocation up to this many frames is given back whenever it is emptied.
-const SMALL_QUEUE: usize = 4;
-
 /// Frames given to one vectored write (Linux's `IOV_MAX` is 1,024).
 const IOV_BATCH: usize = 256;
 
@@ -281,13 +278,9 @@ impl Queue {
             return false;
         }
         if out.capacity() >= self.frames.len() {
-            // Keep each side's allocation: the queue's stays sized for this connection, unless
-            // it is the smallest, which a connection that gets a frame now and then would
-            // otherwise hold while idle.
+            // Keep each side's allocation: the queue's stays sized for this connection (an
+            // idle one gives it back, see `Outbox::release_idle`).
             out.extend(self.frames.drain(..));
-            if self.frames.capacity() <= SMALL_QUEUE {
-                self.frames = VecDeque::new();
-            }
         } else {
             std::mem::swap(&mut self.frames, out);
         }
@@ -1211,6 +1204,20 @@ impl Outbox {
         after
     }
 
+    /// Gives back the queue's allocations if nothing is queued: the housekeeping task calls it
+    /// once a second for every client, as Redis's `clientsCron` shrinks the buffers of idle
+    /// clients, so a connection that got a frame now and then holds none while it idles, and
+    /// one that is busy keeps them between its writes.
+    pub fn release_idle(&self) {
+        let mut q = self.0.queue.0.lock();
+        if q.is_empty() && !q.writing {
+            if q.frames.capacity() > 0 {
+                q.frames = VecDeque::new();
+            }
+            q.tail = None;
+        }
+    }
+
     /// Bytes written to the client so far.
     pub fn written_bytes(&self) -> u64 {
         self.0.hot.written_bytes.load(Ordering::Relaxed)
@@ -1552,6 +1559,25 @@ mod tests {
         let all = reader.join().unwrap();
         assert_eq!(all.len(), big.len() + 3, "everything, then end of stream");
         assert!(all.ends_with(b"bye"));
+    }
+
+    #[tokio::test]
+    async fn an_empty_queue_gives_its_allocations_back() {
+        let o = outbox(0, 0, 0);
+        for _ in 0..3 {
+            o.push(Bytes::from_static(b"m"));
+        }
+        o.release_idle();
+        assert_eq!(o.queued_frames(), 2, "a queue with frames keeps everything");
+        assert_eq!(drain(&o).await, b"mmm");
+        assert!(
+            o.0.queue.0.lock().tail.is_some(),
+            "the tail buffer stays allocated"
+        );
+        o.release_idle();
+        let q = o.0.queue.0.lock();
+        assert_eq!(q.frames.capacity(), 0);
+        assert!(q.tail.is_none());
     }
 
     #[tokio::test]
