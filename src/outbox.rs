@@ -115,6 +115,10 @@ const KILLED: u8 = 2;
 /// `Queue::held_from` while nothing is held.
 const NOT_HELD: u32 = u32::MAX;
 
+/// A queue emptied by a write keeps its allocation for up to this many frames; a larger one
+/// (grown by a burst) is given back.
+const KEEP_FRAMES: usize = 16;
+
 /// Frames given to one vectored write (Linux's `IOV_MAX` is 1,024).
 const IOV_BATCH: usize = 256;
 
@@ -278,11 +282,14 @@ impl Queue {
             return false;
         }
         if out.capacity() >= self.frames.len() {
-            // Keep each side's allocation: the queue's stays sized for this connection (an
-            // idle one gives it back, see `Outbox::release_idle`).
+            // Keep each side's allocation: the queue's stays sized for this connection, unless
+            // a burst grew it, which an idle connection would otherwise keep.
             out.extend(self.frames.drain(..));
         } else {
             std::mem::swap(&mut self.frames, out);
+        }
+        if self.frames.capacity() > KEEP_FRAMES {
+            self.frames = VecDeque::new();
         }
         self.writing = true;
         true
@@ -1012,6 +1019,11 @@ impl Outbox {
         let mut q = s.queue.0.lock();
         let was_empty = q.is_empty();
         if was_empty && q.tail.is_none() {
+            if q.frames.capacity() == 0 {
+                // Room for this one frame only: most connections never have more queued, and
+                // an idle one keeps what it has.
+                q.frames.reserve_exact(1);
+            }
             q.frames.push_back(frame.into_bytes());
         } else {
             q.copy(frame.as_slice());
@@ -1205,9 +1217,9 @@ impl Outbox {
     }
 
     /// Gives back the queue's allocations if nothing is queued: the housekeeping task calls it
-    /// once a second for every client, as Redis's `clientsCron` shrinks the buffers of idle
-    /// clients, so a connection that got a frame now and then holds none while it idles, and
-    /// one that is busy keeps them between its writes.
+    /// every few seconds for every client, as Redis's `clientsCron` shrinks the buffers of idle
+    /// clients, so a connection that queued up frames once (the tail buffer) holds nothing
+    /// while it idles, and a busy one keeps them between its writes.
     pub fn release_idle(&self) {
         let mut q = self.0.queue.0.lock();
         if q.is_empty() && !q.writing {

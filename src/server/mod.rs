@@ -32,9 +32,13 @@ pub use listener::Listener;
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 /// Period of the housekeeping task (Redis's `hz` 10): samples the memory peak.
 const CRON_PERIOD: Duration = Duration::from_millis(100);
-/// Housekeeping ticks between two visits of every client (`clients_cron`): once a second, as
+/// Housekeeping ticks between two checks of the idle clients (`timeout`): once a second, as
 /// Redis's `clientsCron` visits every client once a second.
-const CLIENTS_CHECK_TICKS: u32 = 10;
+const TIMEOUT_CHECK_TICKS: u32 = 10;
+/// Housekeeping ticks between two visits that make empty outboxes give back what a burst
+/// left allocated (`Outbox::release_idle`): every 10 s, so an idle server with many
+/// connections spends next to nothing on it.
+const RELEASE_TICKS: u32 = 100;
 
 /// Binds everything the config asks for: every `bind` address on `port` (plain TCP, unless
 /// `port 0`) and on `tls-port` (TLS, when set), and `unixsocket`.
@@ -232,8 +236,13 @@ async fn start_operations(state: &Arc<ServerState>, tracker: &TaskTracker) {
                 _ = tick.tick() => crate::memory::sample(),
                 _ = cron_state.shutdown.cancelled() => return,
             }
-            if n % CLIENTS_CHECK_TICKS == 0 {
-                clients_cron(&cron_state);
+            if n % TIMEOUT_CHECK_TICKS == 0 {
+                close_idle_clients(&cron_state);
+            }
+            if n % RELEASE_TICKS == 0 {
+                for c in cron_state.clients.iter() {
+                    c.outbox.release_idle();
+                }
             }
         }
     });
@@ -253,19 +262,16 @@ async fn start_operations(state: &Arc<ServerState>, tracker: &TaskTracker) {
     }
 }
 
-/// Once a second, every client: an empty outbox gives its allocations back
-/// (`Outbox::release_idle`), and `timeout` closes the clients that sent nothing for longer,
-/// except pub/sub clients, clients whose request waits for CLIENT PAUSE (Redis's
-/// `clientsCronHandleTimeout`) and clients with output still queued (Redis counts a write as
-/// interaction too). Done here rather than by a timer in every connection, so an idle
-/// connection holds no timer.
-fn clients_cron(state: &ServerState) {
+/// `timeout`: closes the clients that sent nothing for longer, except pub/sub clients, clients
+/// whose request waits for CLIENT PAUSE (Redis's `clientsCronHandleTimeout`) and clients with
+/// output still queued (Redis counts a write as interaction too). Checked here rather than by
+/// a timer in every connection, so an idle connection holds no timer.
+fn close_idle_clients(state: &ServerState) {
     let timeout = state.runtime.timeout();
+    if timeout == 0 {
+        return;
+    }
     for c in state.clients.iter() {
-        c.outbox.release_idle();
-        if timeout == 0 {
-            continue;
-        }
         let exempt =
             c.outbox.is_pubsub() || c.postponed.load(Ordering::Relaxed) || c.outbox.pending() > 0;
         if !exempt && c.idle_millis() > timeout * 1000 {
