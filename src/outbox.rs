@@ -1217,7 +1217,7 @@ impl Outbox {
     }
 
     /// Gives back the queue's allocations if nothing is queued: the housekeeping task calls it
-    /// every few seconds for every client, as Redis's `clientsCron` shrinks the buffers of idle
+    /// once a minute for every client, as Redis's `clientsCron` shrinks the buffers of idle
     /// clients, so a connection that queued up frames once (the tail buffer) holds nothing
     /// while it idles, and a busy one keeps them between its writes.
     pub fn release_idle(&self) {

@@ -36,9 +36,10 @@ const CRON_PERIOD: Duration = Duration::from_millis(100);
 /// Redis's `clientsCron` visits every client once a second.
 const TIMEOUT_CHECK_TICKS: u32 = 10;
 /// Housekeeping ticks between two visits that make empty outboxes give back what a burst
-/// left allocated (`Outbox::release_idle`): every 10 s, so an idle server with many
-/// connections spends next to nothing on it.
-const RELEASE_TICKS: u32 = 100;
+/// left allocated (`Outbox::release_idle`): once a minute. A visit costs about 1 µs per
+/// client (each one's outbox is cold); every 10 s it showed in an idle server's CPU use with
+/// 10,000 connections (0.25 % against 0.15 %).
+const RELEASE_TICKS: u32 = 600;
 
 /// Binds everything the config asks for: every `bind` address on `port` (plain TCP, unless
 /// `port 0`) and on `tls-port` (TLS, when set), and `unixsocket`.
