@@ -1446,6 +1446,16 @@ mod tests {
         (o, peer)
     }
 
+    /// `with_socket`, with a send buffer small enough that a test fills it.
+    fn with_small_socket() -> (Outbox, std::os::unix::net::UnixStream) {
+        let (o, peer) = with_socket();
+        let sink = o.0.hot.sink.clone().unwrap();
+        socket2::SockRef::from(&sink.as_fd())
+            .set_send_buffer_size(4096)
+            .unwrap();
+        (o, peer)
+    }
+
     /// Reads from the peer until `len` bytes came (what a writer task writes meanwhile).
     async fn read_until(peer: &mut std::os::unix::net::UnixStream, len: usize) -> Vec<u8> {
         let mut got = Vec::new();
@@ -1498,11 +1508,7 @@ mod tests {
 
     #[tokio::test]
     async fn what_the_socket_does_not_take_goes_to_the_writer_first() {
-        let (o, mut peer) = with_socket();
-        let fd = o.0.hot.sink.clone().unwrap();
-        socket2::SockRef::from(&fd.as_fd())
-            .set_send_buffer_size(4096)
-            .unwrap();
+        let (o, mut peer) = with_small_socket();
         // More than the socket's small buffer holds, in frames of every size.
         let mut want = Vec::new();
         for i in 0..24u8 {
@@ -1551,11 +1557,7 @@ mod tests {
     #[tokio::test]
     async fn finish_writes_what_is_left_then_shuts_the_socket() {
         use std::io::Read;
-        let (o, mut peer) = with_socket();
-        let fd = o.0.hot.sink.clone().unwrap();
-        socket2::SockRef::from(&fd.as_fd())
-            .set_send_buffer_size(4096)
-            .unwrap();
+        let (o, mut peer) = with_small_socket();
         let big = Bytes::from(vec![7u8; 256 * 1024]);
         o.push_deferred(big.clone());
         o.push_deferred(Bytes::from_static(b"bye"));
@@ -1594,11 +1596,7 @@ mod tests {
 
     #[tokio::test]
     async fn finish_after_a_kill_writes_nothing() {
-        let (o, mut peer) = with_socket();
-        let fd = o.0.hot.sink.clone().unwrap();
-        socket2::SockRef::from(&fd.as_fd())
-            .set_send_buffer_size(4096)
-            .unwrap();
+        let (o, mut peer) = with_small_socket();
         o.push_deferred(Bytes::from(vec![1u8; 256 * 1024]));
         o.flush();
         let before = read_now(&mut peer).len();
