@@ -225,6 +225,8 @@ pub struct ClientHandle {
     /// A request of this client waits for CLIENT PAUSE to end: not idle (Redis does not time
     /// out a client whose command it postponed).
     pub postponed: AtomicBool,
+    /// The outbox's `written_bytes` when the idle check last looked (see `server::mod`).
+    pub written_seen: AtomicU64,
     pub outbox: Outbox,
     pub meta: Mutex<ClientMeta>,
 }
@@ -239,6 +241,7 @@ impl ClientHandle {
             created: Instant::now(),
             last_interaction_ms: AtomicU64::new(0),
             postponed: AtomicBool::new(false),
+            written_seen: AtomicU64::new(0),
             outbox,
             meta: Mutex::new(ClientMeta {
                 multi: -1,

@@ -263,18 +263,24 @@ async fn start_operations(state: &Arc<ServerState>, tracker: &TaskTracker) {
     }
 }
 
-/// `timeout`: closes the clients that sent nothing for longer, except pub/sub clients, clients
-/// whose request waits for CLIENT PAUSE (Redis's `clientsCronHandleTimeout`) and clients with
-/// output still queued (Redis counts a write as interaction too). Checked here rather than by
-/// a timer in every connection, so an idle connection holds no timer.
+/// `timeout`: closes the clients with no interaction for longer, except pub/sub clients and
+/// clients whose request waits for CLIENT PAUSE (Redis's `clientsCronHandleTimeout`). As in
+/// Redis, output written to a client counts as interaction (a MONITOR client that is sent
+/// lines is not idle): a client that was written to since the last check is touched here.
+/// Checked here rather than by a timer in every connection, so an idle connection holds no
+/// timer, and its writes no clock.
 fn close_idle_clients(state: &ServerState) {
     let timeout = state.runtime.timeout();
     if timeout == 0 {
         return;
     }
     for c in state.clients.iter() {
-        let exempt =
-            c.outbox.is_pubsub() || c.postponed.load(Ordering::Relaxed) || c.outbox.pending() > 0;
+        let written = c.outbox.written_bytes();
+        if c.written_seen.swap(written, Ordering::Relaxed) != written {
+            c.touch();
+            continue;
+        }
+        let exempt = c.outbox.is_pubsub() || c.postponed.load(Ordering::Relaxed);
         if !exempt && c.idle_millis() > timeout * 1000 {
             tracing::debug!(client_id = c.id, "closing idle client");
             c.outbox.close_for(crate::outbox::CloseReason::Timeout);

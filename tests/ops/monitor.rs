@@ -115,3 +115,23 @@ async fn a_closed_monitor_is_forgotten() {
     let list = info::text(&mut c, &["CLIENT", "LIST"]).await;
     assert_eq!(list.lines().count(), 1);
 }
+
+// was: with the idle timeout counting only input, a MONITOR client that was being sent lines was
+// closed as idle; Redis counts output written to a client as interaction too
+#[tokio::test]
+async fn a_monitor_that_is_sent_lines_is_not_idle() {
+    let s = TestServer::start().await;
+    let mut m = Raw::connect(s.addr()).await;
+    m.roundtrip(&["MONITOR"], b"+OK\r\n").await;
+    let mut c = Raw::connect(s.addr()).await;
+    c.roundtrip(&["CONFIG", "SET", "timeout", "1"], b"+OK\r\n")
+        .await;
+    // 3 s in which the monitor sends nothing but is sent a line every 300 ms.
+    for _ in 0..10 {
+        c.roundtrip(&["PING"], b"+PONG\r\n").await;
+        assert!(line(&mut m).await.ends_with(r#""PING""#));
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    // Once nothing is written to it either, it is idle.
+    m.expect_closed().await;
+}
