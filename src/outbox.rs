@@ -264,14 +264,11 @@ impl Queue {
     /// While someone else is writing, nothing. Whoever takes frames must call `Outbox::written`
     /// (or put them back with `Queue::put_back`) before anyone takes more.
     fn take(&mut self, out: &mut VecDeque<Bytes>) -> bool {
-        if self.gated || self.writing {
+        if !self.has_takeable() {
             return false;
         }
         if self.held_from != NOT_HELD {
             let n = self.held_from as usize;
-            if n == 0 {
-                return false;
-            }
             out.extend(self.frames.drain(..n));
             self.held_from = 0;
             self.writing = true;
@@ -296,8 +293,9 @@ impl Queue {
     }
 
     /// Returns frames a write left unwritten (the first `skip` bytes of them were written) to
-    /// the front of the queue, ahead of everything queued since they were taken.
-    fn put_back(&mut self, rest: &mut VecDeque<Bytes>, mut skip: usize) {
+    /// the front of the queue, ahead of everything queued since they were taken. Returns how
+    /// many frames went back.
+    fn put_back(&mut self, rest: &mut VecDeque<Bytes>, mut skip: usize) -> usize {
         while skip > 0 {
             let Some(f) = rest.front_mut() else { break };
             if f.len() <= skip {
@@ -315,6 +313,7 @@ impl Queue {
         if self.held_from != NOT_HELD {
             self.held_from += n as u32;
         }
+        n
     }
 
     fn clear(&mut self) {
@@ -329,7 +328,8 @@ impl Queue {
 
 /// Writes `frames` in order until the socket takes no more: one frame as it is, small frames
 /// copied into one buffer, large ones with vectored writes. Returns the bytes written and the
-/// error that stopped it, if any (not `WouldBlock`: a full socket is where a writer waits).
+/// error that stopped it, if any (not `WouldBlock`: a full socket is where a writer waits);
+/// fewer bytes than the frames hold and no error means the socket is full.
 fn write_now(sink: &Socket, frames: &VecDeque<Bytes>, via: Via) -> (usize, Option<io::Error>) {
     let send = |sink: &Socket, bufs: &[IoSlice<'_>]| via.send(sink, bufs);
     let result = |r: io::Result<usize>, want: usize| match r {
@@ -763,17 +763,15 @@ impl Outbox {
                 return Pass::Idle;
             }
             drop(q);
-            let want: usize = frames.iter().map(|f| f.len()).sum();
             let (n, err) = write_now(sink, frames, via);
             let mut q = s.queue.0.lock();
             let open = s.hot.state.load(Ordering::Acquire);
-            if err.is_none() && open != KILLED {
-                q.put_back(frames, n);
-            }
+            // Frames left unwritten without an error: the socket is full.
+            let full = err.is_none() && open != KILLED && q.put_back(frames, n) > 0;
             q.writing = false;
             let pass = if err.is_some() {
                 Pass::Idle
-            } else if n < want {
+            } else if full {
                 Pass::Full
             } else if q.has_takeable() {
                 Pass::More
