@@ -491,6 +491,8 @@ struct Hot {
     soft_since: AtomicU64,
     /// Bytes written to the client (INFO `total_net_output_bytes` sums these).
     written_bytes: AtomicU64,
+    /// `client-output-buffer-limit pubsub`, read by every push to a subscriber.
+    limits: Arc<OutputLimits>,
     /// With a socket: a writer task runs (or the connection's task finishes the connection)
     /// and writes whatever is queued; `flush` leaves it to it. Changed only under the queue's
     /// lock; a writer that finds nothing left to take clears it under the same lock a `flush`
@@ -518,7 +520,6 @@ struct Shared {
     /// Wakes the client's reader while it waits for input (`reader_woken`): the connection
     /// was killed, or the server wants it to look at something (`wake_reader`).
     reader: Notify,
-    limits: Arc<OutputLimits>,
     stats: Arc<Stats>,
 }
 
@@ -590,6 +591,7 @@ impl Outbox {
                 soft_since: AtomicU64::new(0),
                 written_bytes: AtomicU64::new(0),
                 writer: AtomicBool::new(false),
+                limits,
             }),
             holding: AtomicBool::new(false),
             close_reason: AtomicU8::new(0),
@@ -607,7 +609,6 @@ impl Outbox {
             wake: Line(Notify::new()),
             drained: Notify::new(),
             reader: Notify::new(),
-            limits,
             stats,
         }))
     }
@@ -1053,7 +1054,7 @@ impl Outbox {
     /// Called under the queue's lock, which orders the updates of `soft_since`.
     fn over_limit(&self, pending: u64) -> bool {
         let s = &*self.0;
-        let (hard, soft, soft_secs) = s.limits.get();
+        let (hard, soft, soft_secs) = s.hot.limits.get();
         if hard > 0 && pending >= hard {
             return true;
         }
