@@ -227,6 +227,8 @@ pub struct ClientHandle {
     pub postponed: AtomicBool,
     /// The outbox's `written_bytes` when the idle check last looked (see `server::mod`).
     pub written_seen: AtomicU64,
+    /// The connection waits for input without a task (see `server::connection::park`).
+    pub parked: AtomicBool,
     pub outbox: Outbox,
     pub meta: Mutex<ClientMeta>,
 }
@@ -242,6 +244,7 @@ impl ClientHandle {
             last_interaction_ms: AtomicU64::new(0),
             postponed: AtomicBool::new(false),
             written_seen: AtomicU64::new(0),
+            parked: AtomicBool::new(false),
             outbox,
             meta: Mutex::new(ClientMeta {
                 multi: -1,
@@ -252,9 +255,11 @@ impl ClientHandle {
         })
     }
 
-    pub fn touch(&self) {
-        self.last_interaction_ms
-            .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+    /// Records an interaction now; returns its time (milliseconds since `created`).
+    pub fn touch(&self) -> u64 {
+        let now = self.created.elapsed().as_millis() as u64;
+        self.last_interaction_ms.store(now, Ordering::Relaxed);
+        now
     }
 
     /// Seconds since the last command.

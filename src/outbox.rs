@@ -28,10 +28,11 @@ use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
+use futures_util::task::AtomicWaker;
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -402,6 +403,21 @@ impl Small<'_> {
     }
 }
 
+/// A wake-up for one waiting task that is kept until it is seen (as `Notify::notify_one`'s
+/// permit), without the waiter list a `Notify` keeps for each of its waits.
+#[derive(Default)]
+struct ReaderWake {
+    woken: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl ReaderWake {
+    fn wake(&self) {
+        self.woken.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+}
+
 /// Keeps a field on a cache line of its own, so that the lines publishers only read are not
 /// invalidated by the writer's updates.
 #[repr(align(64))]
@@ -517,9 +533,10 @@ struct Shared {
     /// Woken (all waiters) when the queue drains below `READ_PAUSE_BYTES` and when the
     /// connection closes: what a reader paused by backpressure and `killed` wait on.
     drained: Notify,
-    /// Wakes the client's reader while it waits for input (`reader_woken`): the connection
-    /// was killed, or the server wants it to look at something (`wake_reader`).
-    reader: Notify,
+    /// Wakes the client's reader while it waits for input (`poll_reader_woken`), or its parked
+    /// connection (`watch_reader`): the connection was killed, or the server wants it to look
+    /// at something (`wake_reader`).
+    reader: ReaderWake,
     stats: Arc<Stats>,
 }
 
@@ -608,7 +625,7 @@ impl Outbox {
             })),
             wake: Line(Notify::new()),
             drained: Notify::new(),
-            reader: Notify::new(),
+            reader: ReaderWake::default(),
             stats,
         }))
     }
@@ -1095,7 +1112,7 @@ impl Outbox {
             pending_bytes = pending,
             "client scheduled to be closed ASAP for overcoming of output buffer limits"
         );
-        s.reader.notify_one();
+        s.reader.wake();
         s.wake.0.notify_one();
         s.drained.notify_waiters();
     }
@@ -1117,12 +1134,27 @@ impl Outbox {
 
     /// Wakes the client's reader if it waits for input, or the next time it does.
     pub fn wake_reader(&self) {
-        self.0.reader.notify_one();
+        self.0.reader.wake();
     }
 
-    /// What the reader waits on beside its socket: a kill, or `wake_reader`.
-    pub fn reader_woken(&self) -> tokio::sync::futures::Notified<'_> {
-        self.0.reader.notified()
+    /// What the reader waits on beside its socket: a kill, or `wake_reader` (each wake-up is
+    /// seen once; one that came while the reader was busy is seen at its next wait).
+    pub fn poll_reader_woken(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let r = &self.0.reader;
+        r.waker.register(cx.waker());
+        if r.woken.swap(false, Ordering::AcqRel) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Has `waker` woken by the next `wake_reader` (or kill) instead of the reader, which is
+    /// not waiting: true if a wake-up came already (it stays to be seen by the reader).
+    pub fn watch_reader(&self, waker: &Waker) -> bool {
+        let r = &self.0.reader;
+        r.waker.register(waker);
+        r.woken.load(Ordering::Acquire)
     }
 
     /// Closes the connection once everything queued so far is written.
@@ -1148,7 +1180,7 @@ impl Outbox {
         if self.0.hot.state.swap(KILLED, Ordering::AcqRel) != KILLED {
             self.0.queue.0.lock().clear();
         }
-        self.0.reader.notify_one();
+        self.0.reader.wake();
         self.0.wake.0.notify_one();
         self.0.drained.notify_waiters();
     }

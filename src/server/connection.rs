@@ -2,7 +2,9 @@
 //! batch of them is done, writes their replies and the messages they fanned out to the sockets
 //! that take them (`Outbox::flush`). What a full socket did not take is written by a writer
 //! task the outbox starts for as long as the socket stays full; a TLS connection has a writer
-//! task (`write_loop`) for its whole life instead.
+//! task (`write_loop`) for its whole life instead. A plain connection whose input is rare parks
+//! once it has read everything (`park`): its task ends and a waker on its socket starts another
+//! when input comes, so idle subscribers hold no task.
 //!
 //! The reader ends on EOF, an I/O error, QUIT, a protocol error, CLIENT KILL, the idle timeout
 //! or shutdown; whatever the reason, the client's subscriptions are removed from the registry as
@@ -14,11 +16,14 @@ use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
@@ -30,6 +35,10 @@ use crate::protocol::{Decoder, ProtocolError, ReplyBuf, Request};
 use crate::state::{Admission, ServerState};
 
 use super::listener::{Accepted, RawStream, ReadHalf, Stream, WriteHalf};
+
+/// A connection whose input comes at least this long after its previous input parks once it
+/// has nothing more to read (see `park`); one that sends more often keeps its task.
+const PARK_GAP_MS: u64 = 100;
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -126,63 +135,202 @@ pub async fn serve(
         let writer = tls.then(|| tracker.spawn(write_loop(wr, handle.clone(), state.clone())));
         let mut client = ClientState::new(id);
         client.authenticated = crate::auth::default_user_authenticated(&state.acl);
-        let mut login = Login::default();
-        let reading = state.readers.enter();
-        let read_end = if state.shutdown.is_cancelled() {
-            CloseReason::Shutdown
-        } else {
-            read_loop(rd, &handle, &state, &mut client, &mut login).await
-        };
-        // The one reason for this close: the first decided (a slow consumer or CLIENT KILL
-        // decided before the reader saw its kill token).
-        let reason = handle.outbox.decide_close(read_end);
-        drop(reading);
-        if reason == CloseReason::Shutdown {
-            // Stay subscribed until every reader has stopped: a PUBLISH still running in
-            // another connection's pipeline counts this client and must reach it.
-            state.flush.cancelled().await;
-        }
-
-        match reason {
-            // What is queued is written before the connection closes.
-            CloseReason::ClientQuit | CloseReason::Protocol | CloseReason::Shutdown => {
-                handle.outbox.close_after_flush()
-            }
-            _ => handle.outbox.kill(),
-        }
-        state.registry.remove_client(
-            id,
-            client.channels.iter(),
-            client.shard_channels.iter(),
-            client.patterns.iter(),
-        );
-        state.clients.remove(&id);
-        state.ops.monitors.remove(id);
-        match writer {
-            Some(w) => {
-                let _ = w.await;
-            }
-            None => handle.outbox.finish().await,
-        }
-        // What this connection wrote now counts among the closed connections' bytes.
-        state
-            .stats
-            .total_net_output_bytes
-            .fetch_add(handle.outbox.written_bytes(), Ordering::Relaxed);
-        state.stats.closed[reason.index()].fetch_add(1, Ordering::Relaxed);
-        if reason == CloseReason::SlowConsumer {
-            tracing::warn!(
-                client_id = handle.id,
-                addr = %handle.addr,
-                omem = handle.outbox.slow_consumer_bytes(),
-                "Client closed for overcoming of output buffer limits"
-            );
-        } else {
-            tracing::debug!(reason = reason.name(), "closed");
-        }
+        let conn = Box::new(Conn {
+            rd,
+            handle,
+            state,
+            client,
+            login: Login::default(),
+            last_input: None,
+            tracker,
+            span: tracing::Span::current(),
+            _slot,
+        });
+        run(conn, writer).await;
     }
     .instrument(span)
     .await
+}
+
+/// A connection's reader state between batches of commands, in one allocation: what `run`
+/// works with, and all that a parked connection keeps (see `park`).
+struct Conn {
+    rd: ReadHalf,
+    handle: Arc<ClientHandle>,
+    state: Arc<ServerState>,
+    client: ClientState,
+    login: Login,
+    /// When input last came (`ClientHandle::touch`'s time), kept across parking.
+    last_input: Option<u64>,
+    tracker: TaskTracker,
+    span: tracing::Span,
+    /// The connection's `maxclients` place, held until it closes.
+    _slot: Admission,
+}
+
+/// Runs the connection's reader until the connection closes (then closes it) or parks.
+async fn run(mut conn: Box<Conn>, writer: Option<JoinHandle<()>>) {
+    loop {
+        let state = conn.state.clone();
+        let reading = state.readers.enter();
+        let stop = if state.shutdown.is_cancelled() {
+            Stop::Close(CloseReason::Shutdown)
+        } else {
+            let Conn {
+                rd,
+                handle,
+                client,
+                login,
+                last_input,
+                ..
+            } = &mut *conn;
+            read_loop(rd, handle, &state, client, login, last_input).await
+        };
+        match stop {
+            Stop::Close(end) => {
+                // The one reason for this close: the first decided (a slow consumer or CLIENT
+                // KILL decided before the reader saw it).
+                let reason = conn.handle.outbox.decide_close(end);
+                drop(reading);
+                close(conn, reason, writer).await;
+                return;
+            }
+            Stop::Park => {
+                drop(reading);
+                match park(conn) {
+                    Some(awake) => conn = awake,
+                    None => return,
+                }
+            }
+        }
+    }
+}
+
+/// Ends a connection whose reader stopped for `reason`: removes its subscriptions, writes what
+/// is queued or drops it, and counts the close.
+async fn close(conn: Box<Conn>, reason: CloseReason, writer: Option<JoinHandle<()>>) {
+    let Conn {
+        handle,
+        state,
+        client,
+        _slot,
+        ..
+    } = *conn;
+    let id = handle.id;
+    if reason == CloseReason::Shutdown {
+        // Stay subscribed until every reader has stopped: a PUBLISH still running in another
+        // connection's pipeline counts this client and must reach it.
+        state.flush.cancelled().await;
+    }
+    match reason {
+        // What is queued is written before the connection closes.
+        CloseReason::ClientQuit | CloseReason::Protocol | CloseReason::Shutdown => {
+            handle.outbox.close_after_flush()
+        }
+        _ => handle.outbox.kill(),
+    }
+    state.registry.remove_client(
+        id,
+        client.channels.iter(),
+        client.shard_channels.iter(),
+        client.patterns.iter(),
+    );
+    state.clients.remove(&id);
+    state.ops.monitors.remove(id);
+    match writer {
+        Some(w) => {
+            let _ = w.await;
+        }
+        None => handle.outbox.finish().await,
+    }
+    // What this connection wrote now counts among the closed connections' bytes.
+    state
+        .stats
+        .total_net_output_bytes
+        .fetch_add(handle.outbox.written_bytes(), Ordering::Relaxed);
+    state.stats.closed[reason.index()].fetch_add(1, Ordering::Relaxed);
+    if reason == CloseReason::SlowConsumer {
+        tracing::warn!(
+            client_id = handle.id,
+            addr = %handle.addr,
+            omem = handle.outbox.slow_consumer_bytes(),
+            "Client closed for overcoming of output buffer limits"
+        );
+    } else {
+        tracing::debug!(reason = reason.name(), "closed");
+    }
+}
+
+/// Parks an idle connection: its task ends, and what it keeps (`Conn`, a few hundred bytes
+/// instead of a task of more than a kilobyte) waits in a `Parked` whose waker is registered
+/// for the socket's readability and for `Outbox::wake_reader` (kills, shutdown, moved slots).
+/// The first of them spawns a new task that goes on where this one stopped. Messages to a
+/// parked subscriber need no task: publishers write to its socket (`Outbox::flush`), and a
+/// writer task is started while the socket is full.
+///
+/// A connection parks when it has nothing more to read after a batch whose input came at
+/// least `PARK_GAP_MS` after the input before it (or was the first since its task started):
+/// a subscriber after its SUBSCRIBE, a client that sends a command now and then. A client
+/// that keeps sending keeps its task, and pays no spawn per request. TLS connections, whose
+/// writer task lives as long as they do, never park. Returns the connection when it may not
+/// park (a wake-up came meanwhile): the caller goes on reading.
+fn park(conn: Box<Conn>) -> Option<Box<Conn>> {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return Some(conn);
+    };
+    let parked = Arc::new(Parked {
+        slot: parking_lot::Mutex::new(ParkSlot::Parking),
+        rt,
+    });
+    let waker = Waker::from(parked.clone());
+    conn.handle.parked.store(true, Ordering::Relaxed);
+    let woken = conn.handle.outbox.watch_reader(&waker);
+    let readable = conn
+        .rd
+        .poll_readable(&mut Context::from_waker(&waker))
+        .is_ready();
+    let mut slot = parked.slot.lock();
+    if woken || readable || matches!(*slot, ParkSlot::Woken) {
+        *slot = ParkSlot::Woken;
+        drop(slot);
+        conn.handle.parked.store(false, Ordering::Relaxed);
+        return Some(conn);
+    }
+    // Shutdown waits for it as for a task.
+    let token = conn.tracker.token();
+    *slot = ParkSlot::Parked(conn, token);
+    None
+}
+
+/// A parked connection and the waker that resumes it (see `park`).
+struct Parked {
+    slot: parking_lot::Mutex<ParkSlot>,
+    rt: tokio::runtime::Handle,
+}
+
+enum ParkSlot {
+    /// `park` is registering the waker.
+    Parking,
+    Parked(Box<Conn>, TaskTrackerToken),
+    /// Resumed, or woken while parking.
+    Woken,
+}
+
+impl Wake for Parked {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let was = std::mem::replace(&mut *self.slot.lock(), ParkSlot::Woken);
+        if let ParkSlot::Parked(conn, _token) = was {
+            conn.handle.parked.store(false, Ordering::Relaxed);
+            let span = conn.span.clone();
+            let tracker = conn.tracker.clone();
+            self.rt
+                .spawn(tracker.track_future(run(conn, None).instrument(span)));
+        }
+    }
 }
 
 /// Probes Redis sends before it considers a silent peer gone (`anetKeepAlive`'s TCP_KEEPCNT).
@@ -204,13 +352,30 @@ fn set_keepalive(stream: &TcpStream, secs: u64) {
     let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&ka);
 }
 
+/// Why `read_loop` returned.
+enum Stop {
+    Close(CloseReason),
+    /// Nothing to read, and input is rare (see `park`).
+    Park,
+}
+
+/// What the reader's wait for input ended with.
+enum Input {
+    Read(std::io::Result<usize>),
+    /// `Outbox::wake_reader`, or a kill.
+    Woken,
+    /// Nothing to read now.
+    Idle,
+}
+
 async fn read_loop(
-    mut rd: ReadHalf,
+    rd: &mut ReadHalf,
     handle: &Arc<ClientHandle>,
     state: &Arc<ServerState>,
     client: &mut ClientState,
     login: &mut Login,
-) -> CloseReason {
+    last_input: &mut Option<u64>,
+) -> Stop {
     // Idle connections hold no read buffer: it is allocated when the socket is readable and
     // released once everything in it was processed.
     let mut buf = BytesMut::new();
@@ -220,28 +385,43 @@ async fn read_loop(
     );
     let mut reply = ReplyBuf::new(client.resp);
     let mut wakes = Vec::new();
+    // Whether the last input came long after the input before it: then the connection parks
+    // once it has nothing more to read (see `park`).
+    let mut rare = true;
     loop {
         if state.shutdown.is_cancelled() {
             // Even with more of a pipeline readable: shutdown waits for readers to stop.
-            return CloseReason::Shutdown;
+            return Stop::Close(CloseReason::Shutdown);
         }
         if handle.outbox.pending() >= READ_PAUSE_BYTES {
             // Backpressure: take no new commands until the client reads what it was sent.
             if let Some(end) = Box::pin(drained(handle, state)).await {
-                return end;
+                return Stop::Close(end);
             }
         }
         if buf.is_empty() && !decoder.in_progress() {
             buf = BytesMut::new();
             reply.release();
         }
-        let read = tokio::select! {
-            r = rd.read_some(&mut buf, READ_CHUNK) => r,
-            // Killed, shutdown (seen at the top of the loop) or moved slots: one wake-up for
-            // all, so an idle connection waits on little besides its socket.
-            _ = handle.outbox.reader_woken() => {
+        // Killed, shutdown (seen at the top of the loop), moved slots or a request to park: one
+        // wake-up for all, so an idle connection waits on little besides its socket.
+        let park_now = rare && rd.parkable() && buf.is_empty() && !decoder.in_progress();
+        let input = std::future::poll_fn(|cx| {
+            if handle.outbox.poll_reader_woken(cx).is_ready() {
+                return std::task::Poll::Ready(Input::Woken);
+            }
+            match rd.poll_read_some(cx, &mut buf, READ_CHUNK) {
+                std::task::Poll::Pending if park_now => std::task::Poll::Ready(Input::Idle),
+                r => r.map(Input::Read),
+            }
+        })
+        .await;
+        let read = match input {
+            Input::Read(r) => r,
+            Input::Idle => return Stop::Park,
+            Input::Woken => {
                 if handle.outbox.is_killed() {
-                    return CloseReason::Killed;
+                    return Stop::Close(CloseReason::Killed);
                 }
                 if !client.shard_channels.is_empty() {
                     drop_moved_shard_channels(handle, state, client, login, &mut reply, &mut wakes);
@@ -250,16 +430,18 @@ async fn read_loop(
             }
         };
         match read {
-            Ok(0) => return CloseReason::Eof,
+            Ok(0) => return Stop::Close(CloseReason::Eof),
             Ok(n) => {
                 state
                     .stats
                     .total_net_input_bytes
                     .fetch_add(n as u64, Ordering::Relaxed);
             }
-            Err(_) => return CloseReason::Io,
+            Err(_) => return Stop::Close(CloseReason::Io),
         }
-        handle.touch();
+        let now = handle.touch();
+        rare = last_input.is_none_or(|t| now.saturating_sub(t) >= PARK_GAP_MS);
+        *last_input = Some(now);
         // CONFIG SET proto-max-bulk-len / client-query-buffer-limit apply to running clients.
         decoder.proto_max_bulk_len = state.runtime.proto_max_bulk_len.load(Ordering::Relaxed);
         decoder.query_buffer_limit = state
@@ -298,7 +480,7 @@ async fn read_loop(
             handle.postponed.store(true, Ordering::Relaxed);
             while crate::commands::held_by_pause(state, client, &req) {
                 if let Some(end) = Box::pin(pause_changed(handle, state)).await {
-                    return end;
+                    return Stop::Close(end);
                 }
             }
             handle.postponed.store(false, Ordering::Relaxed);
@@ -339,7 +521,7 @@ async fn read_loop(
         }
         if let Some(reason) = end {
             handle.outbox.close_after_flush();
-            return reason;
+            return Stop::Close(reason);
         }
     }
 }

@@ -199,7 +199,25 @@ impl ReadHalf {
         std::future::poll_fn(|cx| self.poll_read_some(cx, buf, chunk)).await
     }
 
-    fn poll_read_some(
+    /// Whether the connection may wait for input without a task (`connection::park`): plain
+    /// sockets, whose readiness wakes whatever waker is registered; not TLS, whose writer
+    /// task lives as long as the connection.
+    pub fn parkable(&self) -> bool {
+        !matches!(self, ReadHalf::Tls(_))
+    }
+
+    /// Has `cx` woken once the socket is readable (input, EOF or an error), without reading;
+    /// ready if it is already. Always ready for TLS (never parked).
+    pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<()> {
+        match self {
+            ReadHalf::Tcp(s) => s.poll_read_ready(cx).map(|_| ()),
+            ReadHalf::Unix(s) => s.poll_read_ready(cx).map(|_| ()),
+            ReadHalf::Tls(_) => Poll::Ready(()),
+        }
+    }
+
+    /// `read_some`, polled by hand beside other wake-ups.
+    pub fn poll_read_some(
         &mut self,
         cx: &mut Context<'_>,
         buf: &mut BytesMut,

@@ -185,7 +185,9 @@ pub fn render(s: &ServerState) -> String {
     );
     let mut sums = [0u64; 2];
     let mut counts = [0u64; 2];
+    let mut parked = 0u64;
     for c in s.clients.iter() {
+        parked += u64::from(c.parked.load(std::sync::atomic::Ordering::Relaxed));
         let m = c.meta.lock();
         let pubsub = m.sub + m.psub + m.ssub > 0;
         drop(m);
@@ -213,6 +215,13 @@ pub fn render(s: &ServerState) -> String {
         "gauge",
         "Clients with at least one subscription (INFO pubsub_clients).",
         pubsub_clients,
+    );
+    metric(
+        &mut o,
+        "pubsubd_parked_clients",
+        "gauge",
+        "Idle connections waiting for input without a task of their own.",
+        parked,
     );
     metric(
         &mut o,

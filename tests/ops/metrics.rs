@@ -237,3 +237,74 @@ fn channel_names_are_escaped_as_label_values() {
     let text = "# TYPE x counter\nx{channel=\"a\\\"b\\\\c\\nd\"} 1\n";
     assert_eq!(parse(text).samples.len(), 1);
 }
+
+/// Waits until at least `n` connections are parked, by the gauge.
+async fn await_parked(port: u16, n: f64) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(8);
+    loop {
+        let parked = parse(&scrape(port, "/metrics").await.1).samples["pubsubd_parked_clients"];
+        if parked >= n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{parked} parked, waited for {n}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+// A connection whose input is rare gives up its task once it has read everything; messages,
+// its own commands, CLIENT KILL and shutdown all still reach it, and it keeps its state. One
+// that keeps sending keeps its task.
+#[tokio::test]
+async fn idle_connections_park_and_keep_working() {
+    let (s, port) = server_with_metrics().await;
+    let mut sub = Raw::connect(s.addr()).await;
+    sub.roundtrip(
+        &["SUBSCRIBE", "ch"],
+        b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n",
+    )
+    .await;
+    let mut idle = Raw::connect(s.addr()).await;
+    idle.roundtrip(&["CLIENT", "SETNAME", "idle"], b"+OK\r\n")
+        .await;
+    let mut busy = Raw::connect(s.addr()).await;
+    for _ in 0..20 {
+        busy.roundtrip(&["PING"], b"+PONG\r\n").await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    idle.cmd(&["CLIENT", "ID"]).await;
+    let id = String::from_utf8(idle.frame().await).unwrap();
+    let id = id.trim_start_matches(':').trim_end();
+    await_parked(port, 2.0).await;
+    // The busy one, whose commands came close together, was not parked.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        parse(&scrape(port, "/metrics").await.1).samples["pubsubd_parked_clients"],
+        2.0
+    );
+
+    // Publishers write to a parked subscriber's socket; nothing needs its task.
+    let mut p = Raw::connect(s.addr()).await;
+    p.roundtrip(&["PUBLISH", "ch", "m"], b":1\r\n").await;
+    sub.expect(b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n")
+        .await;
+    // Input wakes a parked connection, which goes on with what it had.
+    idle.roundtrip(&["CLIENT", "GETNAME"], b"$4\r\nidle\r\n")
+        .await;
+    sub.roundtrip(&["PING"], b"*2\r\n$4\r\npong\r\n$0\r\n\r\n")
+        .await;
+
+    // Parked again: CLIENT KILL closes it at once, and shutdown closes the others.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    await_parked(port, 3.0).await;
+    p.roundtrip(&["CLIENT", "KILL", "ID", id], b":1\r\n").await;
+    idle.expect_closed().await;
+    p.roundtrip(&["PUBLISH", "ch", "n"], b":1\r\n").await;
+    sub.expect(b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nn\r\n")
+        .await;
+    await_parked(port, 1.0).await;
+    s.stop().await;
+    sub.expect_closed().await;
+}
