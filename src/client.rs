@@ -104,6 +104,98 @@ impl CallStats {
     }
 }
 
+/// The name of the user `default`, shared by every client logged in as it (most of them).
+pub fn default_user_name() -> Arc<str> {
+    static NAME: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from("default"));
+    NAME.clone()
+}
+
+/// Subscriptions of one kind (channels, patterns or shard channels) in the order they were
+/// made: a plain list while short (most clients hold a few, and an idle subscriber's one
+/// costs a 32-byte allocation), an indexed set beyond `SubscriptionSet::LIST_MAX`, so that a
+/// client with thousands still finds one at once.
+#[derive(Debug)]
+pub enum SubscriptionSet {
+    List(Vec<Bytes>),
+    Indexed(Box<IndexSet<Bytes>>),
+}
+
+impl Default for SubscriptionSet {
+    fn default() -> Self {
+        SubscriptionSet::List(Vec::new())
+    }
+}
+
+impl SubscriptionSet {
+    const LIST_MAX: usize = 16;
+
+    /// Adds `name` at the end; false if it is there already.
+    pub fn insert(&mut self, name: Bytes) -> bool {
+        match self {
+            SubscriptionSet::List(v) => {
+                if v.contains(&name) {
+                    return false;
+                }
+                if v.len() < Self::LIST_MAX {
+                    if v.capacity() == 0 {
+                        v.reserve_exact(1);
+                    }
+                    v.push(name);
+                } else {
+                    let mut set: IndexSet<Bytes> = v.drain(..).collect();
+                    set.insert(name);
+                    *self = SubscriptionSet::Indexed(Box::new(set));
+                }
+                true
+            }
+            SubscriptionSet::Indexed(set) => set.insert(name),
+        }
+    }
+
+    /// Removes `name`, keeping the others' order; false if it was not there.
+    pub fn shift_remove(&mut self, name: &[u8]) -> bool {
+        let removed = match self {
+            SubscriptionSet::List(v) => match v.iter().position(|n| n[..] == *name) {
+                Some(i) => {
+                    v.remove(i);
+                    true
+                }
+                None => false,
+            },
+            SubscriptionSet::Indexed(set) => set.shift_remove(name),
+        };
+        if removed && self.is_empty() {
+            self.clear();
+        }
+        removed
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            SubscriptionSet::List(v) => v.len(),
+            SubscriptionSet::Indexed(set) => set.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// In subscription order.
+    pub fn iter(&self) -> impl Iterator<Item = &Bytes> {
+        let (list, set) = match self {
+            SubscriptionSet::List(v) => (&v[..], None),
+            SubscriptionSet::Indexed(set) => (&[][..], Some(set.iter())),
+        };
+        list.iter().chain(set.into_iter().flatten())
+    }
+
+    /// Empties it, giving its allocations back.
+    pub fn clear(&mut self) {
+        *self = SubscriptionSet::default();
+    }
+}
+
 /// Everything a connection's commands read and change.
 #[derive(Debug)]
 pub struct ClientState {
@@ -111,14 +203,14 @@ pub struct ClientState {
     pub resp: RespVersion,
     pub db: u64,
     /// Subscriptions in the order they were made (UNSUBSCRIBE without arguments follows it).
-    pub channels: IndexSet<Bytes>,
-    pub patterns: IndexSet<Bytes>,
-    pub shard_channels: IndexSet<Bytes>,
+    pub channels: SubscriptionSet,
+    pub patterns: SubscriptionSet,
+    pub shard_channels: SubscriptionSet,
     /// Boxed: most clients never use one, and this state lives as long as the connection.
     pub multi: Option<Box<Transaction>>,
     pub reply_mode: ReplyMode,
     pub authenticated: bool,
-    pub user: String,
+    pub user: Arc<str>,
     /// Set by QUIT: stop reading, write what is queued, close.
     pub close_after_reply: bool,
     /// Other clients this one's commands closed the way Redis frees them only when its event
@@ -142,13 +234,13 @@ impl ClientState {
             id,
             resp: RespVersion::Resp2,
             db: 0,
-            channels: IndexSet::new(),
-            patterns: IndexSet::new(),
-            shard_channels: IndexSet::new(),
+            channels: SubscriptionSet::default(),
+            patterns: SubscriptionSet::default(),
+            shard_channels: SubscriptionSet::default(),
             multi: None,
             reply_mode: ReplyMode::On,
             authenticated: true,
-            user: "default".to_string(),
+            user: default_user_name(),
             close_after_reply: false,
             close_after_batch: Default::default(),
             last_cmd: "NULL",
@@ -191,7 +283,7 @@ pub struct ClientMeta {
     /// `multi-mem`: see `Transaction::argv_len_sums`.
     pub multi_mem: usize,
     pub last_cmd: &'static str,
-    pub user: String,
+    pub user: Arc<str>,
     pub reply_off: bool,
     /// Bytes in the query buffer: while a batch of commands runs, all it was read with (the
     /// current command, what came before it in the same read and what is pipelined after
@@ -249,7 +341,7 @@ impl ClientHandle {
             meta: Mutex::new(ClientMeta {
                 multi: -1,
                 last_cmd: "NULL",
-                user: "default".to_string(),
+                user: default_user_name(),
                 ..ClientMeta::default()
             }),
         })
@@ -280,5 +372,48 @@ impl ClientHandle {
     /// Closes the connection now (CLIENT KILL of another client).
     pub fn kill(&self) {
         self.outbox.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SubscriptionSet;
+    use bytes::Bytes;
+
+    fn names(s: &SubscriptionSet) -> Vec<String> {
+        s.iter()
+            .map(|b| String::from_utf8(b.to_vec()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn subscription_set_keeps_order_through_both_forms() {
+        let mut s = SubscriptionSet::default();
+        assert!(s.is_empty());
+        for i in 0..40 {
+            assert!(s.insert(Bytes::from(format!("c{i}"))));
+            assert!(!s.insert(Bytes::from(format!("c{i}"))), "no duplicates");
+            assert_eq!(s.len(), i + 1);
+        }
+        assert!(matches!(s, SubscriptionSet::Indexed(_)));
+        let want: Vec<String> = (0..40).map(|i| format!("c{i}")).collect();
+        assert_eq!(names(&s), want);
+        assert!(s.shift_remove(b"c3"));
+        assert!(!s.shift_remove(b"c3"));
+        assert_eq!(names(&s)[3], "c4", "order kept after a removal");
+        for i in 0..40 {
+            s.shift_remove(format!("c{i}").as_bytes());
+        }
+        assert!(s.is_empty());
+        assert!(matches!(&s, SubscriptionSet::List(v) if v.capacity() == 0));
+
+        let mut small = SubscriptionSet::default();
+        small.insert(Bytes::from_static(b"a"));
+        small.insert(Bytes::from_static(b"b"));
+        small.insert(Bytes::from_static(b"c"));
+        assert!(small.shift_remove(b"b"));
+        assert_eq!(names(&small), ["a", "c"]);
+        small.clear();
+        assert_eq!(small.len(), 0);
     }
 }

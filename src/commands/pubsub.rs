@@ -30,7 +30,7 @@ fn confirmation(ctx: &Ctx, kind: &[u8], name: Option<&[u8]>, count: usize) -> Op
     Some(encode::confirmation(ctx.client.resp, kind, name, count))
 }
 
-fn set_mut<'a>(ctx: &'a mut Ctx, ns: Namespace) -> &'a mut indexmap::IndexSet<Bytes> {
+fn set_mut<'a>(ctx: &'a mut Ctx, ns: Namespace) -> &'a mut crate::client::SubscriptionSet {
     match ns {
         Namespace::Global => &mut ctx.client.channels,
         Namespace::Shard => &mut ctx.client.shard_channels,

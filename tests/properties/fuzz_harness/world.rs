@@ -184,7 +184,7 @@ impl World {
                 (&s.shard_channels, &mut sh),
                 (&s.patterns, &mut pat),
             ] {
-                for name in set {
+                for name in set.iter() {
                     map.entry(name.clone()).or_default().push(s.id);
                 }
             }
