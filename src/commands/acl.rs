@@ -30,7 +30,7 @@ fn kill_user_clients(ctx: &mut Ctx, name: &str) {
         .server
         .clients
         .iter()
-        .filter(|h| h.meta.lock().user == name)
+        .filter(|h| *h.meta.lock().user == *name)
         .map(|h| h.id)
         .collect();
     for id in ids {
@@ -39,7 +39,7 @@ fn kill_user_clients(ctx: &mut Ctx, name: &str) {
             ctx.client.authenticated = false;
         } else if let Some(h) = ctx.server.clients.get(&id) {
             let mut meta = h.meta.lock();
-            meta.user = "default".to_string();
+            meta.user = crate::client::default_user_name();
             meta.close_asap = true;
             if !ctx.client.close_after_batch.contains(&id) {
                 ctx.client.close_after_batch.push(id);
@@ -60,7 +60,7 @@ fn kill_pubsub_if_needed(ctx: &mut Ctx, old: &User, new: &Arc<User>) {
         .iter()
         .filter(|h| {
             let m = h.meta.lock();
-            m.user == new.name && m.sub + m.psub + m.ssub > 0
+            *m.user == *new.name && m.sub + m.psub + m.ssub > 0
         })
         .map(|h| h.id)
         .collect();

@@ -65,7 +65,7 @@ pub fn authenticate(
     match found {
         Some(u) if u.enabled && pass_ok => {
             ctx.client.authenticated = true;
-            ctx.client.user = u.name.clone();
+            ctx.client.user = Arc::from(u.name.as_str());
             ctx.login.user = Some(u);
             ctx.login.epoch = ctx.server.acl.epoch();
             ctx.handle.meta.lock().user = ctx.client.user.clone();

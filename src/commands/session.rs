@@ -58,10 +58,10 @@ pub fn reset(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     c.db = 0;
     c.reply_mode = ReplyMode::On;
     c.tracking = crate::client::Tracking::default();
-    c.user = "default".to_string();
+    c.user = crate::client::default_user_name();
     ctx.login.user = None;
     c.authenticated = crate::auth::default_user_authenticated(&ctx.server.acl);
-    ctx.handle.meta.lock().user = "default".to_string();
+    ctx.handle.meta.lock().user = crate::client::default_user_name();
     set_resp(ctx, RespVersion::Resp2);
     super::pubsub::after_change(ctx);
     {
@@ -76,7 +76,7 @@ pub fn reset(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
         meta.tracking_prefixes.clear();
         meta.no_evict = false;
         meta.no_touch = false;
-        meta.user = "default".to_string();
+        meta.user = crate::client::default_user_name();
     }
     ctx.reply.simple("RESET");
     Ok(())

@@ -143,7 +143,6 @@ pub async fn serve(
             login: Login::default(),
             last_input: None,
             tracker,
-            span: tracing::Span::current(),
             _slot,
         });
         run(conn, writer).await;
@@ -163,7 +162,6 @@ struct Conn {
     /// When input last came (`ClientHandle::touch`'s time), kept across parking.
     last_input: Option<u64>,
     tracker: TaskTracker,
-    span: tracing::Span,
     /// The connection's `maxclients` place, held until it closes.
     _slot: Admission,
 }
@@ -325,7 +323,7 @@ impl Wake for Parked {
         let was = std::mem::replace(&mut *self.slot.lock(), ParkSlot::Woken);
         if let ParkSlot::Parked(conn, _token) = was {
             conn.handle.parked.store(false, Ordering::Relaxed);
-            let span = conn.span.clone();
+            let span = tracing::debug_span!("client", client_id = conn.handle.id, peer = %conn.handle.addr);
             let tracker = conn.tracker.clone();
             self.rt
                 .spawn(tracker.track_future(run(conn, None).instrument(span)));
