@@ -71,6 +71,8 @@ pub struct OutputLimits {
     pub hard: AtomicU64,
     pub soft: AtomicU64,
     pub soft_seconds: AtomicU64,
+    /// The origin of every outbox's `Hot::soft_since`.
+    origin: Instant,
 }
 
 impl OutputLimits {
@@ -82,6 +84,7 @@ impl OutputLimits {
             hard: AtomicU64::new(hard),
             soft: AtomicU64::new(soft),
             soft_seconds: AtomicU64::new(soft_seconds),
+            origin: Instant::now(),
         }
     }
 
@@ -502,7 +505,8 @@ struct Hot {
     resp: AtomicU8,
     pubsub: AtomicBool,
     state: AtomicU8,
-    /// When the pending bytes first went over the soft limit, as nanoseconds after `created`
+    /// When the pending bytes first went over the soft limit, as nanoseconds after the limits'
+    /// `origin`
     /// plus one; 0 while they are under it.
     soft_since: AtomicU64,
     /// Bytes written to the client (INFO `total_net_output_bytes` sums these).
@@ -525,11 +529,9 @@ struct Shared {
     holding: AtomicBool,
     /// Bytes that were queued when it was closed as a slow consumer (for the warning).
     slow_consumer_bytes: AtomicU64,
-    /// When the outbox was made: the origin of `soft_since`.
-    created: Instant,
     // Written by publishers and by the writer.
     queue: Line<Mutex<Queue>>,
-    wake: Line<Notify>,
+    wake: Notify,
     /// Woken (all waiters) when the queue drains below `READ_PAUSE_BYTES` and when the
     /// connection closes: what a reader paused by backpressure and `killed` wait on.
     drained: Notify,
@@ -613,7 +615,6 @@ impl Outbox {
             holding: AtomicBool::new(false),
             close_reason: AtomicU8::new(0),
             slow_consumer_bytes: AtomicU64::new(0),
-            created: Instant::now(),
             queue: Line(Mutex::new(Queue {
                 frames: VecDeque::new(),
                 bytes: 0,
@@ -623,7 +624,7 @@ impl Outbox {
                 writing: false,
                 tail: None,
             })),
-            wake: Line(Notify::new()),
+            wake: Notify::new(),
             drained: Notify::new(),
             reader: ReaderWake::default(),
             stats,
@@ -722,7 +723,7 @@ impl Outbox {
     pub fn wake(&self) {
         let s = &*self.0;
         if s.hot.sink.is_none() {
-            s.wake.0.notify_one();
+            s.wake.notify_one();
             return;
         }
         let q = s.queue.0.lock();
@@ -744,7 +745,7 @@ impl Outbox {
     pub fn flush(&self) {
         let s = &*self.0;
         let Some(sink) = &s.hot.sink else {
-            s.wake.0.notify_one();
+            s.wake.notify_one();
             return;
         };
         if s.hot.state.load(Ordering::Acquire) != OPEN {
@@ -776,7 +777,7 @@ impl Outbox {
                 if as_writer {
                     s.hot.writer.store(false, Ordering::Relaxed);
                     drop(q);
-                    s.wake.0.notify_one();
+                    s.wake.notify_one();
                 }
                 return Pass::Idle;
             }
@@ -805,7 +806,7 @@ impl Outbox {
             self.account(q, n);
             frames.clear();
             if gave_up {
-                s.wake.0.notify_one();
+                s.wake.notify_one();
             }
             if let Some(e) = err {
                 tracing::debug!(client_id = s.hot.id, "write failed: {e}");
@@ -867,7 +868,7 @@ impl Outbox {
     fn give_up_writer(&self, q: MutexGuard<'_, Queue>) {
         self.0.hot.writer.store(false, Ordering::Relaxed);
         drop(q);
-        self.0.wake.0.notify_one();
+        self.0.wake.notify_one();
     }
 
     /// Called by the connection's task once its reader stopped: waits for a running writer
@@ -880,7 +881,7 @@ impl Outbox {
             return;
         };
         loop {
-            let woken = s.wake.0.notified();
+            let woken = s.wake.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
             {
@@ -1079,11 +1080,11 @@ impl Outbox {
             let now = Instant::now();
             match s.hot.soft_since.load(Ordering::Relaxed) {
                 0 => {
-                    let since = now.duration_since(s.created).as_nanos() as u64 + 1;
+                    let since = now.duration_since(s.hot.limits.origin).as_nanos() as u64 + 1;
                     s.hot.soft_since.store(since, Ordering::Relaxed);
                 }
                 since => {
-                    let t = s.created + Duration::from_nanos(since - 1);
+                    let t = s.hot.limits.origin + Duration::from_nanos(since - 1);
                     if now.duration_since(t).as_secs() > soft_secs {
                         return true;
                     }
@@ -1113,7 +1114,7 @@ impl Outbox {
             "client scheduled to be closed ASAP for overcoming of output buffer limits"
         );
         s.reader.wake();
-        s.wake.0.notify_one();
+        s.wake.notify_one();
         s.drained.notify_waiters();
     }
 
@@ -1164,7 +1165,7 @@ impl Outbox {
                 .hot
                 .state
                 .compare_exchange(OPEN, CLOSING, Ordering::AcqRel, Ordering::Acquire);
-        self.0.wake.0.notify_one();
+        self.0.wake.notify_one();
         self.0.drained.notify_waiters();
     }
 
@@ -1181,7 +1182,7 @@ impl Outbox {
             self.0.queue.0.lock().clear();
         }
         self.0.reader.wake();
-        self.0.wake.0.notify_one();
+        self.0.wake.notify_one();
         self.0.drained.notify_waiters();
     }
 
@@ -1189,7 +1190,7 @@ impl Outbox {
     pub async fn next_batch(&self, out: &mut VecDeque<Bytes>) -> Batch {
         let s = &*self.0;
         loop {
-            let notified = s.wake.0.notified();
+            let notified = s.wake.notified();
             {
                 let state = s.hot.state.load(Ordering::Acquire);
                 if state == KILLED {
