@@ -506,8 +506,7 @@ struct Hot {
     pubsub: AtomicBool,
     state: AtomicU8,
     /// When the pending bytes first went over the soft limit, as nanoseconds after the limits'
-    /// `origin`
-    /// plus one; 0 while they are under it.
+    /// `origin` plus one; 0 while they are under it.
     soft_since: AtomicU64,
     /// Bytes written to the client (INFO `total_net_output_bytes` sums these).
     written_bytes: AtomicU64,

@@ -694,6 +694,10 @@ fn remove_subscriber(stripe: &mut Stripe<'_>, id: u64, count: &AtomicUsize) -> b
     };
     if let Some(i) = subs.iter().position(|s| s.id() == id) {
         subs.remove(i);
+        if subs.len() == 1 && subs.spilled() {
+            // Back to one subscriber: back into the entry, and the list's allocation goes.
+            subs.shrink_to_fit();
+        }
     }
     if subs.is_empty() {
         stripe.remove();

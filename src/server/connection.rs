@@ -401,8 +401,9 @@ async fn read_loop(
             buf = BytesMut::new();
             reply.release();
         }
-        // Killed, shutdown (seen at the top of the loop), moved slots or a request to park: one
-        // wake-up for all, so an idle connection waits on little besides its socket.
+        // Killed, shutdown (seen at the top of the loop) or moved slots: one wake-up for all,
+        // so an idle connection waits on little besides its socket. With rare input and
+        // nothing to read, the connection parks instead of waiting (see `park`).
         let park_now = rare && rd.parkable() && buf.is_empty() && !decoder.in_progress();
         let input = std::future::poll_fn(|cx| {
             if handle.outbox.poll_reader_woken(cx).is_ready() {
