@@ -782,6 +782,31 @@ mod tests {
     }
 
     #[test]
+    fn names_of_any_length_and_subscriber_lists_that_grow_and_shrink() {
+        let r = Registry::new(Arc::new(Stats::default()));
+        let (a, b, c) = (client(1), client(2), client(3));
+        let long = [b'x'; 100];
+        for name in [&b"short"[..], &long[..], &[][..]] {
+            r.subscribe(Namespace::Global, name, &a, true, None);
+            r.subscribe(Namespace::Global, name, &b, true, None);
+            r.subscribe(Namespace::Global, name, &c, true, None);
+            r.unsubscribe(Namespace::Global, name, &b, None);
+            r.unsubscribe(Namespace::Global, name, &a, None);
+            // Back to one subscriber (kept in the entry again), who still gets the messages.
+            assert_eq!(r.numsub(Namespace::Global, name), 1);
+            assert_eq!(r.publish(Namespace::Global, name, b"m", &mut Vec::new()), 1);
+            let got = drain(&c);
+            assert!(got.ends_with(b"$1\r\nm\r\n"), "{got:?}");
+            c.written(got.len());
+            assert!(drain(&a).is_empty() && drain(&b).is_empty());
+            r.unsubscribe(Namespace::Global, name, &c, None);
+            assert_eq!(r.numsub(Namespace::Global, name), 0);
+        }
+        assert_eq!(r.channel_count(Namespace::Global), 0);
+        assert!(r.channels(Namespace::Global, None).is_empty());
+    }
+
+    #[test]
     fn shard_namespace_is_separate() {
         let r = Registry::new(Arc::new(Stats::default()));
         let a = client(1);
