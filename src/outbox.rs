@@ -196,19 +196,25 @@ thread_local! {
     static COALESCED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Everything a push touches fits one cache line with the lock (see `Line`): the tail buffer
-/// lives behind a pointer, its length is mirrored here, and the soft-limit clock is elsewhere.
+/// Everything a push touches fits one cache line with the lock (see `Line`): a frame into an
+/// empty queue is kept in the line itself (`head`), the frames behind it and the tail buffer
+/// live behind one pointer, the tail's length is mirrored here, and the soft-limit clock is
+/// elsewhere.
 struct Queue {
-    /// Frames in order; the tail follows the last of them.
-    frames: VecDeque<Bytes>,
+    /// The only frame queued, when it went into an empty queue that had no `more`: most
+    /// deliveries to an idle subscriber touch no other allocation. While it is set, nothing is
+    /// in `more`; anything queued behind it moves it there first (`spill`).
+    head: Option<Bytes>,
+    /// Frames in order, then the tail; allocated once frames queue up behind each other.
+    more: Option<Box<More>>,
     /// Bytes queued and not yet written (including a batch the writer is writing).
     bytes: usize,
-    /// Bytes in `tail` (at most `TAIL_CHUNK`, which fits).
+    /// Bytes in the tail (at most `TAIL_CHUNK`, which fits).
     tail_len: u16,
     /// While the client runs a command that delivered messages to itself: the index in
-    /// `frames` where those messages start (`NOT_HELD` otherwise). The writer takes only the
-    /// frames before it, and the command's own replies are inserted there (`push_own`), so the
-    /// messages follow the reply, as Redis 7.2 writes them.
+    /// `more.frames` where those messages start (`NOT_HELD` otherwise). The writer takes only
+    /// the frames before it, and the command's own replies are inserted there (`push_own`), so
+    /// the messages follow the reply, as Redis 7.2 writes them.
     held_from: u32,
     /// Nothing is written while set (`Outbox::gate`): a subscription's confirmation waits for
     /// the backbone to hold the interest.
@@ -216,13 +222,27 @@ struct Queue {
     /// Someone took frames and is writing them (the writer task or a `flush`); nobody else
     /// takes any until they are written (`Outbox::written`) or put back.
     writing: bool,
-    /// Small frames copied end to end (see `COPY_MAX_FRAME`), allocated on first use.
-    tail: Option<Box<BytesMut>>,
+}
+
+/// What a queue holds beyond its `head`.
+#[derive(Default)]
+struct More {
+    /// Frames in order; the tail follows the last of them.
+    frames: VecDeque<Bytes>,
+    /// Small frames copied end to end (see `COPY_MAX_FRAME`).
+    tail: BytesMut,
 }
 
 impl Queue {
     fn is_empty(&self) -> bool {
-        self.frames.is_empty() && self.tail_len == 0
+        self.head.is_none()
+            && self.tail_len == 0
+            && self.more.as_ref().is_none_or(|m| m.frames.is_empty())
+    }
+
+    /// Frames queued as they are (`oll` counts them, plus one for the tail).
+    fn frame_count(&self) -> usize {
+        usize::from(self.head.is_some()) + self.more.as_ref().map_or(0, |m| m.frames.len())
     }
 
     /// Whether `take` would take something.
@@ -230,18 +250,38 @@ impl Queue {
         !self.gated && !self.writing && self.held_from != 0 && !self.is_empty()
     }
 
+    /// Queues `frame` at the end: in `head` if the queue is empty and has no `more`.
+    fn push_back(&mut self, frame: Bytes) {
+        if self.more.is_none() && self.head.is_none() && self.tail_len == 0 {
+            self.head = Some(frame);
+        } else {
+            self.spill().frames.push_back(frame);
+        }
+    }
+
+    /// Moves `head` (if any) to the front of `more`'s frames, for anything that queues behind
+    /// it or indexes the frames; returns `more`.
+    fn spill(&mut self) -> &mut More {
+        let more = self.more.get_or_insert_with(Box::default);
+        if let Some(h) = self.head.take() {
+            more.frames.push_front(h);
+        }
+        more
+    }
+
     /// Appends a small frame to the tail buffer.
     fn copy(&mut self, bytes: &[u8]) {
         let len = bytes.len();
-        let tail = self.tail.get_or_insert_with(Box::default);
-        if tail.len() + len > TAIL_CHUNK {
-            self.frames.push_back(std::mem::take(&mut **tail).freeze());
+        let more = self.spill();
+        if more.tail.len() + len > TAIL_CHUNK {
+            let full = std::mem::take(&mut more.tail).freeze();
+            more.frames.push_back(full);
         }
-        if tail.capacity() - tail.len() < len {
-            tail.reserve(len.max(TAIL_KEEP));
+        if more.tail.capacity() - more.tail.len() < len {
+            more.tail.reserve(len.max(TAIL_KEEP));
         }
-        tail.extend_from_slice(bytes);
-        self.tail_len = tail.len() as u16;
+        more.tail.extend_from_slice(bytes);
+        self.tail_len = more.tail.len() as u16;
     }
 
     /// Queues what the tail holds as a frame. A tail longer than `TAIL_KEEP` is handed over
@@ -252,13 +292,13 @@ impl Queue {
         if self.tail_len == 0 {
             return;
         }
-        if let Some(tail) = self.tail.as_mut() {
-            let chunk = if tail.len() > TAIL_KEEP {
-                std::mem::take(&mut **tail).freeze()
+        if let Some(more) = self.more.as_mut() {
+            let chunk = if more.tail.len() > TAIL_KEEP {
+                std::mem::take(&mut more.tail).freeze()
             } else {
-                tail.split().freeze()
+                more.tail.split().freeze()
             };
-            self.frames.push_back(chunk);
+            more.frames.push_back(chunk);
         }
         self.tail_len = 0;
     }
@@ -271,26 +311,37 @@ impl Queue {
         if !self.has_takeable() {
             return false;
         }
+        if let Some(h) = self.head.take() {
+            // Alone in the queue (messages are held only in `more`).
+            out.push_back(h);
+            self.writing = true;
+            return true;
+        }
         if self.held_from != NOT_HELD {
             let n = self.held_from as usize;
-            out.extend(self.frames.drain(..n));
+            if let Some(more) = self.more.as_mut() {
+                out.extend(more.frames.drain(..n));
+            }
             self.held_from = 0;
             self.writing = true;
             return true;
         }
         self.flush_tail();
-        if self.frames.is_empty() {
+        let Some(more) = self.more.as_mut() else {
+            return false;
+        };
+        if more.frames.is_empty() {
             return false;
         }
-        if out.capacity() >= self.frames.len() {
+        if out.capacity() >= more.frames.len() {
             // Keep each side's allocation: the queue's stays sized for this connection, unless
             // a burst grew it, which an idle connection would otherwise keep.
-            out.extend(self.frames.drain(..));
+            out.extend(more.frames.drain(..));
         } else {
-            std::mem::swap(&mut self.frames, out);
+            std::mem::swap(&mut more.frames, out);
         }
-        if self.frames.capacity() > KEEP_FRAMES {
-            self.frames = VecDeque::new();
+        if more.frames.capacity() > KEEP_FRAMES {
+            more.frames = VecDeque::new();
         }
         self.writing = true;
         true
@@ -311,8 +362,12 @@ impl Queue {
             }
         }
         let n = rest.len();
+        if n == 0 {
+            return 0;
+        }
+        let more = self.spill();
         while let Some(f) = rest.pop_back() {
-            self.frames.push_front(f);
+            more.frames.push_front(f);
         }
         if self.held_from != NOT_HELD {
             self.held_from += n as u32;
@@ -323,8 +378,11 @@ impl Queue {
     fn clear(&mut self) {
         self.held_from = NOT_HELD;
         self.gated = false;
-        self.frames.clear();
-        self.tail = None;
+        self.head = None;
+        if let Some(more) = self.more.as_mut() {
+            more.frames.clear();
+            more.tail.clear();
+        }
         self.tail_len = 0;
         self.bytes = 0;
     }
@@ -615,13 +673,13 @@ impl Outbox {
             close_reason: AtomicU8::new(0),
             slow_consumer_bytes: AtomicU64::new(0),
             queue: Line(Mutex::new(Queue {
-                frames: VecDeque::new(),
+                head: None,
+                more: None,
                 bytes: 0,
                 tail_len: 0,
                 held_from: NOT_HELD,
                 gated: false,
                 writing: false,
-                tail: None,
             })),
             wake: Notify::new(),
             drained: Notify::new(),
@@ -663,7 +721,7 @@ impl Outbox {
     /// small frames copied together (Redis, too, counts reply blocks rather than replies).
     pub fn queued_frames(&self) -> usize {
         let q = self.0.queue.0.lock();
-        q.frames.len() + usize::from(q.tail_len > 0)
+        q.frame_count() + usize::from(q.tail_len > 0)
     }
 
     pub fn is_open(&self) -> bool {
@@ -952,11 +1010,12 @@ impl Outbox {
         }
         let mut q = s.queue.0.lock();
         q.flush_tail();
+        let at = q.frame_count() as u32;
+        q.spill().frames.push_back(frame.clone());
         if q.held_from == NOT_HELD {
-            q.held_from = q.frames.len() as u32;
+            q.held_from = at;
             s.holding.store(true, Ordering::Relaxed);
         }
-        q.frames.push_back(frame.clone());
         // The writer is woken by `release_held`.
         self.queued(q, frame.len(), false)
     }
@@ -979,7 +1038,7 @@ impl Outbox {
             return self.push_deferred(frame) != Pushed::Dropped;
         }
         let at = q.held_from as usize;
-        q.frames.insert(at, frame);
+        q.spill().frames.insert(at, frame);
         q.held_from += 1;
         self.queued(q, len, at == 0) != Pushed::Dropped
     }
@@ -1018,14 +1077,14 @@ impl Outbox {
         let mut q = s.queue.0.lock();
         let was_empty = q.is_empty();
         q.flush_tail();
-        q.frames.push_back(frame);
+        q.push_back(frame);
         self.queued(q, len, was_empty)
     }
 
     /// A small frame is copied into the tail buffer, except the first one into an empty queue
-    /// of a connection that has no tail buffer yet: a connection only gets one once frames
-    /// queue up behind each other, so idle ones (a subscription's confirmation, a rare message)
-    /// keep no buffer.
+    /// of a connection that has no `more` yet, which is kept in the queue's line: a connection
+    /// only gets a tail buffer once frames queue up behind each other, so idle ones (a
+    /// subscription's confirmation, a rare message) keep no buffer.
     fn enqueue_small(&self, frame: Small<'_>) -> Pushed {
         let s = &*self.0;
         if s.hot.state.load(Ordering::Acquire) != OPEN {
@@ -1034,13 +1093,9 @@ impl Outbox {
         let len = frame.as_slice().len();
         let mut q = s.queue.0.lock();
         let was_empty = q.is_empty();
-        if was_empty && q.tail.is_none() {
-            if q.frames.capacity() == 0 {
-                // Room for this one frame only: most connections never have more queued, and
-                // an idle one keeps what it has.
-                q.frames.reserve_exact(1);
-            }
-            q.frames.push_back(frame.into_bytes());
+        if was_empty && q.more.is_none() {
+            // Into the queue's own line: most connections never have more queued.
+            q.head = Some(frame.into_bytes());
         } else {
             q.copy(frame.as_slice());
         }
@@ -1254,10 +1309,7 @@ impl Outbox {
     pub fn release_idle(&self) {
         let mut q = self.0.queue.0.lock();
         if q.is_empty() && !q.writing {
-            if q.frames.capacity() > 0 {
-                q.frames = VecDeque::new();
-            }
-            q.tail = None;
+            q.more = None;
         }
     }
 
@@ -1414,12 +1466,23 @@ mod tests {
     async fn a_lone_frame_allocates_no_tail_buffer() {
         let o = outbox(0, 0, 0);
         o.push(Bytes::from_static(b"confirmation"));
-        assert!(o.0.queue.0.lock().tail.is_none());
+        {
+            let q = o.0.queue.0.lock();
+            assert!(
+                q.head.is_some() && q.more.is_none(),
+                "kept in the queue's line"
+            );
+        }
         assert_eq!(drain(&o).await, b"confirmation");
         o.push(Bytes::from_static(b"1"));
         o.push(Bytes::from_static(b"2"));
         assert!(
-            o.0.queue.0.lock().tail.is_some(),
+            o.0.queue
+                .0
+                .lock()
+                .more
+                .as_ref()
+                .is_some_and(|m| !m.tail.is_empty()),
             "frames queued up: copied"
         );
         assert_eq!(drain(&o).await, b"12");
@@ -1616,13 +1679,12 @@ mod tests {
         assert_eq!(o.queued_frames(), 2, "a queue with frames keeps everything");
         assert_eq!(drain(&o).await, b"mmm");
         assert!(
-            o.0.queue.0.lock().tail.is_some(),
+            o.0.queue.0.lock().more.is_some(),
             "the tail buffer stays allocated"
         );
         o.release_idle();
         let q = o.0.queue.0.lock();
-        assert_eq!(q.frames.capacity(), 0);
-        assert!(q.tail.is_none());
+        assert!(q.head.is_none() && q.more.is_none());
     }
 
     #[tokio::test]
