@@ -252,7 +252,8 @@ impl Queue {
 
     /// Queues `frame` at the end: in `head` if the queue is empty and has no `more`.
     fn push_back(&mut self, frame: Bytes) {
-        if self.more.is_none() && self.head.is_none() && self.tail_len == 0 {
+        // A tail lives in `more`: without one, the queue is empty unless `head` is set.
+        if self.more.is_none() && self.head.is_none() {
             self.head = Some(frame);
         } else {
             self.spill().frames.push_back(frame);
