@@ -270,9 +270,8 @@ impl ClientState {
 /// What others may read of a client (refreshed by its reader after each command).
 #[derive(Debug, Clone, Default)]
 pub struct ClientMeta {
-    pub name: Option<Bytes>,
-    pub lib_name: Option<Bytes>,
-    pub lib_ver: Option<Bytes>,
+    /// The name, library and tracking settings, which most clients never set: out of line.
+    extra: Option<Box<MetaExtra>>,
     pub db: u64,
     pub resp: u8,
     pub sub: usize,
@@ -292,16 +291,56 @@ pub struct ClientMeta {
     pub qbuf: usize,
     /// In MONITOR mode (flag `O`).
     pub monitor: bool,
-    /// Tracking on: (BCAST, redirect id) — flags `t`/`B` and `redir=`.
-    pub tracking: Option<(bool, u64)>,
-    /// BCAST tracking prefixes (INFO `tracking_total_prefixes` counts the distinct ones).
-    pub tracking_prefixes: Vec<Bytes>,
     /// CLIENT NO-EVICT on (flag `e`).
     pub no_evict: bool,
     /// CLIENT NO-TOUCH on (flag `T`).
     pub no_touch: bool,
     /// To be closed when another client's batch ends (flag `A`, Redis's CLIENT_CLOSE_ASAP).
     pub close_asap: bool,
+}
+
+/// The part of `ClientMeta` a client has only once it sets it.
+#[derive(Debug, Clone, Default)]
+pub struct MetaExtra {
+    pub name: Option<Bytes>,
+    pub lib_name: Option<Bytes>,
+    pub lib_ver: Option<Bytes>,
+    /// Tracking on: (BCAST, redirect id) — flags `t`/`B` and `redir=`.
+    pub tracking: Option<(bool, u64)>,
+    /// BCAST tracking prefixes (INFO `tracking_total_prefixes` counts the distinct ones).
+    pub tracking_prefixes: Vec<Bytes>,
+}
+
+static NO_EXTRA: MetaExtra = MetaExtra {
+    name: None,
+    lib_name: None,
+    lib_ver: None,
+    tracking: None,
+    tracking_prefixes: Vec::new(),
+};
+
+impl ClientMeta {
+    /// The name, library and tracking settings (all unset unless the client set some).
+    pub fn extra(&self) -> &MetaExtra {
+        self.extra.as_deref().unwrap_or(&NO_EXTRA)
+    }
+
+    /// The same, to change.
+    pub fn extra_mut(&mut self) -> &mut MetaExtra {
+        self.extra.get_or_insert_default()
+    }
+
+    /// RESET: no name and no tracking (the library name and version stay, as in Redis).
+    pub fn reset_extra(&mut self) {
+        if let Some(e) = self.extra.as_deref_mut() {
+            e.name = None;
+            e.tracking = None;
+            e.tracking_prefixes = Vec::new();
+            if e.lib_name.is_none() && e.lib_ver.is_none() {
+                self.extra = None;
+            }
+        }
+    }
 }
 
 /// The shared face of a connected client.

@@ -164,7 +164,7 @@ impl ServerState {
             Live::TrackingPrefixes => {
                 let mut all = std::collections::HashSet::new();
                 for c in self.clients.iter() {
-                    all.extend(c.meta.lock().tracking_prefixes.iter().cloned());
+                    all.extend(c.meta.lock().extra().tracking_prefixes.iter().cloned());
                 }
                 all.len() as u64
             }

@@ -31,7 +31,7 @@ pub fn validate_name(name: &[u8]) -> Result<(), CommandError> {
 /// Sets (or, with an empty name, clears) the connection name.
 pub fn set_name(ctx: &mut Ctx, name: &[u8]) {
     let v = (!name.is_empty()).then(|| Bytes::copy_from_slice(name));
-    ctx.handle.meta.lock().name = v;
+    ctx.handle.meta.lock().extra_mut().name = v;
 }
 
 pub fn setname(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
@@ -42,7 +42,7 @@ pub fn setname(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn getname(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
-    let name = ctx.handle.meta.lock().name.clone();
+    let name = ctx.handle.meta.lock().extra().name.clone();
     match &name {
         Some(n) => ctx.reply.bulk(n),
         None => ctx.reply.null(),
@@ -69,9 +69,9 @@ pub fn setinfo(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let v = (!val.is_empty()).then(|| Bytes::copy_from_slice(val));
     let mut meta = ctx.handle.meta.lock();
     if is_name {
-        meta.lib_name = v;
+        meta.extra_mut().lib_name = v;
     } else {
-        meta.lib_ver = v;
+        meta.extra_mut().lib_ver = v;
     }
     drop(meta);
     ctx.reply.ok();
@@ -89,7 +89,7 @@ fn flags(h: &ClientHandle, m: &crate::client::ClientMeta) -> String {
     if m.multi >= 0 {
         f.push('x');
     }
-    if let Some((bcast, _)) = m.tracking {
+    if let Some((bcast, _)) = m.extra().tracking {
         f.push('t');
         if bcast {
             f.push('B');
@@ -140,7 +140,7 @@ pub fn client_line(h: &ClientHandle, current: Option<(&str, usize)>) -> String {
         h.addr,
         h.laddr,
         h.fd,
-        text(&m.name),
+        text(&m.extra().name),
         h.age_secs(),
         h.idle_secs(),
         flags(h, &m),
@@ -162,10 +162,10 @@ pub fn client_line(h: &ClientHandle, current: Option<(&str, usize)>) -> String {
         if omem > 0 { "rw" } else { "r" },
         cmd,
         m.user,
-        m.tracking.map_or(-1, |(_, r)| r as i64),
+        m.extra().tracking.map_or(-1, |(_, r)| r as i64),
         m.resp.max(2),
-        text(&m.lib_name),
-        text(&m.lib_ver),
+        text(&m.extra().lib_name),
+        text(&m.extra().lib_ver),
     )
 }
 

@@ -193,7 +193,7 @@ fn clients(s: &ServerState, o: &mut String) {
     let tracking_clients = s
         .clients
         .iter()
-        .filter(|c| c.meta.lock().tracking.is_some())
+        .filter(|c| c.meta.lock().extra().tracking.is_some())
         .count();
     writeln_all(
         o,

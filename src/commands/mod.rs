@@ -261,7 +261,7 @@ fn after_call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes], usec: u
         .slowlog_log_slower_than
         .load(Ordering::Relaxed);
     if threshold >= 0 && usec as i64 >= threshold && !spec.flags.contains(&"skip_slowlog") {
-        let name = ctx.handle.meta.lock().name.clone();
+        let name = ctx.handle.meta.lock().extra().name.clone();
         server.ops.slowlog.record(
             threshold,
             server.runtime.slowlog_max_len.load(Ordering::Relaxed),

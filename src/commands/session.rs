@@ -66,14 +66,12 @@ pub fn reset(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     super::pubsub::after_change(ctx);
     {
         let mut meta = ctx.handle.meta.lock();
-        meta.name = None;
         meta.db = 0;
         meta.multi = -1;
         meta.multi_mem = 0;
         meta.reply_off = false;
         meta.monitor = false;
-        meta.tracking = None;
-        meta.tracking_prefixes.clear();
+        meta.reset_extra();
         meta.no_evict = false;
         meta.no_touch = false;
         meta.user = crate::client::default_user_name();

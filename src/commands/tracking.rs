@@ -146,8 +146,11 @@ pub fn tracking(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 fn publish_meta(ctx: &mut Ctx) {
     let t = &ctx.client.tracking;
     let mut meta = ctx.handle.meta.lock();
-    meta.tracking = t.on.then_some((t.bcast, t.redirect));
-    meta.tracking_prefixes = t.prefixes.clone();
+    if t.on || meta.extra().tracking.is_some() {
+        let extra = meta.extra_mut();
+        extra.tracking = t.on.then_some((t.bcast, t.redirect));
+        extra.tracking_prefixes = t.prefixes.clone();
+    }
 }
 
 pub fn caching(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
